@@ -1,0 +1,2 @@
+//! The `spillway` command line.
+fn main() {}
