@@ -1,0 +1,385 @@
+//! SVG chart of one simulated run, written by `spillway simulate --plot out.svg`.
+//!
+//! The chart reads like an operations dashboard: a top panel with the fleet over time
+//! (capacity per pool as stacked areas, EC2 workers still booting hatched on top, `busy` as a
+//! solid line, `demand` dashed) and a bottom panel with queue depth, over one time axis.
+//! Long traces are reduced to at most [`MAX_COLUMNS`] x-columns keeping each column's peak,
+//! so a year of minute samples stays a small file. Output is standalone SVG 1.1; std only.
+//!
+//! Submodules: `axis` (ticks, labels, number text), `columns` (downsampling), `draw` (SVG pieces).
+
+/// Appends formatted text to a `String` (writing to a `String` cannot fail).
+macro_rules! w {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = write!($out, $($arg)*);
+    }};
+}
+
+mod axis;
+mod columns;
+mod draw;
+
+use axis::{Num, nice_ticks, time_ticks};
+use columns::{Column, downsample};
+use draw::{
+    Frame, Swatch, area, draw_grid, draw_legend, draw_time_axis, escape, fit, line, pool_colour,
+};
+use std::fmt::Write as _;
+
+/// One sample of the simulated farm. Samples are usually evenly spaced (every 60 s), but the
+/// chart places each by its own time. Non-finite or negative values are drawn as 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotSample {
+    /// Seconds since trace start.
+    pub t_s: f64,
+    /// Jobs waiting in the queue.
+    pub queued: f64,
+    /// Jobs that would be running if none waited (the ideal fleet size).
+    pub demand: f64,
+    /// Workers running a job, all pools together.
+    pub busy: f64,
+    /// Per pool, workers that are up (idle or busy), in the order of [`PlotData::pools`].
+    pub capacity: Vec<f64>,
+    /// EC2 workers launched but not ready yet.
+    pub booting: f64,
+}
+
+/// Everything the chart shows: headings, pool names and the samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotData {
+    /// Main heading, e.g. `spillway on lanl_cm5_1994_jobs.csv ×8`.
+    pub title: String,
+    /// Second line, e.g. `p99 wait 12 s (SLO 30 s) · EC2 412.3 h · $140.18`.
+    pub subtitle: String,
+    /// Pool names, datacenter first. Capacity entries beyond these are named `pool N`.
+    pub pools: Vec<String>,
+    /// The samples, in any order.
+    pub samples: Vec<PlotSample>,
+}
+
+/// Most x-columns the chart draws: one per horizontal pixel of the plot area.
+pub const MAX_COLUMNS: usize = PLOT_W as usize;
+
+const W: f64 = 1200.0;
+const H: f64 = 700.0;
+const LEFT: f64 = 72.0;
+const RIGHT: f64 = 36.0;
+const PLOT_W: f64 = W - LEFT - RIGHT;
+const GAP: f64 = 26.0;
+/// Baseline of both panels' x axis (the queue panel's bottom edge).
+const BOTTOM: f64 = H - 40.0;
+const INK: &str = "#1d2b3a";
+const DEMAND: &str = "#c0392b";
+const BOOT: &str = "#e07b39";
+const QUEUE_FILL: &str = "#f4c0b8";
+
+/// Renders the chart as a standalone SVG document (about 1200×700). Never panics: empty or
+/// odd input (no samples, NaN, unequal capacity lengths) still gives a valid, labelled chart.
+pub fn render_svg(data: &PlotData) -> String {
+    let longest = data.samples.iter().map(|s| s.capacity.len()).max();
+    let n_pools = longest.unwrap_or(0).max(data.pools.len());
+    let (mut cols, bucket) = downsample(&data.samples, n_pools, MAX_COLUMNS);
+    if let [only] = cols.as_slice() {
+        // A single instant: draw it one minute wide so it is visible.
+        let next = Column {
+            t: only.t + 60.0,
+            ..only.clone()
+        };
+        cols.push(next);
+    }
+    let (t0, t1) = match (cols.first(), cols.last()) {
+        (Some(a), Some(b)) if b.t > a.t => (a.t, b.t),
+        _ => (0.0, 3600.0),
+    };
+    let peak = |f: &dyn Fn(&Column) -> f64| cols.iter().map(f).fold(0.0, f64::max);
+    let w_ticks = nice_ticks(peak(&|c| stack_top(c).max(c.busy).max(c.demand)), 6, 1.0);
+    let q_ticks = nice_ticks(peak(&|c| c.queued), 3, 1.0);
+
+    let mut out = String::with_capacity(160 * 1024);
+    w!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{W}\" height=\"{H}\" \
+         viewBox=\"0 0 {W} {H}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n\
+         <defs><pattern id=\"spillway-hatch\" patternUnits=\"userSpaceOnUse\" width=\"6\" \
+         height=\"6\" patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" \
+         fill=\"#fde8d4\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"{BOOT}\" \
+         stroke-width=\"2\"/></pattern></defs>\n<rect width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>\n\
+         <g><text x=\"{LEFT}\" y=\"32\" font-size=\"20\" font-weight=\"bold\" fill=\"{INK}\">{}</text>\
+         <text x=\"{LEFT}\" y=\"54\" font-size=\"13\" fill=\"#555555\">{}</text></g>\n",
+        escape(&fit(&data.title, 84)),
+        escape(&fit(&data.subtitle, 140))
+    );
+    let legend_bottom = draw_legend(&mut out, &legend_entries(&data.pools, n_pools));
+
+    // Panels: workers on top (72 % of the plot height), queue below, time labels under both.
+    let top_y = legend_bottom + 18.0;
+    let top_h = ((BOTTOM - top_y - GAP) * 0.72).round();
+    let vmax = |ticks: &[f64]| ticks.last().copied().unwrap_or(1.0);
+    let top = Frame {
+        y0: top_y,
+        h: top_h,
+        t0,
+        t1,
+        vmax: vmax(&w_ticks),
+    };
+    let q_y = top_y + top_h + GAP;
+    let queue = Frame {
+        y0: q_y,
+        h: BOTTOM - q_y,
+        t0,
+        t1,
+        vmax: vmax(&q_ticks),
+    };
+    let x_ticks = time_ticks(t0, t1, (PLOT_W / 85.0) as usize);
+    draw_grid(&mut out, &top, &w_ticks, &x_ticks, "workers");
+    draw_grid(&mut out, &queue, &q_ticks, &x_ticks, "queued jobs");
+    draw_series(&mut out, &top, &queue, &cols, n_pools);
+
+    draw_time_axis(&mut out, &queue, &x_ticks, bucket);
+    if cols.is_empty() {
+        let y = Num(top.y0 + top.h / 2.0);
+        let x = Num(LEFT + PLOT_W / 2.0);
+        w!(
+            out,
+            "<text x=\"{x}\" y=\"{y}\" font-size=\"18\" fill=\"#999999\" text-anchor=\"middle\">no samples</text>\n"
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Top of the fleet stack: all pools' capacity plus the workers still booting.
+fn stack_top(c: &Column) -> f64 {
+    c.capacity_total() + c.booting
+}
+
+/// One legend entry per series: each pool (unnamed ones as `pool N`), then the rest.
+fn legend_entries(pools: &[String], n_pools: usize) -> Vec<(String, Swatch)> {
+    let mut entries: Vec<(String, Swatch)> = (0..n_pools)
+        .map(|i| {
+            let name = pools
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("pool {}", i + 1));
+            let (fill, stroke) = pool_colour(i);
+            (fit(&name, 40), Swatch::Fill(fill, stroke))
+        })
+        .collect();
+    entries.push(("booting".into(), Swatch::Fill("url(#spillway-hatch)", BOOT)));
+    entries.push(("busy".into(), Swatch::Line(INK, false)));
+    entries.push(("demand".into(), Swatch::Line(DEMAND, true)));
+    entries.push(("queued jobs".into(), Swatch::Fill(QUEUE_FILL, DEMAND)));
+    entries
+}
+
+/// Draws the data: stacked pool capacity, booting band, busy and demand lines, queue area.
+fn draw_series(out: &mut String, top: &Frame, queue: &Frame, cols: &[Column], n_pools: usize) {
+    out.push_str("<g stroke-linejoin=\"round\">\n");
+    for i in 0..n_pools {
+        let (fill, stroke) = pool_colour(i);
+        let below = |c: &Column| c.capacity.iter().take(i).sum::<f64>();
+        let attrs = format!("fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"1\"");
+        area(
+            out,
+            top,
+            cols,
+            below,
+            |c| below(c) + c.capacity.get(i).copied().unwrap_or(0.0),
+            &attrs,
+        );
+    }
+    if cols.iter().any(|c| c.booting > 0.0) {
+        let attrs = format!("fill=\"url(#spillway-hatch)\" stroke=\"{BOOT}\" stroke-width=\"0.8\"");
+        area(out, top, cols, Column::capacity_total, stack_top, &attrs);
+    }
+    let busy = format!("stroke=\"{INK}\" stroke-width=\"1.6\"");
+    line(out, top, cols, |c| c.busy, &busy);
+    let demand = format!("stroke=\"{DEMAND}\" stroke-width=\"1.6\" stroke-dasharray=\"7 4\"");
+    line(out, top, cols, |c| c.demand, &demand);
+    let queued = format!("fill=\"{QUEUE_FILL}\" stroke=\"{DEMAND}\" stroke-width=\"1.2\"");
+    area(out, queue, cols, |_| 0.0, |c| c.queued, &queued);
+    out.push_str("</g>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::axis::count_label;
+    use super::*;
+
+    fn sample(t_s: f64, v: f64, capacity: Vec<f64>) -> PlotSample {
+        PlotSample {
+            t_s,
+            queued: v,
+            demand: v,
+            busy: v,
+            capacity,
+            booting: v,
+        }
+    }
+
+    fn data(pools: &[&str], samples: Vec<PlotSample>) -> PlotData {
+        PlotData {
+            title: "spillway on test.csv ×8".into(),
+            subtitle: "p99 wait 12 s · $1.50".into(),
+            pools: pools.iter().map(|p| p.to_string()).collect(),
+            samples,
+        }
+    }
+
+    /// Most digits after a decimal point in any number inside a tag (text content is skipped:
+    /// titles may say `$140.18`).
+    fn max_decimals(svg: &str) -> usize {
+        let tags = svg
+            .split('<')
+            .map(|part| part.split('>').next().unwrap_or(""));
+        let numbers = tags.flat_map(|tag| tag.split(|c: char| !c.is_ascii_digit() && c != '.'));
+        numbers
+            .map(|n| n.split_once('.').map_or(0, |(_, frac)| frac.len()))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Structural properties every chart must have, whatever the input.
+    fn assert_well_formed(svg: &str) {
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.contains("viewBox=\"0 0 1200 700\"") && svg.contains("sans-serif"));
+        assert!(svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("<svg").count(), 1);
+        assert_eq!(svg.matches("<g").count(), svg.matches("</g>").count());
+        assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+        assert!(
+            !svg.contains("NaN") && !svg.contains("inf"),
+            "non-finite number in output"
+        );
+        assert!(max_decimals(svg) <= 1, "number with more than one decimal");
+    }
+
+    #[test]
+    fn degenerate_inputs_give_valid_charts() {
+        let zeros: Vec<PlotSample> = (0..50)
+            .map(|i| sample(i as f64 * 60.0, 0.0, vec![0.0; 2]))
+            .collect();
+        let mut odd = vec![
+            sample(0.0, f64::NAN, vec![f64::INFINITY]),
+            sample(f64::NAN, f64::NEG_INFINITY, vec![]),
+            sample(600.0, 3.0, vec![1.0, 2.0, 3.0]),
+            sample(600.0, -5.0, vec![1.0]),
+        ];
+        odd[0].busy = f64::INFINITY;
+        let cases = [
+            data(&[], vec![]),
+            data(&["dc", "ec2"], vec![]),
+            data(&["dc"], vec![sample(42.0, 3.0, vec![4.0])]),
+            data(&["dc", "ec2"], zeros),
+            data(&[], odd.clone()),
+            data(&["dc"], odd),
+            data(
+                &["dc"],
+                vec![sample(5.0, 1.0, vec![1.0]), sample(5.0, 2.0, vec![2.0])],
+            ),
+            data(
+                &["dc"],
+                vec![
+                    sample(-1e300, 1.0, vec![1.0]),
+                    sample(1e300, 1.0, vec![1.0]),
+                ],
+            ),
+        ];
+        for case in &cases {
+            assert_well_formed(&render_svg(case));
+        }
+        assert!(render_svg(&cases[0]).contains(">no samples</text>"));
+        // Capacity entries beyond the named pools still get a legend entry.
+        let ragged = render_svg(&cases[4]);
+        assert!(ragged.contains(">pool 3</text>") && !ragged.contains(">pool 4</text>"));
+    }
+
+    #[test]
+    fn titles_and_names_are_escaped() {
+        let mut d = data(
+            &["<dc>", "R&D"],
+            vec![
+                sample(0.0, 1.0, vec![1.0, 1.0]),
+                sample(60.0, 2.0, vec![1.0, 1.0]),
+            ],
+        );
+        d.title = "a < b & c > d".into();
+        let svg = render_svg(&d);
+        assert_well_formed(&svg);
+        assert!(svg.contains(">a &lt; b &amp; c &gt; d</text>"));
+        assert!(svg.contains(">&lt;dc&gt;</text>") && svg.contains(">R&amp;D</text>"));
+        assert!(!svg.contains("<dc>") && !svg.contains("R&D"));
+    }
+
+    #[test]
+    fn legend_names_every_series() {
+        let svg = render_svg(&data(
+            &["datacenter", "ec2"],
+            vec![sample(0.0, 1.0, vec![1.0, 1.0])],
+        ));
+        for name in [
+            "datacenter",
+            "ec2",
+            "booting",
+            "busy",
+            "demand",
+            "queued jobs",
+        ] {
+            assert!(
+                svg.contains(&format!(">{name}</text>")),
+                "legend lacks {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn time_labels_follow_the_span() {
+        let trace = |minutes: usize| {
+            let samples = (0..=minutes)
+                .map(|i| sample(i as f64 * 60.0, 1.0, vec![1.0]))
+                .collect();
+            render_svg(&data(&["dc"], samples))
+        };
+        assert!(trace(120).contains(">30m</text>"));
+        assert!(trace(24 * 60).contains(">6h</text>"));
+        let week = trace(7 * 24 * 60);
+        assert!(week.contains(">day 3</text>") && !week.contains(">6h</text>"));
+        assert!(week.contains("peak over 10m"));
+    }
+
+    #[test]
+    fn year_trace_is_small_and_keeps_its_peaks() {
+        let n = 525_600;
+        let mut samples: Vec<PlotSample> = (0..n)
+            .map(|i| {
+                let v = 50.0 + 40.0 * (i as f64 / 1440.0 * std::f64::consts::TAU).sin();
+                PlotSample {
+                    t_s: i as f64 * 60.0,
+                    queued: v / 10.0,
+                    demand: v,
+                    busy: v,
+                    capacity: vec![60.0, v],
+                    booting: 1.0,
+                }
+            })
+            .collect();
+        samples[300_001].queued = 4_321.0;
+        samples[77_777].demand = 1_234.0;
+        let svg = render_svg(&data(&["dc", "ec2"], samples));
+        assert_well_formed(&svg);
+        assert!(svg.len() < 1_000_000, "{} bytes", svg.len());
+        // Single-sample spikes still set the axes: their round tops are labelled.
+        let top = |max: f64, target| count_label(*nice_ticks(max, target, 1.0).last().unwrap());
+        assert!(svg.contains(&format!(">{}</text>", top(4_321.0, 3))));
+        assert!(svg.contains(&format!(">{}</text>", top(1_234.0, 6))));
+        // Every series path has at most one point per column (areas: two boundaries).
+        for path in svg.split("<path d=\"M").skip(1) {
+            let d = &path[..path.find('"').unwrap()];
+            assert!(d.split_whitespace().count() <= 4 * MAX_COLUMNS + 1);
+        }
+        assert!(svg.contains("day 300"));
+    }
+}
