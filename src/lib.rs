@@ -6,3 +6,10 @@
 //!
 //! # Layout
 //! See `docs/ARCHITECTURE.md` for the module map and how data flows between the seams.
+
+pub mod control;
+pub mod model;
+pub mod policy;
+pub mod cli;
+pub mod compare;
+pub mod sim;

@@ -1,0 +1,81 @@
+//! Command-line arguments and the thin glue from each subcommand to the library.
+
+pub mod simulate;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// spillway: autoscaling for hybrid render farms (datacenter first, EC2 for the overflow).
+#[derive(Debug, Parser)]
+#[command(name = "spillway", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a trace or a built-in scenario through a policy; print a summary.
+    Simulate(simulate::SimulateArgs),
+    /// Run every strategy on one workload, each swept over its main knob, side by side.
+    Compare(simulate::CompareArgs),
+    /// Validate policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+/// `spillway policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check policy files; report every problem with file, line and field.
+    Check {
+        /// Policy files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Where the workload comes from (shared by simulate and compare).
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadArgs {
+    /// A trace CSV: `submit_s,duration_s` job log or `t_seconds,arrivals` series.
+    #[arg(long, conflicts_with = "scenario")]
+    pub trace: Option<PathBuf>,
+    /// A built-in scenario: diurnal, christmas, nfs-slowdown, slow-release, backfill.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Multiply the arrival rate by this factor, keeping the shape of the day.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Job durations for arrival series: fixed:20s | exp:20s | lognormal:20s:1.0.
+    #[arg(long, default_value = "lognormal:15s:0.8")]
+    pub durations: String,
+    /// Random seed (arrivals, durations, boot times, launch failures).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Probability that a launch never becomes ready.
+    #[arg(long, default_value_t = 0.0)]
+    pub launch_failure_rate: f64,
+    /// Spread (log-normal sigma) of boot times around the pool's boot_time.
+    #[arg(long, default_value_t = 0.15)]
+    pub boot_jitter: f64,
+}
+
+/// Prints every problem of every file; returns whether all were valid.
+pub fn policy_check(files: &[PathBuf]) -> bool {
+    let mut ok = true;
+    for f in files {
+        match crate::policy::load(f) {
+            Ok(p) => println!("{}: ok (policy \"{}\", strategy {}, {} pools)", f.display(), p.name, p.control.strategy.name(), p.pools.len()),
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+            }
+        }
+    }
+    ok
+}

@@ -1,0 +1,164 @@
+//! `spillway simulate` and `spillway compare`: load a workload, run, print, write files.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::WorkloadArgs;
+use crate::compare;
+use crate::policy::{self, Policy};
+use crate::sim::plot::{PlotData, PlotSample, render_svg};
+use crate::sim::scenario;
+use crate::sim::trace::{self, DurationDist, Job};
+use crate::sim::{self, SimConfig, SimOutput};
+
+/// The scenario `spillway simulate` runs with no arguments.
+pub const DEFAULT_SCENARIO: &str = "nfs-slowdown";
+
+/// Arguments of `spillway simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Policy file (default: the embedded policies/picnik.toml).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Override the policy's strategy: spillway, hpa, target-tracking, static.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub report_json: Option<PathBuf>,
+    /// Draw queue, demand, busy and capacity over time as SVG here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Arguments of `spillway compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Policy file whose pools, targets and SLO every strategy shares.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Write the comparison as JSON here.
+    #[arg(long)]
+    pub report_json: Option<PathBuf>,
+}
+
+/// A workload ready to run: jobs, incidents and a label.
+pub struct Workload {
+    pub label: String,
+    pub about: Option<&'static str>,
+    pub jobs: Vec<Job>,
+    pub config: SimConfig,
+}
+
+fn load_policy(path: &Option<PathBuf>) -> Result<Policy, Box<dyn std::error::Error>> {
+    Ok(match path {
+        Some(p) => policy::load(p)?,
+        None => policy::embedded_default(),
+    })
+}
+
+/// Loads the workload named by the arguments (a trace, a scenario, or the default scenario).
+pub fn load_workload(w: &WorkloadArgs, progress: bool) -> Result<Workload, Box<dyn std::error::Error>> {
+    if !(w.scale.is_finite() && w.scale > 0.0) {
+        return Err(format!("--scale {} must be a number above 0", w.scale).into());
+    }
+    if !(0.0..1.0).contains(&w.launch_failure_rate) {
+        return Err(format!("--launch-failure-rate {} must be at least 0 and below 1", w.launch_failure_rate).into());
+    }
+    let mut config = SimConfig { seed: w.seed, boot_jitter: w.boot_jitter, launch_failure_rate: w.launch_failure_rate, progress, ..SimConfig::default() };
+    if let Some(path) = &w.trace {
+        let durations = DurationDist::parse(&w.durations).map_err(|e| format!("--durations: {e}"))?;
+        let raw = trace::read(path)?;
+        let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed);
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        return Ok(Workload { label: format!("{name} ×{}", w.scale), about: None, jobs, config });
+    }
+    let name = w.scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
+    let s = scenario::build(name, w.seed).ok_or_else(|| format!("unknown scenario \"{name}\" (expected one of: {})", scenario::NAMES.join(", ")))?;
+    config.speed_changes = s.speed_changes;
+    let mut jobs = s.jobs;
+    if w.scale != 1.0 {
+        let raw = trace::RawTrace::JobLog(jobs.iter().map(|j| (j.submit_ms as f64 / 1000.0, j.duration_s)).collect());
+        let classes: Vec<_> = jobs.iter().map(|j| j.class).collect();
+        jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed);
+        if classes.iter().any(|c| *c != trace::JobClass::Interactive) {
+            return Err("--scale cannot be combined with the backfill scenario".into());
+        }
+    }
+    Ok(Workload { label: format!("scenario {name}"), about: Some(s.about), jobs, config })
+}
+
+/// Runs `spillway simulate`.
+pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut policy = load_policy(&args.policy)?;
+    if let Some(s) = &args.strategy {
+        let knob = compare::knobs(&policy).into_iter().find(|k| k.strategy == s).ok_or_else(|| format!("unknown strategy \"{s}\" (expected spillway, hpa, target-tracking or static)"))?;
+        let current = match s.as_str() {
+            "spillway" => policy.target.free_busy_ratio,
+            "hpa" => policy.hpa.target_per_replica,
+            "target-tracking" => policy.target_tracking.backlog_per_instance,
+            _ => policy.first_ec2().map_or(0.0, |(_, e)| e.min as f64),
+        };
+        policy = compare::configure(&policy, &knob, current);
+    }
+    let workload = load_workload(&args.workload, true)?;
+    if let Some(about) = workload.about {
+        println!("{}: {about}", workload.label);
+    }
+    println!("{} jobs; policy {} ({} strategy)\n", workload.jobs.len(), policy.name, policy.control.strategy.name());
+    let out = sim::run(&policy, &workload.jobs, &workload.config);
+    print!("{}", out.report.table());
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, serde_json::to_string_pretty(&out.report)? + "\n")?;
+        println!("\nreport written to {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        std::fs::write(path, render_svg(&plot_data(&policy, &workload.label, &out)))?;
+        println!("plot written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The chart's data for a run.
+pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
+    let r = &out.report;
+    PlotData {
+        title: format!("{} on {label}", policy.control.strategy.name()),
+        subtitle: format!(
+            "p99 wait {:.1} s (SLO {:.0} s) · EC2 {:.1} h (floor {:.1} h) · ${:.2} · {} launches",
+            r.wait_p99_s, r.slo_wait_s, r.ec2_billed_hours, r.oracle_ec2_hours_floor, r.ec2_cost_usd, r.launches
+        ),
+        pools: policy.pools.iter().map(|p| p.name.clone()).collect(),
+        samples: out
+            .samples
+            .iter()
+            .map(|s| PlotSample {
+                t_s: s.t_s,
+                queued: s.queued as f64,
+                demand: s.demand,
+                busy: s.busy as f64,
+                capacity: s.ready.iter().map(|&x| x as f64).collect(),
+                booting: s.booting as f64,
+            })
+            .collect(),
+    }
+}
+
+/// Runs `spillway compare`.
+pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let policy = load_policy(&args.policy)?;
+    let workload = load_workload(&args.workload, false)?;
+    println!("{}: {} jobs; every strategy swept over its main knob (this takes a while)\n", workload.label, workload.jobs.len());
+    let c = compare::compare(&policy, &workload.jobs, &workload.config);
+    print!("{}", compare::table(&c));
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, serde_json::to_string_pretty(&c)? + "\n")?;
+        println!("\ncomparison written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Every cap on launches, enforced here and nowhere else.
+//!
+//! A strategy asks for workers; this module grants what the pool's `max`, the per-tick launch
+//! step and the hourly dollar budget allow, and says which cap bound when one did.
+
+use crate::policy::{Policy, PoolKind};
+
+use super::decision::ReasonKind;
+use super::facts::Facts;
+
+/// The outcome of asking for launches in one pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    /// Workers that may be launched.
+    pub granted: u32,
+    /// The cap that cut the request short, with a sentence.
+    pub bound: Option<(ReasonKind, String)>,
+}
+
+/// Hourly price of every EC2 worker that exists (any state), plus `planned_usd` already
+/// granted this tick.
+pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
+    policy
+        .pools
+        .iter()
+        .zip(&facts.pools)
+        .filter(|(p, _)| matches!(p.kind, PoolKind::Ec2(_)))
+        .map(|(p, f)| {
+            let n = f.capacity() + f.draining + f.overdue.len() as u32;
+            n as f64 * p.cost_per_hour
+        })
+        .sum()
+}
+
+/// How many of `want` workers pool `index` may launch, given `planned_usd` per hour already
+/// granted to other pools this tick.
+pub fn grant_launch(policy: &Policy, facts: &Facts, index: usize, want: u32, planned_usd: f64) -> Grant {
+    let pool = &policy.pools[index];
+    let Some(ec2) = pool.ec2() else {
+        return Grant {
+            granted: 0,
+            bound: None,
+        };
+    };
+    let f = &facts.pools[index];
+    let existing = f.capacity() + f.draining + f.overdue.len() as u32;
+    let mut granted = want;
+    let mut bound = None;
+
+    let room = ec2.max.saturating_sub(existing);
+    if granted > room {
+        granted = room;
+        bound = Some((
+            ReasonKind::MaxInstances,
+            format!("pool {} is at its max of {} workers", pool.name, ec2.max),
+        ));
+    }
+    let step = policy.control.max_launch_per_tick;
+    if granted > step {
+        granted = step;
+        bound = Some((
+            ReasonKind::StepCap,
+            format!("at most {step} launches per tick (control.max_launch_per_tick)"),
+        ));
+    }
+    if let Some(max_usd) = policy.budget.max_hourly_usd
+        && pool.cost_per_hour > 0.0
+    {
+        let spend = hourly_spend(policy, facts) + planned_usd;
+        let affordable = ((max_usd - spend) / pool.cost_per_hour + 1e-9).floor().max(0.0) as u32;
+        if granted > affordable {
+            granted = affordable;
+            bound = Some((
+                ReasonKind::BudgetCap,
+                format!("budget of ${max_usd:.2}/h reached (spending ${spend:.2}/h)"),
+            ));
+        }
+    }
+    Grant { granted, bound }
+}

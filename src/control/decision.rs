@@ -1,0 +1,195 @@
+//! What `decide` returns: actions, each with a human-readable reason.
+//!
+//! A scale-out is a count; a scale-in names workers. When nothing should change, the decision
+//! holds and says why. Reasons carry a low-cardinality [`ReasonKind`] (for metric labels) and
+//! a sentence for people (for logs and `/status`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::WorkerId;
+
+use super::memory::ControlMemory;
+
+/// The result of one `decide` call: the decision and the memory to pass to the next call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub decision: Decision,
+    pub memory: ControlMemory,
+}
+
+/// Actions for this tick, plus the figures they were computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// What to do. Never empty: when nothing changes there is a `Hold` saying why.
+    pub actions: Vec<Action>,
+    /// Workers the strategy wants across all pools (after caps), for metrics and plots.
+    pub desired_total: u32,
+    /// Desired EC2 workers per pool (policy order; 0 for static pools).
+    pub desired_per_pool: Vec<u32>,
+}
+
+impl Decision {
+    /// Workers to launch in total.
+    pub fn launched(&self) -> u32 {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Launch { count, .. } => *count,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Workers to terminate in total.
+    pub fn terminated(&self) -> usize {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Terminate { workers, .. } => workers.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Launch `count` workers in `pool`. `client_token` makes a replayed launch idempotent.
+    Launch {
+        pool: String,
+        count: u32,
+        client_token: String,
+        reason: Reason,
+    },
+    /// Terminate these named workers of `pool` (always idle ones, or ones that never booted).
+    Terminate {
+        pool: String,
+        workers: Vec<WorkerId>,
+        reason: Reason,
+    },
+    /// Change nothing (in `pool`, or in the whole fleet when `None`).
+    Hold { pool: Option<String>, reason: Reason },
+}
+
+impl Action {
+    /// The action's reason.
+    pub fn reason(&self) -> &Reason {
+        match self {
+            Action::Launch { reason, .. } | Action::Terminate { reason, .. } | Action::Hold { reason, .. } => reason,
+        }
+    }
+
+    /// `launch`, `terminate` or `hold`: the metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Action::Launch { .. } => "launch",
+            Action::Terminate { .. } => "terminate",
+            Action::Hold { .. } => "hold",
+        }
+    }
+}
+
+/// Why an action was taken: a label for metrics and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub kind: ReasonKind,
+    pub text: String,
+}
+
+impl Reason {
+    /// A reason of `kind` described by `text`.
+    pub fn new(kind: ReasonKind, text: impl Into<String>) -> Self {
+        Reason { kind, text: text.into() }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The kinds of reasons; each is one value of the `reason` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonKind {
+    /// Jobs are waiting that nothing on hand or on the way will serve.
+    Backlog,
+    /// Free capacity fell below the target headroom.
+    Headroom,
+    /// Demand is forecast to rise within a boot time.
+    Forecast,
+    /// Capacity exceeded what is needed for longer than `scale_in_after`.
+    Surplus,
+    /// Capacity is above desired but has not been for long enough yet.
+    ScaleInPending,
+    /// Capacity is within the hysteresis band of desired.
+    WithinBand,
+    /// A pool is below its `min`.
+    PoolMinimum,
+    /// A worker did not become ready within `boot_timeout`.
+    BootTimeout,
+    /// Batch (backfill) work drove the action.
+    Batch,
+    /// A baseline strategy's own rule drove the action.
+    Baseline,
+    /// The clairvoyant plan drove the action.
+    Oracle,
+    /// The queue statistics are older than `stale_after`.
+    StaleQueue,
+    /// The queue statistics could not be read.
+    MissingQueue,
+    /// A pool's worker listing could not be read.
+    MissingFleet,
+    /// A pool's `max` bound the launch.
+    MaxInstances,
+    /// `budget.max_hourly_usd` bound the launch.
+    BudgetCap,
+    /// `control.max_launch_per_tick` bound the launch.
+    StepCap,
+    /// Surplus exists but no idle EC2 worker can be terminated.
+    NoIdleWorker,
+}
+
+impl ReasonKind {
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReasonKind::Backlog => "backlog",
+            ReasonKind::Headroom => "headroom",
+            ReasonKind::Forecast => "forecast",
+            ReasonKind::Surplus => "surplus",
+            ReasonKind::ScaleInPending => "scale_in_pending",
+            ReasonKind::WithinBand => "within_band",
+            ReasonKind::PoolMinimum => "pool_minimum",
+            ReasonKind::BootTimeout => "boot_timeout",
+            ReasonKind::Batch => "batch",
+            ReasonKind::Baseline => "baseline",
+            ReasonKind::Oracle => "oracle",
+            ReasonKind::StaleQueue => "stale_queue",
+            ReasonKind::MissingQueue => "missing_queue",
+            ReasonKind::MissingFleet => "missing_fleet",
+            ReasonKind::MaxInstances => "max_instances",
+            ReasonKind::BudgetCap => "budget_cap",
+            ReasonKind::StepCap => "step_cap",
+            ReasonKind::NoIdleWorker => "no_idle_worker",
+        }
+    }
+
+    /// Whether this reason means a cap or missing data held the controller back (alertable).
+    pub fn is_constraint(self) -> bool {
+        matches!(
+            self,
+            ReasonKind::StaleQueue
+                | ReasonKind::MissingQueue
+                | ReasonKind::MissingFleet
+                | ReasonKind::MaxInstances
+                | ReasonKind::BudgetCap
+                | ReasonKind::StepCap
+        )
+    }
+}

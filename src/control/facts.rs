@@ -1,0 +1,168 @@
+//! Figures every strategy needs, computed once per tick from the observation.
+//!
+//! One pass over the workers counts busy, idle, booting and draining per pool, and spots
+//! workers that never became ready within `boot_timeout`. It also judges whether the queue
+//! statistics are fresh: stale or missing data is never read as zero.
+
+use std::time::Duration;
+
+use crate::model::{QueueStats, Timestamp, Worker, WorkerId, WorkerState};
+use crate::policy::{Policy, PoolKind};
+
+use super::observation::Observation;
+
+/// Per-pool counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolFacts {
+    /// Whether the pool's workers are known this tick.
+    pub known: bool,
+    pub busy: u32,
+    pub idle: u32,
+    /// Booting and still within `boot_timeout`: capacity on the way.
+    pub booting: u32,
+    pub draining: u32,
+    /// Launched longer than `boot_timeout` ago and still not ready.
+    pub overdue: Vec<WorkerId>,
+}
+
+impl PoolFacts {
+    /// Workers that are up and not draining.
+    pub fn ready(&self) -> u32 {
+        self.busy + self.idle
+    }
+
+    /// Ready plus booting: what the pool will have without further action.
+    pub fn capacity(&self) -> u32 {
+        self.ready() + self.booting
+    }
+}
+
+/// Whether the queue statistics can be acted on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QueueStatus {
+    Fresh,
+    Stale { age: Duration },
+    Missing,
+}
+
+/// Everything counted for one tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub now: Timestamp,
+    pub pools: Vec<PoolFacts>,
+    pub queue_status: QueueStatus,
+    /// The latest queue sample when fresh.
+    pub queue_latest: QueueStats,
+    /// The window-averaged queue sample when fresh.
+    pub queue_averaged: QueueStats,
+    /// Batch queue, latest and averaged visible messages (0 when there is none).
+    pub batch_visible: f64,
+    pub batch_in_flight: f64,
+    /// Sum over pools.
+    pub busy: u32,
+    pub idle: u32,
+    pub booting: u32,
+    /// Ready workers of static pools.
+    pub static_ready: u32,
+    /// First pool whose listing is missing, if any.
+    pub missing_pool: Option<String>,
+}
+
+impl Facts {
+    /// Counts the observation against the policy at `now`.
+    pub fn gather(policy: &Policy, obs: &Observation, now: Timestamp) -> Facts {
+        let mut facts = Facts {
+            now,
+            pools: Vec::with_capacity(policy.pools.len()),
+            queue_status: QueueStatus::Missing,
+            queue_latest: QueueStats::default(),
+            queue_averaged: QueueStats::default(),
+            batch_visible: 0.0,
+            batch_in_flight: 0.0,
+            busy: 0,
+            idle: 0,
+            booting: 0,
+            static_ready: 0,
+            missing_pool: None,
+        };
+        if let Some(q) = &obs.queue {
+            let age = now.since(q.sampled_at);
+            if age > policy.control.stale_after {
+                facts.queue_status = QueueStatus::Stale { age };
+            } else {
+                facts.queue_status = QueueStatus::Fresh;
+                facts.queue_latest = q.latest;
+                facts.queue_averaged = q.averaged;
+            }
+        }
+        if let Some(b) = &obs.batch
+            && now.since(b.sampled_at) <= policy.control.stale_after
+        {
+            facts.batch_visible = b.latest.visible;
+            facts.batch_in_flight = b.latest.in_flight;
+        }
+        for (i, pool) in policy.pools.iter().enumerate() {
+            let workers = obs
+                .pools
+                .get(i)
+                .filter(|p| p.pool == pool.name)
+                .and_then(|p| p.workers.as_deref());
+            let timeout = pool.ec2().map(|e| e.boot_timeout);
+            let pf = match workers {
+                Some(ws) => count_pool(ws, timeout, now),
+                None => {
+                    facts.missing_pool.get_or_insert_with(|| pool.name.clone());
+                    PoolFacts::default()
+                }
+            };
+            facts.busy += pf.busy;
+            facts.idle += pf.idle;
+            facts.booting += pf.booting;
+            if matches!(pool.kind, PoolKind::Static { .. }) {
+                facts.static_ready += pf.ready();
+            }
+            facts.pools.push(pf);
+        }
+        facts
+    }
+
+    /// Whether the data allows removing capacity this tick.
+    pub fn scale_in_safe(&self) -> bool {
+        self.queue_status == QueueStatus::Fresh && self.missing_pool.is_none()
+    }
+
+    /// Ready plus booting workers across all pools.
+    pub fn capacity(&self) -> u32 {
+        self.pools.iter().map(PoolFacts::capacity).sum()
+    }
+
+    /// EC2 capacity (ready plus booting) across EC2 pools.
+    pub fn ec2_capacity(&self, policy: &Policy) -> u32 {
+        policy
+            .pools
+            .iter()
+            .zip(&self.pools)
+            .filter(|(p, _)| p.ec2().is_some())
+            .map(|(_, f)| f.capacity())
+            .sum()
+    }
+}
+
+fn count_pool(workers: &[Worker], boot_timeout: Option<Duration>, now: Timestamp) -> PoolFacts {
+    let mut pf = PoolFacts {
+        known: true,
+        ..PoolFacts::default()
+    };
+    for w in workers {
+        match w.state {
+            WorkerState::Busy { .. } => pf.busy += 1,
+            WorkerState::Idle { .. } => pf.idle += 1,
+            WorkerState::Draining { .. } => pf.draining += 1,
+            WorkerState::Booting => match boot_timeout {
+                Some(t) if now.since(w.launched_at) > t => pf.overdue.push(w.id.clone()),
+                _ => pf.booting += 1,
+            },
+        }
+    }
+    pf
+}

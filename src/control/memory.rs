@@ -1,0 +1,214 @@
+//! What `decide` remembers from one tick to the next.
+//!
+//! `decide` is pure: it receives the previous memory and returns the next one inside its
+//! [`Step`](super::Step). Everything here is bounded in size, serializable (the service records
+//! it; a restart starts from `Default` and relearns), and derived only from observations.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Timestamp;
+
+/// How many recent boot durations the estimator keeps.
+const BOOT_SAMPLES: usize = 32;
+/// How many demand samples the trend keeps.
+const DEMAND_SAMPLES: usize = 64;
+/// Time-of-day profile resolution: 96 slots of 15 minutes.
+pub const PROFILE_SLOTS: usize = 96;
+const SLOT_MS: i64 = 86_400_000 / PROFILE_SLOTS as i64;
+
+/// State carried between `decide` calls.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ControlMemory {
+    /// Number of decisions taken so far.
+    pub ticks: u64,
+    /// Recent launch-to-ready durations, seconds, newest last.
+    pub boot_samples: VecDeque<f64>,
+    /// Recent (time, demand) samples, demand = busy + waiting jobs, newest last.
+    pub demand: VecDeque<(Timestamp, f64)>,
+    /// Since when capacity has exceeded the band, and the smallest surplus seen since then.
+    pub surplus: Option<Surplus>,
+    /// Mean demand per time-of-day slot, learned across days.
+    pub profile: TimeOfDayProfile,
+    /// State of the HPA baseline.
+    pub hpa: HpaMemory,
+    /// State of the target-tracking baseline.
+    pub target_tracking: TargetTrackingMemory,
+}
+
+/// A surplus being timed for scale-in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Surplus {
+    pub since: Timestamp,
+    /// The smallest surplus (workers) seen since `since`: what is safe to remove.
+    pub min: u32,
+}
+
+/// The HPA's recommendation and scale-event history (as upstream keeps per HPA object).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HpaMemory {
+    pub recommendations: VecDeque<(Timestamp, i32)>,
+    pub scale_up_events: VecDeque<(Timestamp, i32)>,
+    pub scale_down_events: VecDeque<(Timestamp, i32)>,
+}
+
+/// The target-tracking alarms' state: one datapoint per minute.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TargetTrackingMemory {
+    pub last_datapoint: Option<Timestamp>,
+    /// Consecutive datapoints above target.
+    pub high_streak: u32,
+    /// Consecutive datapoints below 90% of target.
+    pub low_streak: u32,
+}
+
+/// Mean demand per 15-minute slot of the day, blended across days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeOfDayProfile {
+    /// Learned mean demand per slot; `None` until a whole slot has been seen.
+    pub slots: Vec<Option<f64>>,
+    /// The slot being accumulated, its running sum and count.
+    pub current: Option<(i64, f64, u32)>,
+    /// How many slots were completed in all: the profile is trusted after a day.
+    pub completed: u32,
+}
+
+impl Default for TimeOfDayProfile {
+    fn default() -> Self {
+        TimeOfDayProfile {
+            slots: vec![None; PROFILE_SLOTS],
+            current: None,
+            completed: 0,
+        }
+    }
+}
+
+impl TimeOfDayProfile {
+    /// Adds a demand sample taken at `now`.
+    pub fn record(&mut self, now: Timestamp, demand: f64) {
+        let slot = now.as_millis().div_euclid(SLOT_MS);
+        match &mut self.current {
+            Some((s, sum, n)) if *s == slot => {
+                *sum += demand;
+                *n += 1;
+            }
+            _ => {
+                if let Some((s, sum, n)) = self.current.take()
+                    && n > 0
+                {
+                    let i = s.rem_euclid(PROFILE_SLOTS as i64) as usize;
+                    let mean = sum / n as f64;
+                    self.slots[i] = Some(match self.slots[i] {
+                        Some(old) => 0.7 * old + 0.3 * mean,
+                        None => mean,
+                    });
+                    self.completed += 1;
+                }
+                self.current = Some((slot, demand, 1));
+            }
+        }
+    }
+
+    /// The learned mean demand in the slot containing `at`, once a whole day has been seen.
+    pub fn at(&self, at: Timestamp) -> Option<f64> {
+        if self.completed < PROFILE_SLOTS as u32 {
+            return None;
+        }
+        let i = at.as_millis().div_euclid(SLOT_MS).rem_euclid(PROFILE_SLOTS as i64) as usize;
+        self.slots[i]
+    }
+}
+
+impl ControlMemory {
+    /// Remembers a completed boot.
+    pub fn record_boot(&mut self, d: Duration) {
+        if self.boot_samples.len() == BOOT_SAMPLES {
+            self.boot_samples.pop_front();
+        }
+        self.boot_samples.push_back(d.as_secs_f64());
+    }
+
+    /// The boot time to plan with: the 90th percentile of recent boots once there are at
+    /// least three, otherwise the policy's estimate.
+    pub fn boot_estimate(&self, configured: Duration) -> Duration {
+        if self.boot_samples.len() < 3 {
+            return configured;
+        }
+        let mut v: Vec<f64> = self.boot_samples.iter().copied().collect();
+        v.sort_by(f64::total_cmp);
+        let idx = ((v.len() as f64 * 0.9).ceil() as usize).clamp(1, v.len()) - 1;
+        Duration::from_secs_f64(v[idx])
+    }
+
+    /// Remembers the demand at `now`.
+    pub fn record_demand(&mut self, now: Timestamp, demand: f64) {
+        if self.demand.len() == DEMAND_SAMPLES {
+            self.demand.pop_front();
+        }
+        self.demand.push_back((now, demand));
+        self.profile.record(now, demand);
+    }
+
+    /// Least-squares slope of demand (jobs per second) over the samples newer than `span`.
+    pub fn demand_slope(&self, now: Timestamp, span: Duration) -> f64 {
+        let from = now.minus(span);
+        let pts = self.demand.iter().filter(|(t, _)| *t >= from);
+        let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (t, y) in pts {
+            let x = t.since(from).as_secs_f64();
+            n += 1.0;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+        }
+        let denom = n * sxx - sx * sx;
+        if n < 3.0 || denom.abs() < 1e-9 {
+            return 0.0;
+        }
+        (n * sxy - sx * sy) / denom
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_estimate_uses_p90_of_recent_boots() {
+        let mut m = ControlMemory::default();
+        let configured = Duration::from_secs(180);
+        m.record_boot(Duration::from_secs(100));
+        assert_eq!(m.boot_estimate(configured), configured, "two few samples");
+        for s in [110, 120, 130, 140, 150, 160, 170, 180, 400] {
+            m.record_boot(Duration::from_secs(s));
+        }
+        assert_eq!(m.boot_estimate(configured), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn slope_of_a_rising_line() {
+        let mut m = ControlMemory::default();
+        for i in 0..10 {
+            m.record_demand(Timestamp::from_millis(i * 60_000), 10.0 + 2.0 * i as f64);
+        }
+        let s = m.demand_slope(Timestamp::from_millis(9 * 60_000), Duration::from_secs(600));
+        assert!((s - 2.0 / 60.0).abs() < 1e-9, "{s}");
+    }
+
+    #[test]
+    fn profile_is_silent_until_a_day_is_seen() {
+        let mut p = TimeOfDayProfile::default();
+        for minute in 0..(24 * 60 + 30) {
+            let demand = if (600..700).contains(&(minute % 1440)) { 50.0 } else { 5.0 };
+            p.record(Timestamp::from_millis(minute * 60_000), demand);
+            if minute < 24 * 60 - 15 {
+                assert!(p.at(Timestamp::from_millis(0)).is_none());
+            }
+        }
+        assert_eq!(p.at(Timestamp::from_millis(610 * 60_000)), Some(50.0));
+        assert_eq!(p.at(Timestamp::from_millis(100 * 60_000)), Some(5.0));
+    }
+}

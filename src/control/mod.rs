@@ -1,0 +1,62 @@
+//! The decide seam: one pure function from what was observed to what to do.
+//!
+//! [`decide`] takes the policy, an [`Observation`], the previous [`ControlMemory`] and the time,
+//! and returns a [`Step`]: the [`Decision`] and the next memory. It does no I/O, reads no clock
+//! and draws no random numbers, so the live service and the simulator run exactly the same
+//! code, and the same inputs always give the same decision.
+//!
+//! Flow: [`facts`] counts the observation; a strategy (`spillway`, `hpa`, `target_tracking`,
+//! static, `oracle`) proposes an EC2 target with a reason; [`allocate`] turns it into per-pool
+//! launches and named terminations under the caps of [`caps`] and the shared safety rules.
+
+pub mod allocate;
+pub mod caps;
+pub mod decision;
+pub mod facts;
+pub mod hpa;
+pub mod hpa_math;
+pub mod memory;
+pub mod observation;
+pub mod oracle;
+pub mod spillway;
+pub mod target_tracking;
+
+use crate::model::Timestamp;
+use crate::policy::{Policy, Strategy};
+
+pub use allocate::FleetPlan;
+pub use decision::{Action, Decision, Reason, ReasonKind, Step};
+pub use facts::{Facts, QueueStatus};
+pub use memory::ControlMemory;
+pub use observation::{Observation, PoolObservation, QueueObservation};
+
+/// Decides what to do this tick. Pure: same inputs, same output.
+pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: Timestamp) -> Step {
+    let facts = Facts::gather(policy, obs, now);
+    let mut memory = memory.clone();
+    memory.ticks += 1;
+    for boot in &obs.boots {
+        memory.record_boot(*boot);
+    }
+    if facts.queue_status == QueueStatus::Fresh {
+        memory.record_demand(now, facts.busy as f64 + facts.queue_latest.visible);
+    }
+    let plan = match &policy.control.strategy {
+        Strategy::Spillway => spillway::plan(policy, &facts, &mut memory, now),
+        Strategy::Hpa => hpa::plan(policy, &facts, &mut memory, now),
+        Strategy::TargetTracking => target_tracking::plan(policy, obs, &facts, &mut memory, now),
+        Strategy::Static => static_plan(policy),
+        Strategy::Oracle(plan) => oracle::plan(policy, plan, now),
+    };
+    let decision = allocate::plan_actions(policy, obs, &facts, plan, now);
+    Step { decision, memory }
+}
+
+/// The static baseline: every EC2 pool at its `min`, always.
+fn static_plan(policy: &Policy) -> FleetPlan {
+    let fleet: u32 = policy.pools.iter().filter_map(|p| p.ec2()).map(|e| e.min).sum();
+    FleetPlan::resize(
+        fleet,
+        Reason::new(ReasonKind::Baseline, format!("static: a fixed fleet of {fleet} EC2 workers")),
+    )
+}

@@ -1,0 +1,47 @@
+//! What `decide` is told about the world at one tick.
+//!
+//! The service fills this from SQS, heartbeats and `DescribeInstances`; the simulator fills it
+//! from its model. A part that could not be read is `None`, never zero: `decide` must be able
+//! to tell "the queue is empty" from "we do not know the queue".
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{QueueStats, Timestamp, Worker};
+
+/// Everything observed for one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Interactive queue statistics; `None` when they could not be read.
+    pub queue: Option<QueueObservation>,
+    /// Batch (backfill) queue statistics; `None` when there is no batch queue or it could not
+    /// be read.
+    #[serde(default)]
+    pub batch: Option<QueueObservation>,
+    /// One entry per policy pool, in policy order.
+    pub pools: Vec<PoolObservation>,
+    /// Launch-to-ready durations of workers that became ready since the previous observation.
+    #[serde(default)]
+    pub boots: Vec<Duration>,
+}
+
+/// Queue statistics: averaged over the policy window and the latest sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QueueObservation {
+    /// Mean over `control.window`.
+    pub averaged: QueueStats,
+    /// The most recent sample.
+    pub latest: QueueStats,
+    /// When the most recent sample was taken; older than `control.stale_after` is stale.
+    pub sampled_at: Timestamp,
+}
+
+/// The workers of one pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolObservation {
+    /// The pool's name, as in the policy.
+    pub pool: String,
+    /// Every worker of the pool; `None` when the fleet listing failed.
+    pub workers: Option<Vec<Worker>>,
+}

@@ -1,0 +1,213 @@
+//! Domain nouns shared by every seam: instants, workers, pools and queue statistics.
+//!
+//! `Timestamp` counts milliseconds since an epoch chosen by whoever builds it: the Unix epoch in
+//! the live service, the start of the trace in the simulator. The control code only ever
+//! subtracts timestamps, so both work.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A point in time, in milliseconds since an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The instant `ms` milliseconds after the epoch.
+    pub const fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// The instant `s` seconds after the epoch (rounded to the millisecond).
+    pub fn from_secs_f64(s: f64) -> Self {
+        Timestamp((s * 1000.0).round() as i64)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds since the epoch.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+
+    /// How long after `earlier` this instant is; zero if it is not later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
+    }
+
+    /// This instant moved forward by `d`.
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+    }
+
+    /// This instant moved back by `d`.
+    pub fn minus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d.as_millis().min(i64::MAX as u128) as i64))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t={:.3}s", self.as_secs_f64())
+    }
+}
+
+/// The name of a worker: an EC2 instance id, or a datacenter host name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WorkerId(pub String);
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for WorkerId {
+    fn from(s: &str) -> Self {
+        WorkerId(s.to_string())
+    }
+}
+
+/// What a worker is doing, as last observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WorkerState {
+    /// Launched, not yet ready to take jobs.
+    Booting,
+    /// Ready and waiting for a job since `since`.
+    Idle { since: Timestamp },
+    /// Running a job since `since`.
+    Busy { since: Timestamp },
+    /// Told to finish its current job and take no more; `busy` says whether a job still runs.
+    Draining { busy: bool },
+}
+
+/// One worker as observed at the start of a tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Worker {
+    /// Stable name; scale-in names workers, never counts.
+    pub id: WorkerId,
+    /// When it was launched (EC2) or first seen (datacenter).
+    pub launched_at: Timestamp,
+    /// Its state.
+    #[serde(flatten)]
+    pub state: WorkerState,
+}
+
+impl Worker {
+    /// Whether a job runs on it right now (busy, or draining with a job).
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.state,
+            WorkerState::Busy { .. } | WorkerState::Draining { busy: true }
+        )
+    }
+}
+
+/// Queue message counts (may be averages over a window, hence `f64`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Messages waiting to be received (jobs nobody has started).
+    pub visible: f64,
+    /// Messages received and not yet deleted (jobs running).
+    pub in_flight: f64,
+    /// Messages sent with a delay that are not visible yet.
+    pub delayed: f64,
+}
+
+/// Formats a duration the way policies write them: `90s`, `5m`, `1h30m`.
+pub fn format_duration(d: Duration) -> String {
+    let total = d.as_secs();
+    let ms = d.subsec_millis();
+    if total == 0 && ms > 0 {
+        return format!("{ms}ms");
+    }
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Parses a human duration: one or more `<number><unit>` parts, units `ms`, `s`, `m`, `h`, `d`
+/// (`90s`, `5m`, `1h30m`, `1.5h`). Returns a readable message on failure.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration (expected e.g. \"90s\", \"5m\", \"1h30m\")".into());
+    }
+    let mut total_ms = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(format!("\"{text}\" is not a duration: expected a number before the unit"));
+        }
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("\"{text}\" is not a duration: bad number \"{}\"", &rest[..num_len]))?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1.0,
+            "s" => 1_000.0,
+            "m" => 60_000.0,
+            "h" => 3_600_000.0,
+            "d" => 86_400_000.0,
+            "" => return Err(format!("\"{text}\" is not a duration: missing unit (ms, s, m, h, d)")),
+            u => return Err(format!("\"{text}\" is not a duration: unknown unit \"{u}\" (ms, s, m, h, d)")),
+        };
+        rest = &rest[unit_len..];
+        total_ms += value * factor;
+    }
+    if !total_ms.is_finite() || total_ms > 1e15 {
+        return Err(format!("\"{text}\" is too long a duration"));
+    }
+    Ok(Duration::from_millis(total_ms.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_format_round_trip() {
+        for (text, secs) in [("90s", 90), ("5m", 300), ("1h30m", 5400), ("1.5h", 5400), ("2d", 172_800)] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(d.as_secs(), secs, "{text}");
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        assert!(parse_duration("").unwrap_err().contains("empty"));
+        assert!(parse_duration("5").unwrap_err().contains("missing unit"));
+        assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("m5").unwrap_err().contains("expected a number"));
+        assert!(parse_duration("1..2s").unwrap_err().contains("bad number"));
+    }
+
+    #[test]
+    fn timestamps_never_go_negative_in_differences() {
+        let a = Timestamp::from_millis(1_000);
+        let b = Timestamp::from_millis(4_000);
+        assert_eq!(b.since(a), Duration::from_secs(3));
+        assert_eq!(a.since(b), Duration::ZERO);
+        assert_eq!(a.plus(Duration::from_secs(3)), b);
+    }
+}

@@ -1,0 +1,102 @@
+//! The raw shape of a policy file, exactly as serde reads it from TOML.
+//!
+//! Every field is optional and wrapped in `Spanned` so that validation (in `validate.rs`) can
+//! report every missing or wrong field at once, each with the line it is on. Unknown fields are
+//! rejected here (`deny_unknown_fields`) so a typo never silently falls back to a default.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole policy file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub name: Option<Spanned<String>>,
+    pub control: Option<Spanned<ControlSection>>,
+    pub target: Option<Spanned<TargetSection>>,
+    pub hysteresis: Option<Spanned<HysteresisSection>>,
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<Spanned<PoolSection>>,
+    pub budget: Option<Spanned<BudgetSection>>,
+    pub batch: Option<Spanned<BatchSection>>,
+    pub hpa: Option<Spanned<HpaSection>>,
+    pub target_tracking: Option<Spanned<TargetTrackingSection>>,
+}
+
+/// `[control]`: how often and on what the loop decides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    pub interval: Option<Spanned<String>>,
+    pub window: Option<Spanned<String>>,
+    pub strategy: Option<Spanned<String>>,
+    pub stale_after: Option<Spanned<String>>,
+    pub max_launch_per_tick: Option<Spanned<i64>>,
+}
+
+/// `[target]`: what capacity to keep.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    pub free_busy_ratio: Option<Spanned<f64>>,
+    pub min_free: Option<Spanned<i64>>,
+    pub wait_slo: Option<Spanned<String>>,
+}
+
+/// `[hysteresis]`: how cautiously to change it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HysteresisSection {
+    pub band: Option<Spanned<f64>>,
+    pub scale_in_after: Option<Spanned<String>>,
+}
+
+/// One `[[pool]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    pub name: Option<Spanned<String>>,
+    pub kind: Option<Spanned<String>>,
+    pub workers: Option<Spanned<i64>>,
+    pub min: Option<Spanned<i64>>,
+    pub max: Option<Spanned<i64>>,
+    pub speed: Option<Spanned<f64>>,
+    pub cost_per_hour: Option<Spanned<f64>>,
+    pub boot_time: Option<Spanned<String>>,
+    pub boot_timeout: Option<Spanned<String>>,
+}
+
+/// `[budget]`: money limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    pub max_hourly_usd: Option<Spanned<f64>>,
+}
+
+/// `[batch]`: how backfills may use EC2.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSection {
+    pub deadline: Option<Spanned<String>>,
+    pub max_ec2: Option<Spanned<i64>>,
+    pub max_usd: Option<Spanned<f64>>,
+}
+
+/// `[hpa]`: the Kubernetes HPA + KEDA SQS baseline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaSection {
+    pub target_per_replica: Option<Spanned<f64>>,
+    pub tolerance: Option<Spanned<f64>>,
+    pub downscale_stabilization: Option<Spanned<String>>,
+}
+
+/// `[target_tracking]`: the EC2 Auto Scaling target-tracking baseline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTrackingSection {
+    pub backlog_per_instance: Option<Spanned<f64>>,
+    pub warmup: Option<Spanned<String>>,
+    pub scale_out_periods: Option<Spanned<i64>>,
+    pub scale_in_periods: Option<Spanned<i64>>,
+}

@@ -1,0 +1,243 @@
+//! Policies: what capacity to keep, how cautiously, with which pools, within which limits.
+//!
+//! A policy file is parsed into the raw [`file::PolicyFile`] and then validated into the typed
+//! [`Policy`] that the rest of spillway uses. Validation reports every problem at once, each with
+//! file, line and field, and nothing downstream ever sees a half-valid policy.
+
+pub mod file;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::control::oracle::OraclePlan;
+
+pub use validate::{Problem, from_toml_str};
+
+/// Errors from loading a policy. The caller reacts by printing and exiting non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("{path}: cannot read policy: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid policy; every problem is listed.
+    #[error("{}", render_problems(file, problems))]
+    Invalid { file: String, problems: Vec<Problem> },
+}
+
+fn render_problems(file: &str, problems: &[Problem]) -> String {
+    let mut out = format!(
+        "{file}: {} problem{} in policy",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str(&format!("\n  {file}:{}: {}: {}", p.line, p.field, p.message));
+    }
+    out
+}
+
+/// Reads and validates a policy file.
+pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_toml_str(&text, &path.display().to_string())
+}
+
+/// The policy every command falls back to when none is given: the seed setup of the farm
+/// spillway was built for (40 datacenter workers, EC2 bursting up to 200).
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../policies/picnik.toml");
+
+/// The embedded default policy, validated.
+pub fn embedded_default() -> Policy {
+    from_toml_str(EMBEDDED_DEFAULT, "policies/picnik.toml (embedded)")
+        .expect("the embedded default policy is checked by tests/policies.rs")
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Name; tags every instance this policy launches.
+    pub name: String,
+    pub control: Control,
+    pub target: Target,
+    pub hysteresis: Hysteresis,
+    /// Pools in priority order: static datacenter pools are used first, EC2 pools fill the rest
+    /// in the order written.
+    pub pools: Vec<Pool>,
+    pub budget: Budget,
+    pub batch: BatchRules,
+    pub hpa: HpaSettings,
+    pub target_tracking: TargetTrackingSettings,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// How often `decide` runs.
+    pub interval: Duration,
+    /// Queue and worker statistics are averaged over this window.
+    pub window: Duration,
+    pub strategy: Strategy,
+    /// An observation older than this is stale: no scale-in on it.
+    pub stale_after: Duration,
+    /// At most this many launches per pool per tick.
+    pub max_launch_per_tick: u32,
+}
+
+/// The decision strategy.
+#[derive(Debug, Clone)]
+pub enum Strategy {
+    /// spillway's own controller.
+    Spillway,
+    /// Kubernetes HPA driven by the KEDA SQS metric.
+    Hpa,
+    /// EC2 Auto Scaling target tracking on backlog per instance.
+    TargetTracking,
+    /// A fixed fleet: every EC2 pool at its `min`.
+    Static,
+    /// A clairvoyant plan computed from the trace (simulation only, never in a policy file).
+    Oracle(Arc<OraclePlan>),
+}
+
+impl Strategy {
+    /// The name used in policy files and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Spillway => "spillway",
+            Strategy::Hpa => "hpa",
+            Strategy::TargetTracking => "target-tracking",
+            Strategy::Static => "static",
+            Strategy::Oracle(_) => "oracle",
+        }
+    }
+}
+
+/// `[target]`.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Free workers to keep per busy one.
+    pub free_busy_ratio: f64,
+    /// Free workers to keep at least.
+    pub min_free: u32,
+    /// The queue wait a job should not exceed, judged at p99.
+    pub wait_slo: Duration,
+}
+
+/// `[hysteresis]`.
+#[derive(Debug, Clone)]
+pub struct Hysteresis {
+    /// No action while capacity is within ±band of desired.
+    pub band: f64,
+    /// A surplus must persist this long before any scale-in.
+    pub scale_in_after: Duration,
+}
+
+/// One `[[pool]]`.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub kind: PoolKind,
+    /// Relative render speed: a job of `duration_s` takes `duration_s / speed` here.
+    pub speed: f64,
+    /// Dollars per worker-hour (EC2 bills per second with a 60 s minimum).
+    pub cost_per_hour: f64,
+}
+
+impl Pool {
+    /// The EC2 settings, if this is an EC2 pool.
+    pub fn ec2(&self) -> Option<&Ec2Pool> {
+        match &self.kind {
+            PoolKind::Ec2(e) => Some(e),
+            PoolKind::Static { .. } => None,
+        }
+    }
+}
+
+/// What kind of capacity a pool is.
+#[derive(Debug, Clone)]
+pub enum PoolKind {
+    /// Fixed datacenter workers: counted first, never launched or terminated.
+    Static { workers: u32 },
+    /// EC2 instances launched and terminated by spillway.
+    Ec2(Ec2Pool),
+}
+
+/// Settings of an EC2 pool.
+#[derive(Debug, Clone)]
+pub struct Ec2Pool {
+    pub min: u32,
+    pub max: u32,
+    /// Initial estimate of launch-to-ready, refined from observed boots.
+    pub boot_time: Duration,
+    /// A worker not ready this long after launch is a failed launch and is terminated.
+    pub boot_timeout: Duration,
+}
+
+/// `[budget]`.
+#[derive(Debug, Clone, Default)]
+pub struct Budget {
+    /// Upper bound on the summed hourly price of all EC2 workers.
+    pub max_hourly_usd: Option<f64>,
+}
+
+/// `[batch]`: how a backfill may use EC2. With no rule, batch work only uses spare datacenter
+/// capacity.
+#[derive(Debug, Clone, Default)]
+pub struct BatchRules {
+    pub deadline: Option<Duration>,
+    pub max_ec2: Option<u32>,
+    pub max_usd: Option<f64>,
+}
+
+/// `[hpa]`: the HPA baseline's knobs, defaults as upstream.
+#[derive(Debug, Clone)]
+pub struct HpaSettings {
+    /// AverageValue target: messages (visible + in flight) per replica (KEDA `queueLength`).
+    pub target_per_replica: f64,
+    /// Tolerance around a ratio of 1 (upstream 0.1).
+    pub tolerance: f64,
+    /// Scale-down stabilization window (upstream 300 s).
+    pub downscale_stabilization: Duration,
+}
+
+/// `[target_tracking]`: the EC2 Auto Scaling target-tracking baseline's knobs.
+#[derive(Debug, Clone)]
+pub struct TargetTrackingSettings {
+    /// Target backlog (visible messages) per in-service instance.
+    pub backlog_per_instance: f64,
+    /// Instance warm-up: warming instances are left out of the metric but count as capacity.
+    pub warmup: Duration,
+    /// Consecutive one-minute breaches before scaling out (the alarm's datapoints, AWS: 3).
+    pub scale_out_periods: u32,
+    /// Consecutive one-minute low datapoints before scaling in (AWS: 15).
+    pub scale_in_periods: u32,
+}
+
+impl Policy {
+    /// Total fixed datacenter workers.
+    pub fn static_workers(&self) -> u32 {
+        self.pools
+            .iter()
+            .map(|p| match p.kind {
+                PoolKind::Static { workers } => workers,
+                PoolKind::Ec2(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The first EC2 pool, which the baselines scale.
+    pub fn first_ec2(&self) -> Option<(usize, &Ec2Pool)> {
+        self.pools
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| p.ec2().map(|e| (i, e)))
+    }
+}

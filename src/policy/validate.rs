@@ -1,0 +1,368 @@
+//! Turns a raw [`PolicyFile`] into a typed [`Policy`], collecting every problem on the way.
+//!
+//! Each check names the field with a dotted path (`pool[1].max`) and the line it is on, so
+//! an operator can fix a whole file in one pass.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::file::{PolicyFile, PoolSection};
+use super::*;
+use crate::model::parse_duration;
+
+/// One thing wrong with a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line of the offending field (or of its section when the field is missing).
+    pub line: usize,
+    /// Dotted path of the field, e.g. `pool[1].max`.
+    pub field: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+/// Parses and validates policy text; `origin` names the file in error messages.
+pub fn from_toml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+    let raw: PolicyFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        PolicyError::Invalid {
+            file: origin.to_string(),
+            problems: vec![Problem {
+                line,
+                field: "(syntax)".into(),
+                message: e.message().trim().to_string(),
+            }],
+        }
+    })?;
+    let mut check = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let policy = check.policy(raw);
+    if check.problems.is_empty() {
+        Ok(policy)
+    } else {
+        check.problems.sort_by_key(|p| p.line);
+        Err(PolicyError::Invalid {
+            file: origin.to_string(),
+            problems: check.problems,
+        })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, offset: usize, field: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line: line_of(self.text, offset),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(
+        &mut self,
+        v: Option<Spanned<String>>,
+        at: usize,
+        field: &str,
+        default: Option<Duration>,
+    ) -> Duration {
+        match v {
+            Some(s) => match parse_duration(s.get_ref()) {
+                Ok(d) => d,
+                Err(msg) => {
+                    self.problem(s.span().start, field, msg);
+                    Duration::ZERO
+                }
+            },
+            None => default.unwrap_or_else(|| {
+                self.problem(at, field, "required field is missing");
+                Duration::ZERO
+            }),
+        }
+    }
+
+    fn positive_duration(
+        &mut self,
+        v: Option<Spanned<String>>,
+        at: usize,
+        field: &str,
+        default: Option<Duration>,
+    ) -> Duration {
+        let start = v.as_ref().map(|s| s.span().start).unwrap_or(at);
+        let d = self.duration(v, at, field, default);
+        if d.is_zero() && !self.problems.iter().any(|p| p.field == field) {
+            self.problem(start, field, "must be longer than zero");
+        }
+        d
+    }
+
+    fn number(
+        &mut self,
+        v: Option<Spanned<f64>>,
+        at: usize,
+        field: &str,
+        default: Option<f64>,
+        valid: impl Fn(f64) -> bool,
+        rule: &str,
+    ) -> f64 {
+        match v {
+            Some(s) => {
+                let x = *s.get_ref();
+                if !x.is_finite() || !valid(x) {
+                    self.problem(s.span().start, field, format!("{x} is out of range: {rule}"));
+                }
+                x
+            }
+            None => default.unwrap_or_else(|| {
+                self.problem(at, field, "required field is missing");
+                0.0
+            }),
+        }
+    }
+
+    fn count(&mut self, v: Option<Spanned<i64>>, at: usize, field: &str, default: Option<u32>) -> u32 {
+        match v {
+            Some(s) => match u32::try_from(*s.get_ref()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.problem(
+                        s.span().start,
+                        field,
+                        format!("{} is out of range: must be a whole number ≥ 0", s.get_ref()),
+                    );
+                    0
+                }
+            },
+            None => default.unwrap_or_else(|| {
+                self.problem(at, field, "required field is missing");
+                0
+            }),
+        }
+    }
+
+    fn policy(&mut self, raw: PolicyFile) -> Policy {
+        let name = match raw.name {
+            Some(n) if !n.get_ref().trim().is_empty() => n.into_inner(),
+            Some(n) => {
+                self.problem(n.span().start, "name", "must not be empty");
+                String::new()
+            }
+            None => {
+                self.problem(0, "name", "required field is missing");
+                String::new()
+            }
+        };
+
+        let (c_at, c) = split(raw.control, "control", self);
+        let interval = self.positive_duration(c.as_ref().and_then(|c| c.interval.clone()), c_at, "control.interval", None);
+        let window = self.positive_duration(c.as_ref().and_then(|c| c.window.clone()), c_at, "control.window", Some(interval));
+        let stale_after = self.positive_duration(
+            c.as_ref().and_then(|c| c.stale_after.clone()),
+            c_at,
+            "control.stale_after",
+            Some(interval * 3),
+        );
+        let strategy = match c.as_ref().and_then(|c| c.strategy.clone()) {
+            None => Strategy::Spillway,
+            Some(s) => match s.get_ref().as_str() {
+                "spillway" => Strategy::Spillway,
+                "hpa" => Strategy::Hpa,
+                "target-tracking" => Strategy::TargetTracking,
+                "static" => Strategy::Static,
+                "oracle" => {
+                    self.problem(s.span().start, "control.strategy", "\"oracle\" reads the future and exists only inside `spillway compare`");
+                    Strategy::Spillway
+                }
+                other => {
+                    self.problem(
+                        s.span().start,
+                        "control.strategy",
+                        format!("unknown strategy \"{other}\" (expected spillway, hpa, target-tracking or static)"),
+                    );
+                    Strategy::Spillway
+                }
+            },
+        };
+        let max_launch_per_tick = self.count(c.as_ref().and_then(|c| c.max_launch_per_tick.clone()), c_at, "control.max_launch_per_tick", Some(50));
+        if max_launch_per_tick == 0 {
+            self.problem(c_at, "control.max_launch_per_tick", "must be at least 1");
+        }
+
+        let (t_at, t) = split(raw.target, "target", self);
+        let free_busy_ratio = self.number(
+            t.as_ref().and_then(|t| t.free_busy_ratio.clone()),
+            t_at,
+            "target.free_busy_ratio",
+            None,
+            |x| (0.0..=10.0).contains(&x),
+            "must be between 0 and 10",
+        );
+        let min_free = self.count(t.as_ref().and_then(|t| t.min_free.clone()), t_at, "target.min_free", Some(0));
+        let wait_slo = self.positive_duration(t.as_ref().and_then(|t| t.wait_slo.clone()), t_at, "target.wait_slo", None);
+
+        let h_at = raw.hysteresis.as_ref().map(|h| h.span().start).unwrap_or(0);
+        let h = raw.hysteresis.map(Spanned::into_inner);
+        let band = self.number(
+            h.as_ref().and_then(|h| h.band.clone()),
+            h_at,
+            "hysteresis.band",
+            Some(0.15),
+            |x| (0.0..1.0).contains(&x),
+            "must be at least 0 and below 1",
+        );
+        let scale_in_after = self.duration(
+            h.and_then(|h| h.scale_in_after),
+            h_at,
+            "hysteresis.scale_in_after",
+            Some(Duration::from_secs(300)),
+        );
+
+        if raw.pools.is_empty() {
+            self.problem(0, "pool", "a policy needs at least one [[pool]]");
+        }
+        let mut pools: Vec<Pool> = Vec::new();
+        for (i, p) in raw.pools.into_iter().enumerate() {
+            let at = p.span().start;
+            let pool = self.pool(i, at, p.into_inner());
+            if let Some(first) = pools.iter().position(|q| q.name == pool.name) {
+                self.problem(at, &format!("pool[{i}].name"), format!("duplicate pool name \"{}\" (also pool[{first}])", pool.name));
+            }
+            pools.push(pool);
+        }
+
+        let budget = match raw.budget {
+            None => Budget::default(),
+            Some(b) => {
+                let at = b.span().start;
+                let max = self.number(b.into_inner().max_hourly_usd, at, "budget.max_hourly_usd", Some(f64::INFINITY), |x| x > 0.0, "must be above 0");
+                let floor: f64 = pools
+                    .iter()
+                    .filter_map(|p| p.ec2().map(|e| e.min as f64 * p.cost_per_hour))
+                    .sum();
+                if max.is_finite() && floor > max {
+                    self.problem(at, "budget.max_hourly_usd", format!("${max}/h cannot pay for the pools' minimum instances (${floor:.2}/h)"));
+                }
+                Budget { max_hourly_usd: max.is_finite().then_some(max) }
+            }
+        };
+
+        let batch = match raw.batch {
+            None => BatchRules::default(),
+            Some(b) => {
+                let at = b.span().start;
+                let b = b.into_inner();
+                BatchRules {
+                    deadline: b.deadline.clone().map(|d| self.positive_duration(Some(d), at, "batch.deadline", None)),
+                    max_ec2: b.max_ec2.clone().map(|n| self.count(Some(n), at, "batch.max_ec2", None)),
+                    max_usd: b.max_usd.clone().map(|x| self.number(Some(x), at, "batch.max_usd", None, |x| x > 0.0, "must be above 0")),
+                }
+            }
+        };
+
+        let (hp_at, hp) = (raw.hpa.as_ref().map(|s| s.span().start).unwrap_or(0), raw.hpa.map(Spanned::into_inner));
+        let hpa = HpaSettings {
+            target_per_replica: self.number(hp.as_ref().and_then(|s| s.target_per_replica.clone()), hp_at, "hpa.target_per_replica", Some(5.0), |x| x > 0.0, "must be above 0"),
+            tolerance: self.number(hp.as_ref().and_then(|s| s.tolerance.clone()), hp_at, "hpa.tolerance", Some(0.1), |x| (0.0..1.0).contains(&x), "must be at least 0 and below 1"),
+            downscale_stabilization: self.duration(hp.and_then(|s| s.downscale_stabilization), hp_at, "hpa.downscale_stabilization", Some(Duration::from_secs(300))),
+        };
+
+        let (tt_at, tt) = (raw.target_tracking.as_ref().map(|s| s.span().start).unwrap_or(0), raw.target_tracking.map(Spanned::into_inner));
+        let target_tracking = TargetTrackingSettings {
+            backlog_per_instance: self.number(tt.as_ref().and_then(|s| s.backlog_per_instance.clone()), tt_at, "target_tracking.backlog_per_instance", Some(1.5), |x| x > 0.0, "must be above 0"),
+            warmup: self.duration(tt.as_ref().and_then(|s| s.warmup.clone()), tt_at, "target_tracking.warmup", Some(Duration::from_secs(300))),
+            scale_out_periods: self.count(tt.as_ref().and_then(|s| s.scale_out_periods.clone()), tt_at, "target_tracking.scale_out_periods", Some(3)).max(1),
+            scale_in_periods: self.count(tt.and_then(|s| s.scale_in_periods), tt_at, "target_tracking.scale_in_periods", Some(15)).max(1),
+        };
+
+        Policy {
+            name,
+            control: Control { interval, window, strategy, stale_after, max_launch_per_tick },
+            target: Target { free_busy_ratio, min_free, wait_slo },
+            hysteresis: Hysteresis { band, scale_in_after },
+            pools,
+            budget,
+            batch,
+            hpa,
+            target_tracking,
+        }
+    }
+
+    fn pool(&mut self, i: usize, at: usize, p: PoolSection) -> Pool {
+        let f = |name: &str| format!("pool[{i}].{name}");
+        let name = match p.name {
+            Some(n) if !n.get_ref().trim().is_empty() => n.into_inner(),
+            Some(n) => {
+                self.problem(n.span().start, &f("name"), "must not be empty");
+                format!("pool{i}")
+            }
+            None => {
+                self.problem(at, &f("name"), "required field is missing");
+                format!("pool{i}")
+            }
+        };
+        let speed = self.number(p.speed, at, &f("speed"), Some(1.0), |x| x > 0.0 && x <= 100.0, "must be above 0 and at most 100");
+        let cost_per_hour = self.number(p.cost_per_hour, at, &f("cost_per_hour"), Some(0.0), |x| x >= 0.0, "must be at least 0");
+        let kind = match p.kind.as_ref().map(|k| k.get_ref().as_str()) {
+            Some("static") => {
+                for (present, field) in [(p.min.is_some(), "min"), (p.max.is_some(), "max"), (p.boot_time.is_some(), "boot_time"), (p.boot_timeout.is_some(), "boot_timeout")] {
+                    if present {
+                        self.problem(at, &f(field), "only EC2 pools take this; a static pool has a fixed `workers` count");
+                    }
+                }
+                PoolKind::Static { workers: self.count(p.workers, at, &f("workers"), None) }
+            }
+            Some("ec2") => {
+                if p.workers.is_some() {
+                    self.problem(at, &f("workers"), "only static pools take this; an EC2 pool has `min` and `max`");
+                }
+                let min_at = p.min.as_ref().map(|m| m.span().start).unwrap_or(at);
+                let min = self.count(p.min, at, &f("min"), Some(0));
+                let max = self.count(p.max, at, &f("max"), None);
+                if min > max {
+                    self.problem(min_at, &f("min"), format!("min ({min}) is greater than max ({max})"));
+                }
+                let boot_time = self.positive_duration(p.boot_time, at, &f("boot_time"), Some(Duration::from_secs(180)));
+                let boot_timeout = self.positive_duration(p.boot_timeout, at, &f("boot_timeout"), Some(Duration::from_secs(600)));
+                if boot_timeout < boot_time {
+                    self.problem(at, &f("boot_timeout"), "must be at least boot_time");
+                }
+                PoolKind::Ec2(Ec2Pool { min, max, boot_time, boot_timeout })
+            }
+            Some(other) => {
+                let start = p.kind.as_ref().map(|k| k.span().start).unwrap_or(at);
+                self.problem(start, &f("kind"), format!("unknown pool kind \"{other}\" (expected static or ec2)"));
+                PoolKind::Static { workers: 0 }
+            }
+            None => {
+                self.problem(at, &f("kind"), "required field is missing (static or ec2)");
+                PoolKind::Static { workers: 0 }
+            }
+        };
+        Pool { name, kind, speed, cost_per_hour }
+    }
+}
+
+/// Splits an optional section into (its offset, its contents), reporting it if missing.
+fn split<T>(section: Option<Spanned<T>>, name: &str, check: &mut Checker<'_>) -> (usize, Option<T>) {
+    match section {
+        Some(s) => (s.span().start, Some(s.into_inner())),
+        None => {
+            check.problem(0, name, format!("required section [{name}] is missing"));
+            (0, None)
+        }
+    }
+}

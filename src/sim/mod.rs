@@ -1,0 +1,215 @@
+//! The simulator: replays a workload through the same `decide` the live service runs.
+//!
+//! A plain, seeded, single-threaded discrete-event loop (no async runtime). Jobs arrive from
+//! the trace, completions and boots come off a binary heap, and every `control.interval` the
+//! controller observes the simulated farm, decides, and the world applies the decision. Queue
+//! statistics are averaged exactly over `control.window` (time-weighted integrals). The same
+//! policy, trace and seed always give the same report.
+
+pub mod demand;
+pub mod plot;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod trace;
+pub mod world;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::control::{ControlMemory, Observation, QueueObservation, decide};
+use crate::model::{QueueStats, Timestamp};
+use crate::policy::Policy;
+
+use report::{Report, Sample};
+use trace::{Job, JobClass};
+use world::{Scheduled, World};
+
+/// A change of render speed in one pool for a while (an incident).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeedChange {
+    pub pool: String,
+    pub from_s: f64,
+    pub to_s: f64,
+    pub factor: f64,
+}
+
+/// How to run a simulation besides the policy and the jobs.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Sigma of the log-normal spread of boot times around `boot_time`.
+    pub boot_jitter: f64,
+    /// Probability that a launch never becomes ready.
+    pub launch_failure_rate: f64,
+    /// Speed incidents.
+    pub speed_changes: Vec<SpeedChange>,
+    /// Seconds between samples for the plot and the elasticity metrics.
+    pub sample_every_s: f64,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            boot_jitter: 0.15,
+            launch_failure_rate: 0.0,
+            speed_changes: Vec::new(),
+            sample_every_s: 60.0,
+            progress: false,
+        }
+    }
+}
+
+/// The report and the sampled time series of one run.
+#[derive(Debug, Clone)]
+pub struct SimOutput {
+    pub report: Report,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    BootDone(u32),
+    JobDone(u32),
+}
+
+/// Time-weighted integrals of queue length and busy workers, for window averages.
+struct Integrals {
+    last_ms: i64,
+    visible: f64,
+    busy: f64,
+    snapshots: VecDeque<(i64, f64, f64)>,
+}
+
+impl Integrals {
+    fn advance(&mut self, now: i64, visible: usize, busy: u32) {
+        let dt = (now - self.last_ms) as f64;
+        self.visible += dt * visible as f64;
+        self.busy += dt * busy as f64;
+        self.last_ms = now;
+    }
+
+    /// Mean (visible, busy) over the last `window_ms`, and records a snapshot at `now`.
+    fn window_mean(&mut self, now: i64, window_ms: i64) -> (f64, f64) {
+        self.snapshots.push_back((now, self.visible, self.busy));
+        let from = now - window_ms;
+        while self.snapshots.len() > 2 && self.snapshots[1].0 <= from {
+            self.snapshots.pop_front();
+        }
+        let (t0, v0, b0) = self.snapshots[0];
+        let span = (now - t0) as f64;
+        if span <= 0.0 {
+            return (f64::NAN, f64::NAN);
+        }
+        ((self.visible - v0) / span, (self.busy - b0) / span)
+    }
+}
+
+/// Runs `policy` over `jobs` (sorted by submission time).
+pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
+    let mut world = World::new(policy, jobs.len(), config.seed, config.boot_jitter, config.launch_failure_rate);
+    let speed_changes: Vec<(usize, i64, i64, f64)> = config
+        .speed_changes
+        .iter()
+        .filter_map(|c| {
+            let p = policy.pools.iter().position(|p| p.name == c.pool)?;
+            Some((p, (c.from_s * 1000.0) as i64, (c.to_s * 1000.0) as i64, c.factor))
+        })
+        .collect();
+    let speed = move |pool: usize, now: i64| -> f64 {
+        speed_changes
+            .iter()
+            .filter(|(p, a, b, _)| *p == pool && now >= *a && now < *b)
+            .map(|c| c.3)
+            .product()
+    };
+    let has_batch = jobs.iter().any(|j| j.class == JobClass::Batch);
+    let interval_ms = policy.control.interval.as_millis().max(1) as i64;
+    let window_ms = policy.control.window.as_millis().max(1) as i64;
+    let sample_ms = (config.sample_every_s * 1000.0).max(1.0) as i64;
+    let last_submit = jobs.last().map_or(0, |j| j.submit_ms);
+    let give_up_ms = last_submit + 30 * 86_400_000;
+
+    let mut heap: BinaryHeap<Reverse<(i64, Event)>> = BinaryHeap::new();
+    let mut memory = ControlMemory::default();
+    let mut obs = Observation { queue: None, batch: None, pools: Vec::new(), boots: Vec::new() };
+    let mut integrals = Integrals { last_ms: 0, visible: 0.0, busy: 0.0, snapshots: VecDeque::new() };
+    let mut batch_integrals = Integrals { last_ms: 0, visible: 0.0, busy: 0.0, snapshots: VecDeque::new() };
+    let mut samples = Vec::new();
+    let mut decisions = report::DecisionTally::default();
+    let (mut next_job, mut next_tick, mut next_sample) = (0usize, 0i64, 0i64);
+    let mut now = 0i64;
+    let progress = report::Progress::new(config.progress, jobs.len() as u64);
+
+    let schedule = |heap: &mut BinaryHeap<Reverse<(i64, Event)>>, s: Option<Scheduled>| match s {
+        Some(Scheduled::JobDone { worker, at }) => heap.push(Reverse((at, Event::JobDone(worker)))),
+        Some(Scheduled::BootDone { worker, at }) => heap.push(Reverse((at, Event::BootDone(worker)))),
+        None => {}
+    };
+
+    loop {
+        let done = next_job >= jobs.len() && world.queued() == 0 && world.busy == 0;
+        if done || now > give_up_ms {
+            break;
+        }
+        let t_event = heap.peek().map_or(i64::MAX, |Reverse((t, _))| *t);
+        let t_job = jobs.get(next_job).map_or(i64::MAX, |j| j.submit_ms);
+        let t = t_event.min(t_job).min(next_tick).min(next_sample);
+        integrals.advance(t, world.queued(), world.busy);
+        batch_integrals.advance(t, world.queues[1].len(), 0);
+        now = t;
+        if t_event == t {
+            let Some(Reverse((_, ev))) = heap.pop() else { break };
+            let s = match ev {
+                Event::JobDone(w) => world.job_done(w, jobs, now, &speed),
+                Event::BootDone(w) => world.boot_done(w, jobs, now, &speed),
+            };
+            schedule(&mut heap, s);
+        } else if t_job == t {
+            let s = world.arrive(next_job as u32, jobs, now, &speed);
+            schedule(&mut heap, s);
+            next_job += 1;
+            if next_job % 65_536 == 0 {
+                progress.set(next_job as u64);
+            }
+        } else if next_sample == t {
+            samples.push(Sample::take(&world, now));
+            next_sample += sample_ms;
+        } else {
+            let (visible_avg, busy_avg) = integrals.window_mean(now, window_ms);
+            let latest = QueueStats { visible: world.queued() as f64, in_flight: world.busy as f64, delayed: 0.0 };
+            let averaged = if visible_avg.is_nan() {
+                latest
+            } else {
+                QueueStats { visible: visible_avg, in_flight: busy_avg, delayed: 0.0 }
+            };
+            obs.queue = Some(QueueObservation { averaged, latest, sampled_at: Timestamp(now) });
+            obs.batch = has_batch.then(|| {
+                let (b, _) = batch_integrals.window_mean(now, window_ms);
+                let latest = QueueStats { visible: world.queues[1].len() as f64, ..QueueStats::default() };
+                let averaged = if b.is_nan() { latest } else { QueueStats { visible: b, ..QueueStats::default() } };
+                QueueObservation { averaged, latest, sampled_at: Timestamp(now) }
+            });
+            world.observe_pools(policy, &mut obs.pools);
+            obs.boots = std::mem::take(&mut world.boots);
+            let step = decide(policy, &obs, &memory, Timestamp(now));
+            decisions.record(&step.decision);
+            for s in world.apply(&step.decision, policy, now) {
+                schedule(&mut heap, Some(s));
+            }
+            memory = step.memory;
+            next_tick += interval_ms;
+        }
+    }
+    progress.finish();
+    world.close_books(now);
+    let curve = demand::demand_curve(jobs, now, sample_ms);
+    for (s, d) in samples.iter_mut().zip(&curve) {
+        s.demand = *d;
+    }
+    let report = Report::build(policy, jobs, &world, &samples, &curve, &decisions, now, config);
+    SimOutput { report, samples }
+}

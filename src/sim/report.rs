@@ -1,0 +1,223 @@
+//! What a simulation run measured: waits, cost, actions and elasticity, as JSON and as a table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::control::Decision;
+use crate::policy::Policy;
+
+use super::SimConfig;
+use super::demand::{self, Elasticity};
+use super::trace::{Job, JobClass};
+use super::world::{WState, World};
+
+/// The farm at one sample instant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub t_s: f64,
+    /// Demand (jobs that would run if none waited), mean over the sample's bin.
+    pub demand: f64,
+    pub queued: u32,
+    pub busy: u32,
+    /// Ready (idle or busy) workers per pool, policy order.
+    pub ready: Vec<u32>,
+    pub booting: u32,
+}
+
+impl Sample {
+    /// Reads the world at `now`.
+    pub fn take(world: &World, now: i64) -> Sample {
+        Sample {
+            t_s: now as f64 / 1000.0,
+            demand: 0.0,
+            queued: world.queued() as u32,
+            busy: world.busy,
+            ready: (0..world.live.len()).map(|p| world.ready_in(p) as u32).collect(),
+            booting: world.booting,
+        }
+    }
+}
+
+/// Counts of decisions by action and reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DecisionTally {
+    pub ticks: u64,
+    /// `"launch/backlog"` → count, and so on.
+    pub actions: BTreeMap<String, u64>,
+}
+
+impl DecisionTally {
+    /// Counts one decision.
+    pub fn record(&mut self, d: &Decision) {
+        self.ticks += 1;
+        for a in &d.actions {
+            let key = format!("{}/{}", a.label(), a.reason().kind.label());
+            *self.actions.entry(key).or_default() += 1;
+        }
+    }
+}
+
+/// Everything a run measured. Field names are a stable contract (`--report-json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub policy: String,
+    pub strategy: String,
+    pub seed: u64,
+    pub jobs: u64,
+    pub completed: u64,
+    /// Interactive jobs only: the SLO is theirs.
+    pub wait_mean_s: f64,
+    pub wait_p50_s: f64,
+    pub wait_p95_s: f64,
+    pub wait_p99_s: f64,
+    pub wait_max_s: f64,
+    /// Fraction of interactive jobs that waited at all.
+    pub waited_fraction: f64,
+    pub slo_wait_s: f64,
+    /// Fraction of interactive jobs that waited at most `slo_wait_s`.
+    pub slo_attainment: f64,
+    /// Whether the p99 wait meets the SLO.
+    pub meets_slo: bool,
+    pub batch_jobs: u64,
+    /// When the last batch job finished, seconds from the start (null without batch jobs).
+    pub batch_finished_s: Option<f64>,
+    pub ec2_billed_hours: f64,
+    pub ec2_busy_hours: f64,
+    pub ec2_cost_usd: f64,
+    pub datacenter_busy_hours: f64,
+    pub launches: u64,
+    pub terminations: u64,
+    pub launch_failures: u64,
+    /// Terminations of busy workers that the simulated world refused (always 0 for a correct
+    /// controller; counted, never hidden).
+    pub busy_terminations_refused: u64,
+    pub oracle_ec2_hours_floor: f64,
+    pub elasticity: Elasticity,
+    pub simulated_hours: f64,
+    pub decisions: DecisionTally,
+}
+
+fn quantile(sorted: &[f32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx] as f64
+}
+
+impl Report {
+    /// Builds the report at the end of a run.
+    pub fn build(policy: &Policy, jobs: &[Job], world: &World, samples: &[Sample], curve: &[f64], decisions: &DecisionTally, end_ms: i64, config: &SimConfig) -> Report {
+        let mut waits: Vec<f32> = Vec::with_capacity(jobs.len());
+        let (mut completed, mut batch_jobs, mut batch_end) = (0u64, 0u64, None::<f64>);
+        for (j, &start) in jobs.iter().zip(&world.started) {
+            if start == i64::MIN {
+                continue;
+            }
+            completed += 1;
+            match j.class {
+                JobClass::Interactive => waits.push(((start - j.submit_ms) as f64 / 1000.0) as f32),
+                JobClass::Batch => {
+                    batch_jobs += 1;
+                    let end = start as f64 / 1000.0 + j.duration_s;
+                    batch_end = Some(batch_end.map_or(end, |e: f64| e.max(end)));
+                }
+            }
+        }
+        let busy_now = world.workers.iter().filter(|w| matches!(w.state, WState::Busy { .. })).count() as u64;
+        completed -= busy_now.min(completed);
+        let n = waits.len().max(1) as f64;
+        let mean = waits.iter().map(|&w| w as f64).sum::<f64>() / n;
+        let waited = waits.iter().filter(|&&w| w > 0.0).count() as f64 / n;
+        let slo = policy.target.wait_slo.as_secs_f64();
+        let within = waits.iter().filter(|&&w| (w as f64) <= slo).count() as f64 / n;
+        waits.sort_unstable_by(f32::total_cmp);
+        let bin_ms = (config.sample_every_s * 1000.0) as i64;
+        let p99 = quantile(&waits, 0.99);
+        let t = &world.tally;
+        Report {
+            policy: policy.name.clone(),
+            strategy: policy.control.strategy.name().to_string(),
+            seed: config.seed,
+            jobs: jobs.len() as u64,
+            completed,
+            wait_mean_s: mean,
+            wait_p50_s: quantile(&waits, 0.50),
+            wait_p95_s: quantile(&waits, 0.95),
+            wait_p99_s: p99,
+            wait_max_s: waits.last().copied().unwrap_or(0.0) as f64,
+            waited_fraction: waited,
+            slo_wait_s: slo,
+            slo_attainment: within,
+            meets_slo: p99 <= slo && completed == jobs.len() as u64,
+            batch_jobs,
+            batch_finished_s: batch_end,
+            ec2_billed_hours: t.ec2_billed_s / 3600.0,
+            ec2_busy_hours: t.ec2_busy_s / 3600.0,
+            ec2_cost_usd: t.ec2_cost_usd,
+            datacenter_busy_hours: t.datacenter_busy_s / 3600.0,
+            launches: t.launches,
+            terminations: t.terminations,
+            launch_failures: t.launch_failures,
+            busy_terminations_refused: t.busy_terminations_refused,
+            oracle_ec2_hours_floor: demand::ec2_hours_floor(policy, &config.speed_changes, curve, bin_ms),
+            elasticity: demand::elasticity(policy, samples, curve),
+            simulated_hours: end_ms as f64 / 3_600_000.0,
+            decisions: decisions.clone(),
+        }
+    }
+
+    /// A readable summary table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let slo_mark = if self.meets_slo { "meets" } else { "MISSES" };
+        let _ = writeln!(s, "policy {} · strategy {} · seed {} · {:.1} h simulated", self.policy, self.strategy, self.seed, self.simulated_hours);
+        let _ = writeln!(s, "  jobs             {:>12} ({} completed, {} batch)", self.jobs, self.completed, self.batch_jobs);
+        let _ = writeln!(s, "  wait p50/p95/p99 {:>8.1} s {:>8.1} s {:>8.1} s   max {:.1} s, mean {:.2} s", self.wait_p50_s, self.wait_p95_s, self.wait_p99_s, self.wait_max_s, self.wait_mean_s);
+        let _ = writeln!(s, "  SLO              p99 ≤ {:.0} s: {slo_mark}; {:.2}% of jobs within, {:.2}% waited at all", self.slo_wait_s, self.slo_attainment * 100.0, self.waited_fraction * 100.0);
+        let _ = writeln!(s, "  EC2              {:>10.1} billed h ({:.1} busy h, {:.0}% utilised)   ${:.2}", self.ec2_billed_hours, self.ec2_busy_hours, 100.0 * self.ec2_busy_hours / self.ec2_billed_hours.max(1e-9), self.ec2_cost_usd);
+        let _ = writeln!(s, "  floor            {:>10.1} EC2 h (zero idle, zero boot)   → {:.2}× the floor", self.oracle_ec2_hours_floor, self.ec2_billed_hours / self.oracle_ec2_hours_floor.max(1e-9));
+        let _ = writeln!(s, "  datacenter       {:>10.1} busy h", self.datacenter_busy_hours);
+        let _ = writeln!(s, "  actions          {} launches, {} terminations, {} launch failures", self.launches, self.terminations, self.launch_failures);
+        let e = &self.elasticity;
+        let _ = writeln!(s, "  elasticity       under {:.2} / over {:.2} workers, time under {:.1}% / over {:.1}%, jitter {:+.2}/h", e.accuracy_under, e.accuracy_over, e.timeshare_under * 100.0, e.timeshare_over * 100.0, e.jitter);
+        if let Some(b) = self.batch_finished_s {
+            let _ = writeln!(s, "  batch            {} jobs, last finished at {:.1} h", self.batch_jobs, b / 3600.0);
+        }
+        s
+    }
+}
+
+/// A progress bar on stderr for long runs; silent when not on a terminal.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// A bar over `total` jobs if `enabled` and stderr is a terminal.
+    pub fn new(enabled: bool, total: u64) -> Progress {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() || total < 200_000 {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} simulating {bar:40} {pos}/{len} jobs ({per_sec}, eta {eta})") {
+            bar.set_style(style);
+        }
+        Progress(Some(bar))
+    }
+
+    /// Jobs processed so far.
+    pub fn set(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(n);
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Built-in scenarios: seeded synthetic workloads that need no files, each showing one situation
+//! the farm has lived through.
+
+use super::SpeedChange;
+use super::rng::SimRng;
+use super::trace::{Job, JobClass};
+
+const DAY: f64 = 86_400.0;
+const HOUR: f64 = 3_600.0;
+
+/// A generated workload and the incidents that go with it.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    /// What the scenario shows, for the summary.
+    pub about: &'static str,
+    pub jobs: Vec<Job>,
+    pub speed_changes: Vec<SpeedChange>,
+}
+
+/// Names of the built-in scenarios.
+pub const NAMES: [&str; 5] = ["diurnal", "christmas", "nfs-slowdown", "slow-release", "backfill"];
+
+/// Median and sigma of interactive render durations (log-normal, mean ≈ 41 s).
+const RENDER_MEDIAN_S: f64 = 30.0;
+const RENDER_SIGMA: f64 = 0.8;
+
+/// Busy workers the interactive load needs at time `t` (seconds): a day that peaks at 14:00 at
+/// about twice the 40-worker datacenter and falls to a quarter of it at 02:00.
+fn load(t: f64) -> f64 {
+    let phase = (t.rem_euclid(DAY) - 8.0 * HOUR) / DAY * std::f64::consts::TAU;
+    45.0 + 35.0 * phase.sin()
+}
+
+/// Interactive jobs over `days`, with the load multiplied by `boost(t)` and durations by
+/// `stretch(t)`.
+fn interactive(days: f64, seed: u64, boost: impl Fn(f64) -> f64, stretch: impl Fn(f64) -> f64) -> Vec<Job> {
+    let mut rng = SimRng::new(seed, 0x5ce0);
+    let mean_duration = RENDER_MEDIAN_S * (RENDER_SIGMA * RENDER_SIGMA / 2.0).exp();
+    let peak_rate = 80.0 * 1.5 / mean_duration;
+    let mut jobs = Vec::new();
+    let mut t = 0.0;
+    loop {
+        t += rng.exponential(1.0 / peak_rate);
+        if t >= days * DAY {
+            break;
+        }
+        let rate = load(t) * boost(t) / mean_duration;
+        if rng.uniform() * peak_rate < rate {
+            let duration_s = rng.lognormal(RENDER_MEDIAN_S, RENDER_SIGMA) * stretch(t);
+            jobs.push(Job { submit_ms: (t * 1000.0) as i64, duration_s, class: JobClass::Interactive });
+        }
+    }
+    jobs
+}
+
+/// Builds scenario `name`, or `None` if there is no such scenario.
+pub fn build(name: &str, seed: u64) -> Option<Scenario> {
+    let none = |_: f64| 1.0;
+    let s = match name {
+        "diurnal" => Scenario {
+            name: "diurnal",
+            about: "Three ordinary days: the datacenter covers the nights, EC2 absorbs each afternoon peak.",
+            jobs: interactive(3.0, seed, none, none),
+            speed_changes: vec![],
+        },
+        "christmas" => Scenario {
+            name: "christmas",
+            about: "The day before Christmas (day 2) brings 20% more renders; capacity follows without anyone planning it.",
+            jobs: interactive(3.0, seed, |t| if (DAY..2.0 * DAY).contains(&t) { 1.2 } else { 1.0 }, none),
+            speed_changes: vec![],
+        },
+        "nfs-slowdown" => Scenario {
+            name: "nfs-slowdown",
+            about: "Slow NFS cuts the datacenter to a third of its speed from 10:00 to 12:00 on day 2; EC2 scales out of the incident.",
+            jobs: interactive(3.0, seed, none, none),
+            speed_changes: vec![SpeedChange { pool: "datacenter".into(), from_s: DAY + 10.0 * HOUR, to_s: DAY + 12.0 * HOUR, factor: 1.0 / 3.0 }],
+        },
+        "slow-release" => Scenario {
+            name: "slow-release",
+            about: "A release on day 2 makes every render 30% slower; the fleet grows to keep waits flat.",
+            jobs: interactive(3.0, seed, none, |t| if t >= DAY { 1.3 } else { 1.0 }),
+            speed_changes: vec![],
+        },
+        "backfill" => {
+            let mut jobs = interactive(3.0, seed, none, none);
+            let mut rng = SimRng::new(seed, 0xbf11);
+            let at = (DAY + 9.0 * HOUR) * 1000.0;
+            jobs.extend((0..100_000).map(|_| Job {
+                submit_ms: at as i64,
+                duration_s: rng.lognormal(4.0, 0.3),
+                class: JobClass::Batch,
+            }));
+            jobs.sort_by_key(|j| j.submit_ms);
+            Scenario {
+                name: "backfill",
+                about: "100,000 thumbnail re-renders land at 09:00 on day 2; interactive renders keep priority while the batch drains.",
+                jobs,
+                speed_changes: vec![],
+            }
+        }
+        _ => return None,
+    };
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_are_seeded_and_shaped() {
+        let a = build("diurnal", 7).unwrap();
+        let b = build("diurnal", 7).unwrap();
+        assert_eq!(a.jobs, b.jobs);
+        let offered: f64 = a.jobs.iter().map(|j| j.duration_s).sum::<f64>() / (3.0 * DAY);
+        assert!((offered - 45.0).abs() < 2.0, "mean load {offered}");
+        let xmas = build("christmas", 7).unwrap();
+        assert!(xmas.jobs.len() as f64 > a.jobs.len() as f64 * 1.05);
+        let bf = build("backfill", 7).unwrap();
+        assert_eq!(bf.jobs.iter().filter(|j| j.class == JobClass::Batch).count(), 100_000);
+        assert!(bf.jobs.windows(2).all(|w| w[0].submit_ms <= w[1].submit_ms));
+        assert!(build("nope", 1).is_none());
+        for name in NAMES {
+            assert!(build(name, 1).is_some(), "{name}");
+        }
+    }
+}

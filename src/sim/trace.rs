@@ -1,0 +1,264 @@
+//! Workload traces: reading the CSV files, drawing durations, and rescaling the load.
+//!
+//! Two formats, told apart by the header: a job log `submit_s,duration_s` (one job per row) and
+//! an arrival series `t_seconds,arrivals` (a count per time bin; durations are drawn from a
+//! [`DurationDist`]). Every malformed row is reported with file, line and field before anything
+//! runs.
+
+use std::path::Path;
+
+use super::rng::SimRng;
+use crate::model::parse_duration;
+
+/// Which queue a job goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobClass {
+    /// People are waiting for it.
+    Interactive,
+    /// Part of a backfill: served after interactive work.
+    Batch,
+}
+
+/// One render job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Job {
+    /// Submission time, milliseconds from the trace start.
+    pub submit_ms: i64,
+    /// Run time at speed 1.0, seconds.
+    pub duration_s: f64,
+    pub class: JobClass,
+}
+
+/// How job durations are drawn for an arrival series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DurationDist {
+    Fixed(f64),
+    Exponential { mean: f64 },
+    LogNormal { median: f64, sigma: f64 },
+}
+
+impl DurationDist {
+    /// Parses `fixed:20s`, `exp:20s` or `lognormal:20s:1.0`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let secs = |s: &str| parse_duration(s).map(|d| d.as_secs_f64());
+        let dist = match parts.as_slice() {
+            ["fixed", d] => DurationDist::Fixed(secs(d)?),
+            ["exp", d] => DurationDist::Exponential { mean: secs(d)? },
+            ["lognormal", d, sigma] => DurationDist::LogNormal {
+                median: secs(d)?,
+                sigma: sigma
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| format!("bad sigma \"{sigma}\" in \"{text}\""))?,
+            },
+            _ => {
+                return Err(format!(
+                    "\"{text}\" is not a duration distribution (fixed:20s | exp:20s | lognormal:20s:1.0)"
+                ));
+            }
+        };
+        Ok(dist)
+    }
+
+    /// Draws one duration in seconds.
+    pub fn sample(&self, rng: &mut SimRng) -> f64 {
+        match *self {
+            DurationDist::Fixed(d) => d,
+            DurationDist::Exponential { mean } => rng.exponential(mean),
+            DurationDist::LogNormal { median, sigma } => rng.lognormal(median, sigma),
+        }
+    }
+}
+
+/// A trace file as read, before durations are drawn or load is scaled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawTrace {
+    /// `submit_s,duration_s` rows.
+    JobLog(Vec<(f64, f64)>),
+    /// `t_seconds,arrivals` rows.
+    Arrivals(Vec<(f64, f64)>),
+}
+
+/// Errors from reading a trace; the caller prints them and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{path}: cannot read trace: {source}")]
+    Unreadable { path: String, source: std::io::Error },
+    #[error("{}", .problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+}
+
+/// Reads and parses a trace file.
+pub fn read(path: &Path) -> Result<RawTrace, TraceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TraceError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses trace text; `origin` names it in messages. Lists every bad row (the first 50).
+pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
+    let mut lines = text.lines().enumerate();
+    let header = lines.next().map(|(_, h)| h.trim().to_ascii_lowercase()).unwrap_or_default();
+    let (is_log, names) = match header.replace(' ', "").as_str() {
+        "submit_s,duration_s" => (true, ["submit_s", "duration_s"]),
+        "t_seconds,arrivals" => (false, ["t_seconds", "arrivals"]),
+        other => {
+            return Err(TraceError::Invalid {
+                problems: vec![format!(
+                    "{origin}:1: header \"{other}\" is not a trace header (expected \"submit_s,duration_s\" or \"t_seconds,arrivals\")"
+                )],
+            });
+        }
+    };
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    let mut bad = 0usize;
+    let mut last_t = f64::NEG_INFINITY;
+    for (i, line) in lines {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut complain = |msg: String| {
+            bad += 1;
+            if problems.len() < 50 {
+                problems.push(format!("{origin}:{}: {msg}", i + 1));
+            }
+        };
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != 2 {
+            complain(format!("expected 2 fields ({}), found {}", names.join(","), fields.len()));
+            continue;
+        }
+        let mut vals = [0.0; 2];
+        let mut ok = true;
+        for k in 0..2 {
+            match fields[k].parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => vals[k] = v,
+                _ => {
+                    complain(format!("{}: \"{}\" is not a number ≥ 0", names[k], fields[k]));
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            continue;
+        }
+        if vals[0] < last_t {
+            complain(format!("{}: {} goes back in time (previous row {last_t})", names[0], vals[0]));
+            continue;
+        }
+        last_t = vals[0];
+        rows.push((vals[0], vals[1]));
+    }
+    if bad > 0 {
+        if bad > problems.len() {
+            problems.push(format!("{origin}: … and {} more bad rows", bad - problems.len()));
+        }
+        return Err(TraceError::Invalid { problems });
+    }
+    if rows.is_empty() {
+        return Err(TraceError::Invalid {
+            problems: vec![format!("{origin}: the trace has no rows")],
+        });
+    }
+    Ok(if is_log { RawTrace::JobLog(rows) } else { RawTrace::Arrivals(rows) })
+}
+
+/// Turns a raw trace into jobs: draws durations for arrival series and scales the load by
+/// `scale` (see the README: a job log thins or replicates jobs, shifting copy k by k days;
+/// an arrival series multiplies bin counts with stochastic rounding).
+pub fn to_jobs(raw: &RawTrace, scale: f64, durations: DurationDist, seed: u64) -> Vec<Job> {
+    let mut rng = SimRng::new(seed, 0x7ace);
+    let mut jobs = Vec::new();
+    match raw {
+        RawTrace::JobLog(rows) => {
+            let first = rows.first().map_or(0.0, |r| r.0);
+            let last = rows.last().map_or(0.0, |r| r.0);
+            let span = (last - first).max(1.0);
+            for &(submit, duration) in rows {
+                let copies = rng.round_stochastic(scale);
+                for k in 0..copies {
+                    let t = if k == 0 {
+                        submit - first
+                    } else {
+                        let jitter = (rng.uniform() * 2.0 - 1.0) * 30.0;
+                        ((submit - first) + k as f64 * 86_400.0 + jitter).rem_euclid(span)
+                    };
+                    jobs.push(job(t, duration));
+                }
+            }
+            jobs.sort_by_key(|j| j.submit_ms);
+        }
+        RawTrace::Arrivals(rows) => {
+            let first = rows.first().map_or(0.0, |r| r.0);
+            for (i, &(t, n)) in rows.iter().enumerate() {
+                let width = rows.get(i + 1).map_or(60.0, |next| (next.0 - t).max(0.0));
+                let count = rng.round_stochastic(n * scale);
+                let mut offsets: Vec<f64> = (0..count).map(|_| rng.uniform() * width).collect();
+                offsets.sort_by(f64::total_cmp);
+                for off in offsets {
+                    jobs.push(job(t - first + off, durations.sample(&mut rng)));
+                }
+            }
+        }
+    }
+    jobs
+}
+
+fn job(t: f64, duration_s: f64) -> Job {
+    Job {
+        submit_ms: (t * 1000.0).round() as i64,
+        duration_s,
+        class: JobClass::Interactive,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_line() {
+        let text = "submit_s,duration_s\n0,10\nx,5\n3,-1\n4\n5,1\n2,1\n";
+        let TraceError::Invalid { problems } = parse(text, "t.csv").unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].starts_with("t.csv:3: submit_s"));
+        assert!(problems[1].starts_with("t.csv:4: duration_s"));
+        assert!(problems[2].starts_with("t.csv:5: expected 2 fields"));
+        assert!(problems[3].contains("goes back in time"));
+    }
+
+    #[test]
+    fn scaling_a_job_log_keeps_the_expected_count_and_time_of_day() {
+        let rows: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64 * 600.0, 30.0)).collect();
+        let raw = RawTrace::JobLog(rows);
+        let jobs = to_jobs(&raw, 2.5, DurationDist::Fixed(1.0), 1);
+        assert!((jobs.len() as f64 - 2500.0).abs() < 100.0, "{}", jobs.len());
+        assert!(jobs.windows(2).all(|w| w[0].submit_ms <= w[1].submit_ms));
+        let thinned = to_jobs(&raw, 0.5, DurationDist::Fixed(1.0), 1);
+        assert!((thinned.len() as f64 - 500.0).abs() < 60.0);
+    }
+
+    #[test]
+    fn arrival_series_scale_bin_counts() {
+        let raw = RawTrace::Arrivals((0..100).map(|i| (i as f64 * 60.0, 10.0)).collect());
+        let jobs = to_jobs(&raw, 1.5, DurationDist::Fixed(20.0), 3);
+        assert_eq!(jobs.len(), 1500);
+        assert!(jobs.iter().all(|j| j.duration_s == 20.0));
+    }
+
+    #[test]
+    fn duration_specs_parse() {
+        assert_eq!(DurationDist::parse("fixed:20s").unwrap(), DurationDist::Fixed(20.0));
+        assert_eq!(DurationDist::parse("exp:1m").unwrap(), DurationDist::Exponential { mean: 60.0 });
+        assert!(DurationDist::parse("lognormal:20s").is_err());
+        assert!(DurationDist::parse("lognormal:20s:-1").is_err());
+    }
+}

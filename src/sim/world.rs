@@ -1,0 +1,308 @@
+//! The simulated farm: a FIFO queue per class, workers per pool, and what decisions do to them.
+//!
+//! Interactive jobs are served before batch jobs. An idle worker takes the next job; idle
+//! workers are picked datacenter first, then EC2 pools in policy order, most recently freed
+//! first (so surplus idleness gathers on a few EC2 workers, which scale-in can then remove).
+//! EC2 workers boot for a drawn time (or never, on a launch failure) and are billed per second
+//! from launch to termination with a 60 s minimum.
+
+use std::collections::VecDeque;
+
+use crate::control::{Action, Decision, PoolObservation};
+use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
+use crate::policy::{Policy, PoolKind};
+
+use super::rng::SimRng;
+use super::trace::{Job, JobClass};
+
+/// A worker's simulated state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WState {
+    Booting,
+    Idle { since: i64 },
+    Busy { since: i64 },
+    Gone,
+}
+
+/// One simulated worker.
+#[derive(Debug, Clone)]
+pub struct SimWorker {
+    pub id: WorkerId,
+    pub pool: usize,
+    pub launched_ms: i64,
+    pub state: WState,
+    /// Position in `World::live[pool]`.
+    slot: usize,
+}
+
+/// Something the world asks the event loop to schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduled {
+    JobDone { worker: u32, at: i64 },
+    BootDone { worker: u32, at: i64 },
+}
+
+/// Counters the report is built from.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub launches: u64,
+    pub launch_failures: u64,
+    pub terminations: u64,
+    /// Terminations the world refused because the worker was busy (must stay 0).
+    pub busy_terminations_refused: u64,
+    pub ec2_billed_s: f64,
+    pub ec2_cost_usd: f64,
+    pub ec2_busy_s: f64,
+    pub datacenter_busy_s: f64,
+}
+
+/// The simulated farm.
+pub struct World {
+    pub workers: Vec<SimWorker>,
+    /// Live (not gone) worker indices per pool.
+    pub live: Vec<Vec<u32>>,
+    /// Idle workers per pool, most recently freed last.
+    idle: Vec<Vec<u32>>,
+    pub queues: [VecDeque<u32>; 2],
+    pub busy: u32,
+    pub booting: u32,
+    pub tally: Tally,
+    /// Boot durations completed since the last observation.
+    pub boots: Vec<std::time::Duration>,
+    /// Per-job start time (ms), `i64::MIN` until started.
+    pub started: Vec<i64>,
+    pool_speed: Vec<f64>,
+    pool_cost: Vec<f64>,
+    pool_is_ec2: Vec<bool>,
+    boot_ms: Vec<f64>,
+    boot_jitter: f64,
+    launch_failure_rate: f64,
+    rng: SimRng,
+    next_id: u64,
+}
+
+impl World {
+    /// A farm with the policy's static workers present and idle at time 0.
+    pub fn new(policy: &Policy, jobs: usize, seed: u64, boot_jitter: f64, launch_failure_rate: f64) -> World {
+        let n = policy.pools.len();
+        let mut w = World {
+            workers: Vec::new(),
+            live: vec![Vec::new(); n],
+            idle: vec![Vec::new(); n],
+            queues: [VecDeque::new(), VecDeque::new()],
+            busy: 0,
+            booting: 0,
+            tally: Tally::default(),
+            boots: Vec::new(),
+            started: vec![i64::MIN; jobs],
+            pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
+            pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
+            pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
+            boot_ms: policy.pools.iter().map(|p| p.ec2().map_or(0.0, |e| e.boot_time.as_millis() as f64)).collect(),
+            boot_jitter,
+            launch_failure_rate,
+            rng: SimRng::new(seed, 0xb007),
+            next_id: 0,
+        };
+        for (i, pool) in policy.pools.iter().enumerate() {
+            if let PoolKind::Static { workers } = pool.kind {
+                for k in 0..workers {
+                    let idx = w.add_worker(i, WorkerId(format!("{}-{k:03}", pool.name)), 0, WState::Idle { since: 0 });
+                    w.idle[i].push(idx);
+                }
+            }
+        }
+        w
+    }
+
+    fn add_worker(&mut self, pool: usize, id: WorkerId, now: i64, state: WState) -> u32 {
+        let idx = self.workers.len() as u32;
+        let slot = self.live[pool].len();
+        self.live[pool].push(idx);
+        self.workers.push(SimWorker { id, pool, launched_ms: now, state, slot });
+        idx
+    }
+
+    fn remove_live(&mut self, idx: u32) {
+        let (pool, slot) = (self.workers[idx as usize].pool, self.workers[idx as usize].slot);
+        self.live[pool].swap_remove(slot);
+        if let Some(&moved) = self.live[pool].get(slot) {
+            self.workers[moved as usize].slot = slot;
+        }
+    }
+
+    /// Jobs waiting, both classes.
+    pub fn queued(&self) -> usize {
+        self.queues[0].len() + self.queues[1].len()
+    }
+
+    /// Ready (idle or busy) workers in `pool`.
+    pub fn ready_in(&self, pool: usize) -> usize {
+        self.live[pool]
+            .iter()
+            .filter(|&&i| matches!(self.workers[i as usize].state, WState::Idle { .. } | WState::Busy { .. }))
+            .count()
+    }
+
+    /// Takes the best idle worker: datacenter first, then EC2 pools in order, most recent first.
+    fn take_idle(&mut self) -> Option<u32> {
+        let order = (0..self.idle.len()).filter(|&p| !self.pool_is_ec2[p]).chain((0..self.idle.len()).filter(|&p| self.pool_is_ec2[p]));
+        for p in order.collect::<Vec<_>>() {
+            while let Some(idx) = self.idle[p].pop() {
+                if matches!(self.workers[idx as usize].state, WState::Idle { .. }) {
+                    return Some(idx);
+                }
+            }
+        }
+        None
+    }
+
+    fn start(&mut self, worker: u32, job_idx: u32, job: &Job, now: i64, speed_factor: f64) -> Scheduled {
+        let w = &mut self.workers[worker as usize];
+        w.state = WState::Busy { since: now };
+        self.busy += 1;
+        self.started[job_idx as usize] = now;
+        let run_s = job.duration_s / (self.pool_speed[w.pool] * speed_factor).max(1e-9);
+        if self.pool_is_ec2[w.pool] {
+            self.tally.ec2_busy_s += run_s;
+        } else {
+            self.tally.datacenter_busy_s += run_s;
+        }
+        Scheduled::JobDone { worker, at: now + (run_s * 1000.0).round().max(1.0) as i64 }
+    }
+
+    /// A job arrives: it starts on an idle worker or waits.
+    pub fn arrive(&mut self, job_idx: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+        let job = &jobs[job_idx as usize];
+        let can_start = job.class == JobClass::Interactive || self.queues[0].is_empty();
+        if can_start && let Some(w) = self.take_idle() {
+            let f = speed(self.workers[w as usize].pool, now);
+            return Some(self.start(w, job_idx, job, now, f));
+        }
+        self.queues[usize::from(job.class == JobClass::Batch)].push_back(job_idx);
+        None
+    }
+
+    /// A worker is free (job done or boot done): it takes the next job or goes idle.
+    pub fn free(&mut self, worker: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+        let next = self.queues[0].pop_front().or_else(|| self.queues[1].pop_front());
+        match next {
+            Some(j) => {
+                let f = speed(self.workers[worker as usize].pool, now);
+                Some(self.start(worker, j, &jobs[j as usize], now, f))
+            }
+            None => {
+                let w = &mut self.workers[worker as usize];
+                w.state = WState::Idle { since: now };
+                self.idle[w.pool].push(worker);
+                None
+            }
+        }
+    }
+
+    /// A job finished on `worker`.
+    pub fn job_done(&mut self, worker: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+        self.busy -= 1;
+        self.free(worker, jobs, now, speed)
+    }
+
+    /// `worker` finished booting, unless it was terminated meanwhile.
+    pub fn boot_done(&mut self, worker: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+        let w = &self.workers[worker as usize];
+        if w.state != WState::Booting {
+            return None;
+        }
+        self.booting -= 1;
+        self.boots.push(std::time::Duration::from_millis((now - w.launched_ms).max(0) as u64));
+        self.free(worker, jobs, now, speed)
+    }
+
+    /// Applies a decision's launches and terminations; returns boots to schedule.
+    pub fn apply(&mut self, decision: &Decision, policy: &Policy, now: i64) -> Vec<Scheduled> {
+        let mut out = Vec::new();
+        for action in &decision.actions {
+            match action {
+                Action::Launch { pool, count, .. } => {
+                    let Some(p) = policy.pools.iter().position(|x| &x.name == pool) else { continue };
+                    for _ in 0..*count {
+                        self.next_id += 1;
+                        let idx = self.add_worker(p, WorkerId(format!("i-{:08x}", self.next_id)), now, WState::Booting);
+                        self.booting += 1;
+                        self.tally.launches += 1;
+                        if self.rng.chance(self.launch_failure_rate) {
+                            self.tally.launch_failures += 1;
+                            continue;
+                        }
+                        let boot = self.boot_ms[p] * (self.boot_jitter * self.rng.normal()).exp().clamp(0.5, 2.0);
+                        out.push(Scheduled::BootDone { worker: idx, at: now + boot.round() as i64 });
+                    }
+                }
+                Action::Terminate { workers, .. } => {
+                    for id in workers {
+                        self.terminate(id, now);
+                    }
+                }
+                Action::Hold { .. } => {}
+            }
+        }
+        out
+    }
+
+    fn terminate(&mut self, id: &WorkerId, now: i64) {
+        let Some(idx) = self.find_live(id) else { return };
+        let w = &self.workers[idx as usize];
+        match w.state {
+            WState::Busy { .. } => {
+                self.tally.busy_terminations_refused += 1;
+                return;
+            }
+            WState::Booting => self.booting -= 1,
+            _ => {}
+        }
+        self.bill(idx, now);
+        self.workers[idx as usize].state = WState::Gone;
+        self.remove_live(idx);
+        self.tally.terminations += 1;
+    }
+
+    fn find_live(&self, id: &WorkerId) -> Option<u32> {
+        self.live.iter().flatten().copied().find(|&i| &self.workers[i as usize].id == id)
+    }
+
+    fn bill(&mut self, idx: u32, now: i64) {
+        let w = &self.workers[idx as usize];
+        if self.pool_is_ec2[w.pool] {
+            let secs = ((now - w.launched_ms) as f64 / 1000.0).max(60.0);
+            self.tally.ec2_billed_s += secs;
+            self.tally.ec2_cost_usd += secs / 3600.0 * self.pool_cost[w.pool];
+        }
+    }
+
+    /// Bills every EC2 worker still alive at the end of the run.
+    pub fn close_books(&mut self, now: i64) {
+        let alive: Vec<u32> = self.live.iter().flatten().copied().collect();
+        for idx in alive {
+            self.bill(idx, now);
+        }
+    }
+
+    /// The workers of each pool as the controller would observe them.
+    pub fn observe_pools(&self, policy: &Policy, out: &mut Vec<PoolObservation>) {
+        out.clear();
+        for (p, pool) in policy.pools.iter().enumerate() {
+            let workers = self.live[p]
+                .iter()
+                .map(|&i| {
+                    let w = &self.workers[i as usize];
+                    let state = match w.state {
+                        WState::Booting | WState::Gone => WorkerState::Booting,
+                        WState::Idle { since } => WorkerState::Idle { since: Timestamp(since) },
+                        WState::Busy { since } => WorkerState::Busy { since: Timestamp(since) },
+                    };
+                    Worker { id: w.id.clone(), launched_at: Timestamp(w.launched_ms), state }
+                })
+                .collect();
+            out.push(PoolObservation { pool: pool.name.clone(), workers: Some(workers) });
+        }
+    }
+}
