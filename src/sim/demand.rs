@@ -203,7 +203,7 @@ mod tests {
         // 50 simultaneous jobs at t=100 s for 10 minutes: 10 beyond 40 workers, /0.8 speed → 13.
         let jobs: Vec<Job> = (0..50).map(|_| job(100.0, 600.0)).collect();
         let plan = oracle_plan(&policy, &[], &jobs, Duration::from_secs(15));
-        assert_eq!(plan.max_need(Timestamp(0), Timestamp(90_000)), 0);
+        assert_eq!(plan.max_need(Timestamp(0), Timestamp(89_000)), 0);
         assert_eq!(plan.max_need(Timestamp(100_000), Timestamp(110_000)), 13);
         assert_eq!(plan.max_need(Timestamp(400_000), Timestamp(400_000)), 13);
         assert_eq!(plan.max_need(Timestamp(720_000), Timestamp(800_000)), 0);
