@@ -39,7 +39,7 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
         memory.record_boot(*boot);
     }
     if facts.queue_status == QueueStatus::Fresh {
-        memory.record_demand(now, facts.busy as f64 + facts.queue_latest.visible);
+        memory.record_demand(now, facts.queue_averaged.in_flight + facts.queue_averaged.visible);
     }
     let plan = match &policy.control.strategy {
         Strategy::Spillway => spillway::plan(policy, &facts, &mut memory, now),

@@ -18,8 +18,8 @@ use super::decision::{Reason, ReasonKind};
 use super::facts::{Facts, QueueStatus};
 use super::memory::{ControlMemory, Surplus};
 
-/// The trend is fitted over at least this long.
-const MIN_TREND_SPAN: Duration = Duration::from_secs(300);
+/// The trend is fitted over at least this long: shorter fits turn queue noise into launches.
+const MIN_TREND_SPAN: Duration = Duration::from_secs(900);
 /// The time-of-day profile may raise the forecast by at most this factor.
 const MAX_PROFILE_RISE: f64 = 1.5;
 
@@ -32,7 +32,7 @@ pub fn with_headroom(policy: &Policy, demand: f64) -> u32 {
 
 /// The demand expected one boot time from now, and which signal set it.
 fn forecast(memory: &ControlMemory, now: Timestamp, demand_now: f64, boot: Duration) -> (f64, ReasonKind) {
-    let slope = memory.demand_slope(now, boot.max(MIN_TREND_SPAN)).max(0.0);
+    let slope = memory.demand_slope(now, (boot * 3).max(MIN_TREND_SPAN)).max(0.0);
     let by_trend = demand_now + slope * boot.as_secs_f64();
     let by_profile = match (memory.profile.at(now), memory.profile.at(now.plus(boot))) {
         (Some(a), Some(b)) if a >= 1.0 => demand_now * (b / a).clamp(1.0, MAX_PROFILE_RISE),
@@ -81,8 +81,9 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
         };
     }
 
+    // Busy workers averaged over the window (the latest count is noisy); waiting jobs as of now.
     let waiting = facts.queue_latest.visible;
-    let demand_now = busy + waiting;
+    let demand_now = facts.queue_averaged.in_flight + waiting;
     let (future, kind) = forecast(memory, now, demand_now, boot);
     let desired_out = with_headroom(policy, future);
     let band = policy.hysteresis.band;

@@ -168,13 +168,16 @@ impl Checker<'_> {
         };
 
         let (c_at, c) = split(raw.control, "control", self);
-        let interval = self.positive_duration(c.as_ref().and_then(|c| c.interval.clone()), c_at, "control.interval", None);
-        let window = self.positive_duration(c.as_ref().and_then(|c| c.window.clone()), c_at, "control.window", Some(interval));
+        let interval_default = c.is_none().then_some(Duration::from_secs(60));
+        let interval = self.positive_duration(c.as_ref().and_then(|c| c.interval.clone()), c_at, "control.interval", interval_default);
+        // Defaults derive from the interval; an invalid interval is reported once, not thrice.
+        let base = if interval.is_zero() { Duration::from_secs(60) } else { interval };
+        let window = self.positive_duration(c.as_ref().and_then(|c| c.window.clone()), c_at, "control.window", Some(base));
         let stale_after = self.positive_duration(
             c.as_ref().and_then(|c| c.stale_after.clone()),
             c_at,
             "control.stale_after",
-            Some(interval * 3),
+            Some(base * 3),
         );
         let strategy = match c.as_ref().and_then(|c| c.strategy.clone()) {
             None => Strategy::Spillway,
@@ -207,12 +210,12 @@ impl Checker<'_> {
             t.as_ref().and_then(|t| t.free_busy_ratio.clone()),
             t_at,
             "target.free_busy_ratio",
-            None,
+            t.is_none().then_some(0.0),
             |x| (0.0..=10.0).contains(&x),
             "must be between 0 and 10",
         );
         let min_free = self.count(t.as_ref().and_then(|t| t.min_free.clone()), t_at, "target.min_free", Some(0));
-        let wait_slo = self.positive_duration(t.as_ref().and_then(|t| t.wait_slo.clone()), t_at, "target.wait_slo", None);
+        let wait_slo = self.positive_duration(t.as_ref().and_then(|t| t.wait_slo.clone()), t_at, "target.wait_slo", t.is_none().then_some(Duration::from_secs(30)));
 
         let h_at = raw.hysteresis.as_ref().map(|h| h.span().start).unwrap_or(0);
         let h = raw.hysteresis.map(Spanned::into_inner);
@@ -331,8 +334,9 @@ impl Checker<'_> {
                 }
                 let min_at = p.min.as_ref().map(|m| m.span().start).unwrap_or(at);
                 let min = self.count(p.min, at, &f("min"), Some(0));
+                let has_max = p.max.is_some();
                 let max = self.count(p.max, at, &f("max"), None);
-                if min > max {
+                if has_max && min > max {
                     self.problem(min_at, &f("min"), format!("min ({min}) is greater than max ({max})"));
                 }
                 let boot_time = self.positive_duration(p.boot_time, at, &f("boot_time"), Some(Duration::from_secs(180)));

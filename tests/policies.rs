@@ -1,0 +1,81 @@
+//! Policy files as specifications: every shipped policy validates, and every invalid fixture
+//! fails with exactly the problems its `# expect:` lines name (field and message), each with a
+//! line number, all reported at once.
+
+use std::path::{Path, PathBuf};
+
+use spillway::policy::{self, PolicyError};
+
+fn files_in(dir: &str, prefix: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "toml")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_shipped_policy_validates() {
+    let files = files_in("policies", "");
+    assert!(files.len() >= 3, "expected at least three policies, found {files:?}");
+    for f in files {
+        if let Err(e) = policy::load(&f) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn the_embedded_default_is_policies_picnik() {
+    let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/picnik.toml")).unwrap();
+    assert_eq!(on_disk, policy::EMBEDDED_DEFAULT);
+    let p = policy::embedded_default();
+    assert_eq!(p.name, "picnik");
+    assert_eq!(p.static_workers(), 40);
+    assert_eq!(p.first_ec2().map(|(_, e)| e.max), Some(200));
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_its_expected_problems() {
+    let files = files_in("tests/fixtures/policies", "invalid-");
+    assert!(files.len() >= 6, "expected invalid fixtures, found {files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        assert!(!expected.is_empty(), "{}: no `# expect:` line", f.display());
+        let err = match policy::load(&f) {
+            Ok(_) => panic!("{} validated but should fail", f.display()),
+            Err(e) => e,
+        };
+        let PolicyError::Invalid { problems, .. } = &err else {
+            panic!("{}: unexpected error {err}", f.display())
+        };
+        let rendered: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+        for want in &expected {
+            assert!(
+                rendered.iter().any(|r| r.starts_with(want)),
+                "{}: expected a problem starting with {want:?}, got {rendered:#?}",
+                f.display()
+            );
+        }
+        assert_eq!(rendered.len(), expected.len(), "{}: extra problems: {rendered:#?}", f.display());
+        let message = err.to_string();
+        for p in problems {
+            assert!(p.line >= 1);
+            assert!(message.contains(&format!("{}:{}: {}", f.display(), p.line, p.field)), "{message}");
+        }
+    }
+}
+
+#[test]
+fn oracle_is_refused_in_policy_files() {
+    let text = policy::EMBEDDED_DEFAULT.replace("strategy = \"spillway\"", "strategy = \"oracle\"");
+    let err = policy::from_toml_str(&text, "x.toml").unwrap_err().to_string();
+    assert!(err.contains("oracle"), "{err}");
+}
