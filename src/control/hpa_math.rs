@@ -1,20 +1,12 @@
 //! The Kubernetes Horizontal Pod Autoscaler's replica arithmetic, reproduced from upstream.
 //!
-//! The HPA baseline (an HPA fed by a KEDA SQS external metric) must decide exactly as the real
-//! controller does, so this module re-implements the arithmetic of kubernetes
-//! `pkg/controller/podautoscaler/replica_calculator.go` (external metrics, `Value` and
-//! `AverageValue` targets), `horizontal.go` (stabilization windows and `spec.behavior` rate limits)
-//! and the default behavior of `pkg/apis/autoscaling/v2/defaults.go`. It is checked against the
-//! upstream test vectors in `tests/hpa_cases.rs`.
-//!
-//! Everything is a pure function of its inputs: no clock, no I/O, std only. Times are ages in
-//! seconds (how long ago). Upstream compares timestamps with `time.Time.After`/`Before` against a
-//! cutoff of `now - window`; with ages that becomes `age < window` (After) and `age > window`
-//! (Before), kept exactly as upstream uses them per function.
-//!
-//! Where Go would silently wrap an integer or convert an out-of-range float with
-//! implementation-defined results (inputs the API server rejects, such as non-positive targets),
-//! this module saturates instead; it never panics.
+//! For the HPA baseline (an HPA fed by a KEDA SQS metric): kubernetes `replica_calculator.go`
+//! (external metrics) and `horizontal.go` (stabilization, `spec.behavior` rate limits) of
+//! `pkg/controller/podautoscaler`, with the defaults of `pkg/apis/autoscaling/v2/defaults.go`.
+//! Pure functions, std only, no clock: times are ages in seconds, so upstream's
+//! `After(now - window)` is `age < window` and "not `Before(now - window)`" is `age <= window`.
+//! Where Go would wrap an integer or convert an out-of-range float in an implementation-defined
+//! way (inputs the API rejects, e.g. a target of 0), this saturates; it never panics.
 
 /// Ratio band inside which the HPA keeps the current replica count (upstream `Tolerances`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,7 +18,7 @@ pub struct Tolerance {
 }
 
 impl Default for Tolerance {
-    /// The controller's default `--horizontal-pod-autoscaler-tolerance` of 0.1 both ways.
+    /// The controller's default `--horizontal-pod-autoscaler-tolerance`, 0.1 both ways.
     fn default() -> Self {
         Self {
             scale_down: 0.1,
@@ -36,91 +28,56 @@ impl Default for Tolerance {
 }
 
 impl Tolerance {
-    /// `Tolerances.isWithin`: `1 - scale_down <= ratio <= 1 + scale_up`, inclusive (NaN is outside).
+    /// `Tolerances.isWithin`: `1 - scale_down <= ratio <= 1 + scale_up` (inclusive; NaN is not).
     pub fn is_within(&self, ratio: f64) -> bool {
         (1.0 - self.scale_down) <= ratio && ratio <= (1.0 + self.scale_up)
     }
 }
 
-/// `float64(math.MaxInt32)`, the bound upstream checks before converting a replica count.
-const MAX_REPLICAS_F64: f64 = i32::MAX as f64;
+/// `float64(math.MaxInt32)`, above which upstream returns `MaxInt32` replicas.
+const CAP: f64 = i32::MAX as f64;
 
-/// Replica count from a float as upstream does it: cap at `i32::MAX` first, then `int32(ceil(x))`.
+/// Upstream's capped `int32(math.Ceil(x))`; `as` saturates what Go leaves undefined (NaN -> 0).
 fn capped_ceil(x: f64) -> i32 {
-    if x > MAX_REPLICAS_F64 {
-        i32::MAX
-    } else {
-        // `as` saturates (NaN -> 0); Go's conversion of such values is implementation-defined.
-        x.ceil() as i32
-    }
-}
-
-/// The usage sum of `GetExternalPerPodMetricReplicas`: a running sum that overflows, or is
-/// negative at any step (upstream's overflow test is `usage < 0`), becomes `i64::MAX`.
-fn per_pod_usage_sum(values: &[i64]) -> i64 {
-    let mut usage: i64 = 0;
-    for &v in values {
-        match usage.checked_add(v) {
-            Some(sum) if sum >= 0 => usage = sum,
-            _ => return i64::MAX,
-        }
-    }
-    usage
-}
-
-/// The usage sum of `GetExternalMetricReplicas`: capped at `i64::MAX` when a positive sample would
-/// overflow. Negative underflow (which Go would wrap) saturates at `i64::MIN`.
-fn value_usage_sum(values: &[i64]) -> i64 {
-    let mut usage: i64 = 0;
-    for &v in values {
-        if v > 0 && usage > i64::MAX - v {
-            return i64::MAX;
-        }
-        usage = usage.saturating_add(v);
-    }
-    usage
-}
-
-/// `getPerPodUsage`: `i64::MAX` once the total reaches it (compared as f64, as upstream does),
-/// 0 when there are no status replicas, else `ceil(usage / statusReplicas)`.
-fn per_pod_usage(usage: i64, status_replicas: i32) -> i64 {
-    if usage as f64 >= i64::MAX as f64 {
-        return i64::MAX;
-    }
-    if status_replicas == 0 {
-        return 0;
-    }
-    (usage as f64 / f64::from(status_replicas)).ceil() as i64
+    if x > CAP { i32::MAX } else { x.ceil() as i32 }
 }
 
 /// AverageValue external metric (KEDA's default): returns (replicas, usage_milli)
 ///
-/// Upstream `GetExternalPerPodMetricReplicas`: the tolerance is tested on
-/// `sum / (target * current_replicas)` (readiness is ignored); outside it, replicas =
-/// `ceil(sum / target)` capped at `i32::MAX`. The returned usage is the per-pod average
-/// (`getPerPodUsage`), 0 when `current_replicas` is 0.
+/// `GetExternalPerPodMetricReplicas`: a running sum that overflows or goes negative (upstream's
+/// overflow test) becomes `i64::MAX`. Tolerance is tested on `sum / (target * current)`, readiness
+/// ignored; outside it, replicas = `ceil(sum / target)`. Usage is `getPerPodUsage`: `i64::MAX` once
+/// the sum reaches it (as f64), 0 when `current_replicas` is 0, else `ceil(sum / current)`.
 pub fn external_per_pod_replicas(
     current_replicas: i32,
     metric_values_milli: &[i64],
     target_milli: i64,
     tolerance: Tolerance,
 ) -> (i32, i64) {
-    let usage = per_pod_usage_sum(metric_values_milli);
-    let target = target_milli as f64;
-    let ratio = usage as f64 / (target * f64::from(current_replicas));
-    let replicas = if tolerance.is_within(ratio) {
+    let add = |acc: i64, &v: &i64| acc.checked_add(v).filter(|sum| *sum >= 0);
+    let usage = metric_values_milli.iter().try_fold(0, add);
+    let (sum, target) = (usage.unwrap_or(i64::MAX) as f64, target_milli as f64);
+    let current = f64::from(current_replicas);
+    let replicas = if tolerance.is_within(sum / (target * current)) {
         current_replicas
     } else {
-        capped_ceil(usage as f64 / target)
+        capped_ceil(sum / target)
     };
-    (replicas, per_pod_usage(usage, current_replicas))
+    let per_pod = if sum >= i64::MAX as f64 {
+        i64::MAX
+    } else if current_replicas == 0 {
+        0
+    } else {
+        (sum / current).ceil() as i64
+    };
+    (replicas, per_pod)
 }
 
 /// Value external metric: ratio = sum/target, replicas = ceil(ratio * ready pods); returns (replicas, usage_milli)
 ///
-/// Upstream `GetExternalMetricReplicas` + `getUsageRatioReplicaCount`. `ready_pods` counts the
-/// Running and Ready pods. With `current_replicas == 0` the result is `ceil(ratio)` with no
-/// tolerance (scale from zero). The returned usage is the (capped) sum of the samples.
+/// `GetExternalMetricReplicas` + `getUsageRatioReplicaCount`. The sum caps at `i64::MAX` (Go would
+/// wrap a negative underflow; it saturates here); `ready_pods` counts Running and Ready pods.
+/// `current_replicas == 0` gives `ceil(ratio)` with no tolerance. Usage is the sum.
 pub fn external_value_replicas(
     current_replicas: i32,
     ready_pods: i32,
@@ -128,7 +85,9 @@ pub fn external_value_replicas(
     target_milli: i64,
     tolerance: Tolerance,
 ) -> (i32, i64) {
-    let usage = value_usage_sum(metric_values_milli);
+    let add = |acc: i64, &v: &i64| (v <= 0 || acc <= i64::MAX - v).then(|| acc.saturating_add(v));
+    let usage = metric_values_milli.iter().try_fold(0, add);
+    let usage = usage.unwrap_or(i64::MAX);
     let ratio = usage as f64 / target_milli as f64;
     let replicas = if current_replicas == 0 {
         ratio.ceil() as i32
@@ -149,15 +108,26 @@ pub enum PolicyKind {
     Percent,
 }
 
-/// One `HPAScalingPolicy`: at most `value` pods or percent of change per `period_s` seconds.
+/// One `HPAScalingPolicy`: at most `value` pods (or percent) of change per `period_s` seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScalingPolicy {
     /// Pods or Percent.
     pub kind: PolicyKind,
     /// Number of pods, or percent.
     pub value: i32,
-    /// Length of the look-back period in seconds.
+    /// Look-back period in seconds.
     pub period_s: u32,
+}
+
+impl ScalingPolicy {
+    /// A policy of `kind` allowing `value` per `period_s` seconds.
+    pub const fn new(kind: PolicyKind, value: i32, period_s: u32) -> Self {
+        Self {
+            kind,
+            value,
+            period_s,
+        }
+    }
 }
 
 /// Which policy wins when there are several (upstream `ScalingPolicySelect`).
@@ -183,45 +153,34 @@ pub struct ScalingRules {
 }
 
 impl ScalingRules {
-    /// Upstream default scale-up rules: max of (Pods 4 / 15 s, Percent 100 / 15 s), window 0.
+    /// Upstream default scale-up rules: Max of (Pods 4 / 15 s, Percent 100 / 15 s), window 0.
     pub fn default_scale_up() -> Self {
+        let pods = ScalingPolicy::new(PolicyKind::Pods, 4, 15);
+        let percent = ScalingPolicy::new(PolicyKind::Percent, 100, 15);
+        let policies = vec![pods, percent];
         Self {
             select: SelectPolicy::Max,
             stabilization_window_s: 0,
-            policies: vec![
-                ScalingPolicy {
-                    kind: PolicyKind::Pods,
-                    value: 4,
-                    period_s: 15,
-                },
-                ScalingPolicy {
-                    kind: PolicyKind::Percent,
-                    value: 100,
-                    period_s: 15,
-                },
-            ],
+            policies,
         }
     }
 
-    /// Upstream default scale-down rules: Percent 100 / 15 s, Max, window 300 s (defaults.go leaves
-    /// the window unset; `maybeInitScaleDownStabilizationWindow` fills in the controller's 5 m default).
+    /// Upstream default scale-down rules: Percent 100 / 15 s, Max, window 300 s (defaults.go
+    /// leaves the window unset; `maybeInitScaleDownStabilizationWindow` fills in the 5 m flag).
     pub fn default_scale_down() -> Self {
+        let policies = vec![ScalingPolicy::new(PolicyKind::Percent, 100, 15)];
         Self {
             select: SelectPolicy::Max,
             stabilization_window_s: 300,
-            policies: vec![ScalingPolicy {
-                kind: PolicyKind::Percent,
-                value: 100,
-                period_s: 15,
-            }],
+            policies,
         }
     }
 }
 
-/// A past scale event: `change` replicas (non-negative, as upstream stores it) `age_s` seconds ago.
+/// A past scale event: `change` replicas (non-negative, as upstream stores it), `age_s` ago.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScaleEvent {
-    /// Absolute number of replicas added (up events) or removed (down events).
+    /// Number of replicas added (scale-up log) or removed (scale-down log).
     pub change: i32,
     /// Seconds since the event.
     pub age_s: f64,
@@ -264,71 +223,39 @@ impl LimitReason {
     }
 }
 
-/// `getReplicasChangePerPeriod`: the sum of changes strictly younger than `period_s`
-/// (upstream keeps events whose timestamp is After `now - period`). Saturating.
-pub fn replicas_change_in_period(period_s: u32, events: &[ScaleEvent]) -> i32 {
+/// `getReplicasChangePerPeriod`: the (saturating) sum of changes strictly younger than
+/// `period_s` (upstream keeps events After `now - period`).
+fn change_in_period(period_s: u32, events: &[ScaleEvent]) -> i32 {
     let period = f64::from(period_s);
-    events
-        .iter()
-        .filter(|e| e.age_s < period)
-        .fold(0i32, |acc, e| acc.saturating_add(e.change))
+    let recent = events.iter().filter(|e| e.age_s < period);
+    recent.fold(0, |acc, e| acc.saturating_add(e.change))
 }
 
-/// Replicas at the start of a policy's period: current − added + removed within the period.
-fn period_start_replicas(
+/// `calculateScaleUpLimitWithScalingRules` (`up`) or `calculateScaleDownLimitWithBehaviors`:
+/// the furthest count the policies allow, each from its period start `current - added + removed`.
+/// Percent rounds up when scaling up and truncates (Go's `int32(float64)`) when scaling down.
+fn policy_limit(
     current: i32,
-    period_s: u32,
-    up: &[ScaleEvent],
-    down: &[ScaleEvent],
-) -> i32 {
-    current
-        .saturating_sub(replicas_change_in_period(period_s, up))
-        .saturating_add(replicas_change_in_period(period_s, down))
-}
-
-/// `calculateScaleUpLimitWithScalingRules`: the highest count the scale-up policies allow now.
-/// Percent proposals round up (`ceil`). `Disabled` returns `current`.
-pub fn scale_up_limit(
-    current: i32,
-    up_events: &[ScaleEvent],
-    down_events: &[ScaleEvent],
+    added: &[ScaleEvent],
+    removed: &[ScaleEvent],
     rules: &ScalingRules,
+    up: bool,
 ) -> i32 {
-    let (init, pick): (i32, fn(i32, i32) -> i32) = match rules.select {
-        SelectPolicy::Disabled => return current,
-        SelectPolicy::Min => (i32::MAX, std::cmp::min),
-        SelectPolicy::Max => (i32::MIN, std::cmp::max),
+    let (init, pick): (i32, fn(i32, i32) -> i32) = match (rules.select, up) {
+        (SelectPolicy::Disabled, _) => return current,
+        (SelectPolicy::Max, true) | (SelectPolicy::Min, false) => (i32::MIN, std::cmp::max),
+        (SelectPolicy::Min, true) | (SelectPolicy::Max, false) => (i32::MAX, std::cmp::min),
     };
     rules.policies.iter().fold(init, |acc, p| {
-        let start = period_start_replicas(current, p.period_s, up_events, down_events);
-        let proposed = match p.kind {
-            PolicyKind::Pods => start.saturating_add(p.value),
-            PolicyKind::Percent => {
-                (f64::from(start) * (1.0 + f64::from(p.value) / 100.0)).ceil() as i32
-            }
-        };
-        pick(acc, proposed)
-    })
-}
-
-/// `calculateScaleDownLimitWithBehaviors`: the lowest count the scale-down policies allow now.
-/// Percent proposals truncate toward zero (Go's `int32(float64)`). `Disabled` returns `current`.
-pub fn scale_down_limit(
-    current: i32,
-    up_events: &[ScaleEvent],
-    down_events: &[ScaleEvent],
-    rules: &ScalingRules,
-) -> i32 {
-    let (init, pick): (i32, fn(i32, i32) -> i32) = match rules.select {
-        SelectPolicy::Disabled => return current,
-        SelectPolicy::Min => (i32::MIN, std::cmp::max),
-        SelectPolicy::Max => (i32::MAX, std::cmp::min),
-    };
-    rules.policies.iter().fold(init, |acc, p| {
-        let start = period_start_replicas(current, p.period_s, up_events, down_events);
-        let proposed = match p.kind {
-            PolicyKind::Pods => start.saturating_sub(p.value),
-            PolicyKind::Percent => (f64::from(start) * (1.0 - f64::from(p.value) / 100.0)) as i32,
+        let start = current
+            .saturating_sub(change_in_period(p.period_s, added))
+            .saturating_add(change_in_period(p.period_s, removed));
+        let fraction = f64::from(p.value) / 100.0;
+        let proposed = match (p.kind, up) {
+            (PolicyKind::Pods, true) => start.saturating_add(p.value),
+            (PolicyKind::Pods, false) => start.saturating_sub(p.value),
+            (PolicyKind::Percent, true) => (f64::from(start) * (1.0 + fraction)).ceil() as i32,
+            (PolicyKind::Percent, false) => (f64::from(start) * (1.0 - fraction)) as i32,
         };
         pick(acc, proposed)
     })
@@ -336,11 +263,9 @@ pub fn scale_down_limit(
 
 /// convertDesiredReplicasWithBehaviorRate
 ///
-/// Clamps `desired` by the scale-up/scale-down rate limits and by `min_replicas`/`max_replicas`,
-/// exactly as upstream: when scaling up only the maximum applies, when scaling down only the
-/// minimum, and `desired == current` is returned as is. A rate limit never pushes past `current`.
-// The eight arguments are the upstream `NormalizationArg` plus the two event logs.
-#[allow(clippy::too_many_arguments)]
+/// Clamps `desired` by the rate limits and bounds: scaling up only `max_replicas` applies, scaling
+/// down only `min_replicas`; `desired == current` passes; a rate limit never moves past `current`.
+#[allow(clippy::too_many_arguments)] // the upstream `NormalizationArg` plus the two event logs
 pub fn rate_limited_replicas(
     min_replicas: i32,
     max_replicas: i32,
@@ -351,8 +276,9 @@ pub fn rate_limited_replicas(
     up: &ScalingRules,
     down: &ScalingRules,
 ) -> (i32, LimitReason) {
+    let (added, removed) = (scale_up_events, scale_down_events);
     if desired > current {
-        let limit = scale_up_limit(current, scale_up_events, scale_down_events, up).max(current);
+        let limit = policy_limit(current, added, removed, up, true).max(current);
         let (allowed, reason) = if max_replicas > limit {
             (limit, LimitReason::ScaleUpLimit)
         } else {
@@ -362,8 +288,7 @@ pub fn rate_limited_replicas(
             return (allowed, reason);
         }
     } else if desired < current {
-        let limit =
-            scale_down_limit(current, scale_up_events, scale_down_events, down).min(current);
+        let limit = policy_limit(current, added, removed, down, false).min(current);
         let (allowed, reason) = if min_replicas < limit {
             (limit, LimitReason::ScaleDownLimit)
         } else {
@@ -376,34 +301,10 @@ pub fn rate_limited_replicas(
     (desired, LimitReason::DesiredWithinRange)
 }
 
-/// `convertDesiredReplicasWithRules` (no `spec.behavior`): clamp to `[min, max]` with the fixed
-/// scale-up limit `max(2 * current, 4)` of `calculateScaleUpLimit`; the minimum is checked first.
-pub fn legacy_limited_replicas(
-    min_replicas: i32,
-    max_replicas: i32,
-    current: i32,
-    desired: i32,
-) -> (i32, LimitReason) {
-    let scale_up_limit = (2.0 * f64::from(current)).max(4.0) as i32;
-    let (maximum, reason) = if max_replicas > scale_up_limit {
-        (scale_up_limit, LimitReason::ScaleUpLimit)
-    } else {
-        (max_replicas, LimitReason::TooManyReplicas)
-    };
-    if desired < min_replicas {
-        (min_replicas, LimitReason::TooFewReplicas)
-    } else if desired > maximum {
-        (maximum, reason)
-    } else {
-        (desired, LimitReason::DesiredWithinRange)
-    }
-}
-
 /// stabilizeRecommendationWithBehaviors (only the replica result)
 ///
-/// The scale-up bound is the minimum of `prenormalized` and the recommendations younger than
-/// `up_window_s`; the scale-down bound the maximum of those younger than `down_window_s` (strict:
-/// upstream keeps timestamps After the cutoff). The result is `current` clamped into them.
+/// `current` clamped between the minimum of `prenormalized` and the recommendations younger than
+/// `up_window_s` and the maximum of those younger than `down_window_s` (strictly younger: After).
 pub fn stabilize_with_behaviors(
     current: i32,
     prenormalized: i32,
@@ -412,8 +313,7 @@ pub fn stabilize_with_behaviors(
     down_window_s: u32,
 ) -> i32 {
     let (up_window, down_window) = (f64::from(up_window_s), f64::from(down_window_s));
-    let mut up_bound = prenormalized;
-    let mut down_bound = prenormalized;
+    let (mut up_bound, mut down_bound) = (prenormalized, prenormalized);
     for rec in past {
         if rec.age_s < up_window {
             up_bound = up_bound.min(rec.replicas);
@@ -427,164 +327,74 @@ pub fn stabilize_with_behaviors(
 
 /// stabilizeRecommendation (legacy, no spec.behavior)
 ///
-/// The maximum of `prenormalized` and every recommendation not older than the window: upstream
-/// drops only samples Before `now - window`, so an age equal to the window still counts.
+/// The maximum of `prenormalized` and the recommendations not older than the window (upstream
+/// drops only those Before `now - window`, so an age equal to the window counts).
 pub fn stabilize_legacy(
     prenormalized: i32,
     past: &[Recommendation],
     downscale_window_s: u32,
 ) -> i32 {
     let window = f64::from(downscale_window_s);
-    past.iter()
-        .filter(|rec| rec.age_s <= window)
-        .fold(prenormalized, |acc, rec| acc.max(rec.replicas))
+    let recent = past.iter().filter(|rec| rec.age_s <= window);
+    recent.fold(prenormalized, |acc, rec| acc.max(rec.replicas))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use LimitReason::*;
 
-    const TOL: Tolerance = Tolerance {
-        scale_down: 0.1,
-        scale_up: 0.1,
-    };
+    const MAX: i64 = i64::MAX;
 
-    #[test]
-    fn tolerance_band_is_inclusive() {
-        assert!(TOL.is_within(1.0 - 0.1) && TOL.is_within(1.0 + 0.1));
-        assert!(!TOL.is_within(1.2) && !TOL.is_within(0.8) && !TOL.is_within(f64::NAN));
+    fn rules(select: SelectPolicy, kind: PolicyKind, value: i32) -> ScalingRules {
+        let mut rules = ScalingRules::default_scale_up();
+        (rules.select, rules.policies) = (select, vec![ScalingPolicy::new(kind, value, 60)]);
+        rules
     }
 
     #[test]
-    fn per_pod_sum_saturates_and_never_panics() {
-        assert_eq!(
-            external_per_pod_replicas(2, &[i64::MAX, i64::MAX], 1, TOL),
-            (i32::MAX, i64::MAX)
-        );
-        // A negative running sum is treated as overflow, as upstream does.
-        assert_eq!(per_pod_usage_sum(&[5, -10, 3]), i64::MAX);
-        // Invalid targets (the API rejects them) still return without panicking.
-        assert_eq!(external_per_pod_replicas(3, &[0], 0, TOL), (0, 0));
-        assert_eq!(external_per_pod_replicas(3, &[10], 0, TOL).0, i32::MAX);
+    fn external_metrics_saturate_and_never_panic() {
+        let t = Tolerance::default();
+        assert!(t.is_within(0.9) && t.is_within(1.1) && !t.is_within(f64::NAN));
+        let per_pod = |n, samples: &[i64], target| external_per_pod_replicas(n, samples, target, t);
+        assert_eq!(per_pod(2, &[MAX, MAX], 1), (i32::MAX, MAX));
+        assert_eq!(per_pod(1, &[5, -10, 3], 1), (i32::MAX, MAX)); // upstream: sum < 0 is overflow
+        assert_eq!(per_pod(3, &[0], 0), (0, 0)); // a target of 0 (the API rejects it) must not panic
+        let value = |n, samples: &[i64]| external_value_replicas(n, n, samples, 1, t);
+        assert_eq!(value(3, &[MAX, 1, -5]), (i32::MAX, MAX));
+        assert_eq!(value(3, &[i64::MIN, -1]), (i32::MIN, i64::MIN));
+        assert_eq!(value(0, &[MAX]), (i32::MAX, MAX));
+        assert_eq!(value(0, &[1]), (1, 1)); // from zero, no tolerance: ratio 1 gives 1, not 0
     }
 
     #[test]
-    fn value_sum_caps_and_scale_from_zero_ignores_tolerance() {
-        assert_eq!(value_usage_sum(&[i64::MAX, 1, -5]), i64::MAX);
-        assert_eq!(value_usage_sum(&[i64::MIN, -1]), i64::MIN);
-        // current 0: ceil(1050/1000) = 2 although 1.05 is within the tolerance band.
-        assert_eq!(external_value_replicas(0, 0, &[1050], 1000, TOL), (2, 1050));
-        assert_eq!(
-            external_value_replicas(0, 0, &[i64::MAX], 1, TOL).0,
-            i32::MAX
-        );
-        assert_eq!(
-            external_value_replicas(3, 3, &[i64::MAX], 1, TOL).0,
-            i32::MAX
-        );
-    }
-
-    #[test]
-    fn rate_limits_saturate_on_extreme_events() {
+    fn rate_limit_edges() {
         let up = ScalingRules::default_scale_up();
-        let down = ScalingRules::default_scale_down();
-        let huge = [
-            ScaleEvent {
-                change: i32::MAX,
-                age_s: 1.0,
-            },
-            ScaleEvent {
-                change: i32::MAX,
-                age_s: 2.0,
-            },
-        ];
-        assert_eq!(replicas_change_in_period(15, &huge), i32::MAX);
-        assert_eq!(
-            rate_limited_replicas(1, i32::MAX, i32::MAX - 1, i32::MAX, &[], &huge, &up, &down).0,
-            i32::MAX
-        );
-        let half = ScalingRules {
-            select: SelectPolicy::Max,
-            stabilization_window_s: 0,
-            policies: vec![ScalingPolicy {
-                kind: PolicyKind::Percent,
-                value: 50,
-                period_s: 15,
-            }],
-        };
-        // Period start saturates at i32::MAX; the limit is then held at current.
-        assert_eq!(
-            rate_limited_replicas(0, 10, 5, 0, &[], &huge, &up, &half),
-            (5, LimitReason::ScaleDownLimit)
-        );
-    }
-
-    #[test]
-    fn event_window_is_strict_and_percent_rounding_differs_by_direction() {
-        let rules = |kind, value| ScalingRules {
-            select: SelectPolicy::Max,
-            stabilization_window_s: 0,
-            policies: vec![ScalingPolicy {
-                kind,
-                value,
-                period_s: 60,
-            }],
-        };
-        let at_boundary = [ScaleEvent {
-            change: 5,
-            age_s: 60.0,
-        }];
-        assert_eq!(replicas_change_in_period(60, &at_boundary), 0);
-        // 3 * 1.5 = 4.5: scale-up ceils to 5, scale-down (3 * 0.5 = 1.5) truncates to 1.
-        assert_eq!(
-            scale_up_limit(3, &[], &[], &rules(PolicyKind::Percent, 50)),
-            5
-        );
-        assert_eq!(
-            scale_down_limit(3, &[], &[], &rules(PolicyKind::Percent, 50)),
-            1
-        );
-        let disabled = ScalingRules {
-            select: SelectPolicy::Disabled,
-            ..rules(PolicyKind::Pods, 9)
-        };
-        assert_eq!(
-            rate_limited_replicas(1, 100, 7, 50, &[], &[], &disabled, &disabled),
-            (7, LimitReason::ScaleUpLimit)
-        );
+        let at = |change, age_s| ScaleEvent { change, age_s };
+        assert_eq!(change_in_period(60, &[at(5, 60.0), at(2, 59.9)]), 2);
+        // 3 * 1.5 = 4.5 rounds up when scaling up; 3 * 0.5 = 1.5 truncates when scaling down.
+        let half = rules(SelectPolicy::Max, PolicyKind::Percent, 50);
+        assert_eq!(policy_limit(3, &[], &[], &half, true), 5);
+        assert_eq!(policy_limit(3, &[], &[], &half, false), 1);
+        // Huge events saturate the period start; a limit never goes past current.
+        let huge = [at(i32::MAX, 1.0); 2];
+        let top = rate_limited_replicas(1, i32::MAX, 7, i32::MAX, &[], &huge, &up, &up);
+        assert_eq!(top, (i32::MAX, DesiredWithinRange));
+        let held = rate_limited_replicas(0, 9, 5, 0, &[], &huge, &up, &half);
+        assert_eq!(held, (5, ScaleDownLimit));
+        let five = rules(SelectPolicy::Max, PolicyKind::Pods, 5);
+        let capped = rate_limited_replicas(1, 999, 100, 500, &[at(9, 20.0)], &[], &five, &up);
+        assert_eq!(capped, (100, ScaleUpLimit)); // 91 + 5 is below current: hold at current
+        let off = rules(SelectPolicy::Disabled, PolicyKind::Pods, 9);
+        let frozen = rate_limited_replicas(1, 99, 7, 50, &[], &[], &off, &off);
+        assert_eq!(frozen, (7, ScaleUpLimit));
     }
 
     #[test]
     fn stabilization_window_boundaries() {
-        let past = [Recommendation {
-            replicas: 9,
-            age_s: 300.0,
-        }];
-        assert_eq!(stabilize_legacy(3, &past, 300), 9);
-        assert_eq!(stabilize_with_behaviors(10, 3, &past, 0, 300), 3);
-    }
-
-    #[test]
-    fn legacy_limits() {
-        assert_eq!(
-            legacy_limited_replicas(1, 100, 1, 50),
-            (4, LimitReason::ScaleUpLimit)
-        );
-        assert_eq!(
-            legacy_limited_replicas(1, 100, 10, 50),
-            (20, LimitReason::ScaleUpLimit)
-        );
-        assert_eq!(
-            legacy_limited_replicas(1, 15, 10, 50),
-            (15, LimitReason::TooManyReplicas)
-        );
-        assert_eq!(
-            legacy_limited_replicas(2, 15, 10, 1),
-            (2, LimitReason::TooFewReplicas)
-        );
-        assert_eq!(
-            legacy_limited_replicas(2, 15, 10, 7),
-            (7, LimitReason::DesiredWithinRange)
-        );
+        let rec = |replicas, age_s| Recommendation { replicas, age_s };
+        assert_eq!(stabilize_legacy(3, &[rec(9, 300.0)], 300), 9);
+        assert_eq!(stabilize_with_behaviors(10, 3, &[rec(9, 300.0)], 0, 300), 3);
+        assert_eq!(stabilize_with_behaviors(1, 5, &[rec(1, 300.0)], 300, 0), 5);
     }
 }
