@@ -38,9 +38,13 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
     let mut actions = Vec::new();
     let mut desired_per_pool: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
 
+    // Workers that never booted are cleaned up (on fresh data only); their pool launches
+    // nothing this tick, so no pool both launches and terminates in one step.
+    let mut cleaned = vec![false; policy.pools.len()];
     for (i, pool) in policy.pools.iter().enumerate() {
         let f = &facts.pools[i];
-        if pool.ec2().is_some() && !f.overdue.is_empty() {
+        if pool.ec2().is_some() && !f.overdue.is_empty() && facts.scale_in_safe() {
+            cleaned[i] = true;
             actions.push(Action::Terminate {
                 pool: pool.name.clone(),
                 workers: f.overdue.clone(),
@@ -64,7 +68,7 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
     for (i, pool) in policy.pools.iter().enumerate() {
         let Some(ec2) = pool.ec2() else { continue };
         let f = &facts.pools[i];
-        if !f.known {
+        if !f.known || cleaned[i] {
             continue;
         }
         let below_min = ec2.min.saturating_sub(f.capacity());

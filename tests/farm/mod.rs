@@ -1,0 +1,143 @@
+//! Builders for controller tests: a policy and an observed farm, written the way one would
+//! describe a situation ("40 datacenter workers all busy, 12 jobs waiting, 3 EC2 booting").
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use spillway::control::{ControlMemory, Observation, PoolObservation, QueueObservation, Step, decide};
+use spillway::model::{QueueStats, Timestamp, Worker, WorkerId, WorkerState};
+use spillway::policy::{self, Policy};
+
+/// The seed policy (40 datacenter workers, EC2 0..200 at $0.34/h, budget $60/h).
+pub fn picnik() -> Policy {
+    policy::embedded_default()
+}
+
+/// A policy from the seed with `edit` applied to its TOML text.
+pub fn picnik_with(from: &str, to: &str) -> Policy {
+    let text = policy::EMBEDDED_DEFAULT.replace(from, to);
+    assert_ne!(text, policy::EMBEDDED_DEFAULT, "edit {from:?} did not apply");
+    policy::from_toml_str(&text, "test.toml").unwrap()
+}
+
+/// Seconds as a timestamp.
+pub fn at(s: i64) -> Timestamp {
+    Timestamp::from_millis(s * 1000)
+}
+
+/// An observed farm: datacenter and EC2 workers plus the queue.
+#[derive(Clone)]
+pub struct Farm {
+    pub now: Timestamp,
+    pub dc: Vec<Worker>,
+    pub ec2: Vec<Worker>,
+    pub waiting: f64,
+    pub queue_age: Duration,
+    pub queue_missing: bool,
+    pub ec2_listing_missing: bool,
+    pub next: usize,
+}
+
+impl Farm {
+    /// 40 idle datacenter workers, no EC2, empty queue, at `now`.
+    pub fn at(now: Timestamp) -> Farm {
+        let mut f = Farm {
+            now,
+            dc: Vec::new(),
+            ec2: Vec::new(),
+            waiting: 0.0,
+            queue_age: Duration::ZERO,
+            queue_missing: false,
+            ec2_listing_missing: false,
+            next: 0,
+        };
+        for i in 0..40 {
+            f.dc.push(Worker { id: WorkerId(format!("dc-{i:03}")), launched_at: Timestamp(0), state: WorkerState::Idle { since: Timestamp(0) } });
+        }
+        f
+    }
+
+    /// Marks `n` datacenter workers busy.
+    pub fn dc_busy(mut self, n: usize) -> Farm {
+        for w in self.dc.iter_mut().take(n) {
+            w.state = WorkerState::Busy { since: Timestamp(0) };
+        }
+        self
+    }
+
+    fn push_ec2(&mut self, launched_at: Timestamp, state: WorkerState) -> WorkerId {
+        self.next += 1;
+        let id = WorkerId(format!("i-{:04}", self.next));
+        self.ec2.push(Worker { id: id.clone(), launched_at, state });
+        id
+    }
+
+    /// Adds `n` busy EC2 workers.
+    pub fn ec2_busy(mut self, n: usize) -> Farm {
+        for _ in 0..n {
+            self.push_ec2(Timestamp(0), WorkerState::Busy { since: Timestamp(0) });
+        }
+        self
+    }
+
+    /// Adds `n` EC2 workers idle since `since`.
+    pub fn ec2_idle_since(mut self, n: usize, since: Timestamp) -> Farm {
+        for _ in 0..n {
+            self.push_ec2(Timestamp(0), WorkerState::Idle { since });
+        }
+        self
+    }
+
+    /// Adds `n` EC2 workers booting since `launched`.
+    pub fn ec2_booting_since(mut self, n: usize, launched: Timestamp) -> Farm {
+        for _ in 0..n {
+            self.push_ec2(launched, WorkerState::Booting);
+        }
+        self
+    }
+
+    /// `n` jobs waiting in the queue.
+    pub fn waiting(mut self, n: f64) -> Farm {
+        self.waiting = n;
+        self
+    }
+
+    /// The queue statistics were sampled `age` before now.
+    pub fn queue_age(mut self, age: Duration) -> Farm {
+        self.queue_age = age;
+        self
+    }
+
+    /// The queue statistics could not be read.
+    pub fn queue_missing(mut self) -> Farm {
+        self.queue_missing = true;
+        self
+    }
+
+    /// The EC2 listing failed.
+    pub fn ec2_listing_missing(mut self) -> Farm {
+        self.ec2_listing_missing = true;
+        self
+    }
+
+    /// The observation `decide` would receive.
+    pub fn observe(&self) -> Observation {
+        let busy = self.dc.iter().chain(&self.ec2).filter(|w| w.is_busy()).count() as f64;
+        let stats = QueueStats { visible: self.waiting, in_flight: busy, delayed: 0.0 };
+        Observation {
+            queue: (!self.queue_missing).then(|| QueueObservation { averaged: stats, latest: stats, sampled_at: self.now.minus(self.queue_age) }),
+            batch: None,
+            pools: vec![
+                PoolObservation { pool: "datacenter".into(), workers: Some(self.dc.clone()) },
+                PoolObservation { pool: "ec2".into(), workers: (!self.ec2_listing_missing).then(|| self.ec2.clone()) },
+            ],
+            boots: Vec::new(),
+        }
+    }
+
+    /// Runs `decide` on this farm with `memory`.
+    pub fn decide(&self, policy: &Policy, memory: &ControlMemory) -> Step {
+        decide(policy, &self.observe(), memory, self.now)
+    }
+}
