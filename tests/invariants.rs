@@ -1,0 +1,139 @@
+//! Safety properties of `decide`, checked over random sequences of observations for every
+//! strategy: never above a pool's max or the budget, never a busy or unknown worker terminated,
+//! never launch and terminate in one pool in one step, never scale in on stale or missing data,
+//! and always a reason.
+
+mod farm;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use farm::{Farm, at};
+use proptest::prelude::*;
+use spillway::control::{Action, ControlMemory};
+use spillway::model::{Timestamp, WorkerState};
+use spillway::policy::{self, Policy};
+
+#[derive(Debug, Clone)]
+struct Tick {
+    dc_busy: usize,
+    ec2_busy: usize,
+    ec2_idle: Vec<u32>,
+    ec2_booting: Vec<u32>,
+    waiting: u32,
+    queue: u8,
+    listing_missing: bool,
+}
+
+fn tick() -> impl Strategy<Value = Tick> {
+    (
+        0usize..=40,
+        0usize..40,
+        prop::collection::vec(0u32..1200, 0..30),
+        prop::collection::vec(0u32..1500, 0..15),
+        prop_oneof![Just(0u32), 0u32..20, 0u32..400],
+        prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(dc_busy, ec2_busy, ec2_idle, ec2_booting, waiting, queue, listing_missing)| Tick {
+            dc_busy,
+            ec2_busy,
+            ec2_idle,
+            ec2_booting,
+            waiting,
+            queue,
+            listing_missing,
+        })
+}
+
+fn policy_for(strategy: &str, max: u32, budget: u32, band: f64, scale_in_after_s: u32) -> Policy {
+    let text = policy::EMBEDDED_DEFAULT
+        .replace("strategy = \"spillway\"", &format!("strategy = \"{strategy}\""))
+        .replace("max = 200", &format!("max = {max}"))
+        .replace("max_hourly_usd = 60", &format!("max_hourly_usd = {budget}"))
+        .replace("band = 0.15", &format!("band = {band}"))
+        .replace("scale_in_after = \"5m\"", &format!("scale_in_after = \"{scale_in_after_s}s\""));
+    policy::from_toml_str(&text, "prop.toml").expect("valid generated policy")
+}
+
+fn farm_for(t: &Tick, now_s: i64) -> Farm {
+    let mut f = Farm::at(at(now_s)).dc_busy(t.dc_busy).ec2_busy(t.ec2_busy).waiting(t.waiting as f64);
+    for ago in &t.ec2_idle {
+        f = f.ec2_idle_since(1, at(now_s - *ago as i64));
+    }
+    for ago in &t.ec2_booting {
+        f = f.ec2_booting_since(1, at(now_s - *ago as i64));
+    }
+    f = match t.queue {
+        1 => f.queue_age(Duration::from_secs(900)),
+        2 => f.queue_missing(),
+        _ => f,
+    };
+    if t.listing_missing { f.ec2_listing_missing() } else { f }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn decide_is_safe_for_every_strategy(
+        strategy in prop::sample::select(vec!["spillway", "hpa", "target-tracking", "static"]),
+        max in 1u32..80,
+        budget in 1u32..40,
+        band in prop::sample::select(vec![0.0, 0.1, 0.3]),
+        scale_in_after_s in prop::sample::select(vec![0u32, 60, 300]),
+        ticks in prop::collection::vec(tick(), 1..25),
+    ) {
+        let policy = policy_for(strategy, max, budget, band, scale_in_after_s);
+        let cost = policy.pools[1].cost_per_hour;
+        let mut memory = ControlMemory::default();
+        for (k, t) in ticks.iter().enumerate() {
+            let now_s = 10_000 + 60 * k as i64;
+            let farm = farm_for(t, now_s);
+            let obs = farm.observe();
+            let step = spillway::control::decide(&policy, &obs, &memory, Timestamp::from_millis(now_s * 1000));
+            let d = &step.decision;
+            prop_assert!(!d.actions.is_empty(), "a decision always says something");
+            let existing = farm.ec2.len() as u32;
+            let mut launched = 0u32;
+            let mut terminated_pools = HashSet::new();
+            let mut launched_pools = HashSet::new();
+            for a in &d.actions {
+                prop_assert!(!a.reason().text.trim().is_empty());
+                match a {
+                    Action::Launch { pool, count, .. } => {
+                        prop_assert_eq!(pool.as_str(), "ec2", "only EC2 pools launch");
+                        launched += count;
+                        launched_pools.insert(pool.clone());
+                    }
+                    Action::Terminate { pool, workers, .. } => {
+                        prop_assert_eq!(pool.as_str(), "ec2", "datacenter workers are never terminated");
+                        terminated_pools.insert(pool.clone());
+                        for id in workers {
+                            let w = farm.ec2.iter().find(|w| &w.id == id);
+                            prop_assert!(w.is_some(), "terminated an unknown worker {}", id);
+                            let w = w.unwrap();
+                            prop_assert!(!w.is_busy(), "terminated busy worker {}", id);
+                            let idle_or_booting = matches!(w.state, WorkerState::Idle { .. } | WorkerState::Booting);
+                            prop_assert!(idle_or_booting, "terminated a draining worker {}", id);
+                        }
+                    }
+                    Action::Hold { .. } => {}
+                }
+            }
+            prop_assert!(launched_pools.is_disjoint(&terminated_pools), "launch and terminate in one pool: {:?}", d);
+            if launched > 0 {
+                prop_assert!(existing + launched <= max, "above max: {} + {} > {}", existing, launched, max);
+                prop_assert!((existing + launched) as f64 * cost <= budget as f64 + 1e-9, "above budget");
+            }
+            let unsafe_data = t.queue != 0 || t.listing_missing;
+            if unsafe_data {
+                prop_assert!(d.terminated() == 0, "scaled in on stale or missing data: {:?}", d);
+            }
+            if t.listing_missing {
+                prop_assert_eq!(launched, 0, "launched blind into a pool it could not list");
+            }
+            memory = step.memory;
+        }
+    }
+}
