@@ -33,10 +33,42 @@ pub struct Knob {
 pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let max = policy.first_ec2().map_or(0, |(_, e)| e.max) as f64;
     vec![
-        Knob { strategy: "spillway", name: "target.free_busy_ratio", lo: 0.0, hi: 1.0, log: false, integer: false, larger_is_more: true },
-        Knob { strategy: "hpa", name: "hpa.target_per_replica", lo: 0.4, hi: 1.6, log: true, integer: false, larger_is_more: false },
-        Knob { strategy: "target-tracking", name: "target_tracking.backlog_per_instance", lo: 0.005, hi: 2.0, log: true, integer: false, larger_is_more: false },
-        Knob { strategy: "static", name: "pool.min (EC2)", lo: 0.0, hi: max, log: false, integer: true, larger_is_more: true },
+        Knob {
+            strategy: "spillway",
+            name: "target.free_busy_ratio",
+            lo: 0.0,
+            hi: 1.0,
+            log: false,
+            integer: false,
+            larger_is_more: true,
+        },
+        Knob {
+            strategy: "hpa",
+            name: "hpa.target_per_replica",
+            lo: 0.4,
+            hi: 1.6,
+            log: true,
+            integer: false,
+            larger_is_more: false,
+        },
+        Knob {
+            strategy: "target-tracking",
+            name: "target_tracking.backlog_per_instance",
+            lo: 0.005,
+            hi: 2.0,
+            log: true,
+            integer: false,
+            larger_is_more: false,
+        },
+        Knob {
+            strategy: "static",
+            name: "pool.min (EC2)",
+            lo: 0.0,
+            hi: max,
+            log: false,
+            integer: true,
+            larger_is_more: true,
+        },
     ]
 }
 
@@ -124,9 +156,19 @@ fn grid(k: &Knob, lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let mut v: Vec<f64> = (0..n)
         .map(|i| {
             let f = i as f64 / (n - 1) as f64;
-            if k.log { (lo.ln() + f * (hi.ln() - lo.ln())).exp() } else { lo + f * (hi - lo) }
+            if k.log {
+                (lo.ln() + f * (hi.ln() - lo.ln())).exp()
+            } else {
+                lo + f * (hi - lo)
+            }
         })
-        .map(|x| if k.integer { x.round() } else { (x * 1e4).round() / 1e4 })
+        .map(|x| {
+            if k.integer {
+                x.round()
+            } else {
+                (x * 1e4).round() / 1e4
+            }
+        })
         .collect();
     v.dedup();
     v
@@ -159,8 +201,15 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
         if !widen_more && !widen_less {
             break;
         }
-        let (a, b) = if widen_more == knob.larger_is_more { (hi, hi * 2.0 + 1.0) } else { (if knob.log { lo / 4.0 } else { 0.0 }, lo) };
-        if knob.integer && b > policy.first_ec2().map_or(0, |(_, e)| e.max) as f64 + 0.5 && widen_more {
+        let (a, b) = if widen_more == knob.larger_is_more {
+            (hi, hi * 2.0 + 1.0)
+        } else {
+            (if knob.log { lo / 4.0 } else { 0.0 }, lo)
+        };
+        if knob.integer
+            && b > policy.first_ec2().map_or(0, |(_, e)| e.max) as f64 + 0.5
+            && widen_more
+        {
             break;
         }
         for x in grid(knob, a, b, 4) {
@@ -174,21 +223,43 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
     for _ in 0..8 {
         let Some(best) = cheapest(&runs) else { break };
         runs.sort_by(|a, b| a.setting.total_cmp(&b.setting));
-        let i = runs.iter().position(|r| (r.setting - best.setting).abs() < 1e-9).unwrap_or(0);
-        let neighbour = if knob.larger_is_more { i.checked_sub(1).map(|j| &runs[j]) } else { runs.get(i + 1) };
+        let i = runs
+            .iter()
+            .position(|r| (r.setting - best.setting).abs() < 1e-9)
+            .unwrap_or(0);
+        let neighbour = if knob.larger_is_more {
+            i.checked_sub(1).map(|j| &runs[j])
+        } else {
+            runs.get(i + 1)
+        };
         let Some(n) = neighbour else { break };
-        if (n.ec2_billed_hours - best.ec2_billed_hours).abs() <= 0.10 * best.ec2_billed_hours.max(1e-9) {
+        if (n.ec2_billed_hours - best.ec2_billed_hours).abs()
+            <= 0.10 * best.ec2_billed_hours.max(1e-9)
+        {
             break;
         }
-        let mid = if knob.log { (n.setting.ln() + best.setting.ln()).mul_add(0.5, 0.0).exp() } else { (n.setting + best.setting) / 2.0 };
-        let mid = if knob.integer { mid.round() } else { (mid * 1e4).round() / 1e4 };
+        let mid = if knob.log {
+            (n.setting.ln() + best.setting.ln()).mul_add(0.5, 0.0).exp()
+        } else {
+            (n.setting + best.setting) / 2.0
+        };
+        let mid = if knob.integer {
+            mid.round()
+        } else {
+            (mid * 1e4).round() / 1e4
+        };
         if runs.iter().any(|r| (r.setting - mid).abs() < 1e-9) {
             break;
         }
         eval(mid, &mut runs);
     }
     runs.sort_by(|a, b| a.setting.total_cmp(&b.setting));
-    StrategySweep { strategy: knob.strategy.to_string(), knob: knob.name.to_string(), best: cheapest(&runs), runs }
+    StrategySweep {
+        strategy: knob.strategy.to_string(),
+        knob: knob.name.to_string(),
+        best: cheapest(&runs),
+        runs,
+    }
 }
 
 fn cheapest(runs: &[Run]) -> Option<Run> {
@@ -207,9 +278,18 @@ pub fn compare(policy: &Policy, jobs: &[Job], config: &SimConfig) -> Comparison 
     oracle_policy.budget.max_hourly_usd = None;
     let knobs = knobs(policy);
     let (oracle_report, strategies) = std::thread::scope(|s| {
-        let handles: Vec<_> = knobs.iter().map(|k| s.spawn(move || sweep(policy, k, jobs, config))).collect();
+        let handles: Vec<_> = knobs
+            .iter()
+            .map(|k| s.spawn(move || sweep(policy, k, jobs, config)))
+            .collect();
         let oracle = sim::run(&oracle_policy, jobs, config).report;
-        (oracle, handles.into_iter().filter_map(|h| h.join().ok()).collect::<Vec<_>>())
+        (
+            oracle,
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .collect::<Vec<_>>(),
+        )
     });
     Comparison {
         slo_wait_s: policy.target.wait_slo.as_secs_f64(),
@@ -224,23 +304,57 @@ pub fn table(c: &Comparison) -> String {
     let floor = c.oracle_ec2_hours_floor.max(1e-9);
     let mut s = format!(
         "{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n",
-        "strategy", "cheapest setting meeting the SLO", "EC2 h", "× floor", "p99 s", "within SLO", "launches", "runs"
+        "strategy",
+        "cheapest setting meeting the SLO",
+        "EC2 h",
+        "× floor",
+        "p99 s",
+        "within SLO",
+        "launches",
+        "runs"
     );
     for st in &c.strategies {
         match &st.best {
             Some(b) => s.push_str(&format!(
                 "{:<16} {:<38} {:>10.1} {:>10.2}× {:>8.1} {:>9.2}% {:>9} {:>5}\n",
-                st.strategy, format!("{} = {}", st.knob, b.setting), b.ec2_billed_hours, b.ec2_billed_hours / floor, b.wait_p99_s, b.slo_attainment * 100.0, b.launches, st.runs.len()
+                st.strategy,
+                format!("{} = {}", st.knob, b.setting),
+                b.ec2_billed_hours,
+                b.ec2_billed_hours / floor,
+                b.wait_p99_s,
+                b.slo_attainment * 100.0,
+                b.launches,
+                st.runs.len()
             )),
-            None => s.push_str(&format!("{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n", st.strategy, "no setting met the SLO", "-", "-", "-", "-", "-", st.runs.len())),
+            None => s.push_str(&format!(
+                "{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n",
+                st.strategy,
+                "no setting met the SLO",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                st.runs.len()
+            )),
         }
     }
     let o = &c.oracle;
     s.push_str(&format!(
         "{:<16} {:<38} {:>10.1} {:>10.2}× {:>8.1} {:>9.2}% {:>9} {:>5}\n",
-        "oracle", "clairvoyant, not deployable", o.ec2_billed_hours, o.ec2_billed_hours / floor, o.wait_p99_s, o.slo_attainment * 100.0, o.launches, 1
+        "oracle",
+        "clairvoyant, not deployable",
+        o.ec2_billed_hours,
+        o.ec2_billed_hours / floor,
+        o.wait_p99_s,
+        o.slo_attainment * 100.0,
+        o.launches,
+        1
     ));
-    s.push_str(&format!("{:<16} {:<38} {:>10.1} {:>10.2}×\n", "floor", "zero idle, zero boot, no billing minimum", c.oracle_ec2_hours_floor, 1.0));
+    s.push_str(&format!(
+        "{:<16} {:<38} {:>10.1} {:>10.2}×\n",
+        "floor", "zero idle, zero boot, no billing minimum", c.oracle_ec2_hours_floor, 1.0
+    ));
     s.push_str(&format!("SLO: p99 wait ≤ {:.0} s\n", c.slo_wait_s));
     s
 }

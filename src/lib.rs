@@ -7,9 +7,9 @@
 //! # Layout
 //! See `docs/ARCHITECTURE.md` for the module map and how data flows between the seams.
 
+pub mod cli;
+pub mod compare;
 pub mod control;
 pub mod model;
 pub mod policy;
-pub mod cli;
-pub mod compare;
 pub mod sim;

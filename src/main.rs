@@ -11,7 +11,9 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Simulate(args) => simulate::simulate(args),
         Command::Compare(args) => simulate::compare(args),
-        Command::Policy { command: PolicyCommand::Check { files } } => {
+        Command::Policy {
+            command: PolicyCommand::Check { files },
+        } => {
             if policy_check(files) {
                 Ok(())
             } else {

@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A point in time, in milliseconds since an epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -41,12 +43,18 @@ impl Timestamp {
 
     /// This instant moved forward by `d`.
     pub fn plus(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// This instant moved back by `d`.
     pub fn minus(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_sub(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_sub(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 }
 
@@ -154,21 +162,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("\"{text}\" is not a duration: expected a number before the unit"));
+            return Err(format!(
+                "\"{text}\" is not a duration: expected a number before the unit"
+            ));
         }
-        let value: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("\"{text}\" is not a duration: bad number \"{}\"", &rest[..num_len]))?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| {
+            format!(
+                "\"{text}\" is not a duration: bad number \"{}\"",
+                &rest[..num_len]
+            )
+        })?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 1.0,
             "s" => 1_000.0,
             "m" => 60_000.0,
             "h" => 3_600_000.0,
             "d" => 86_400_000.0,
-            "" => return Err(format!("\"{text}\" is not a duration: missing unit (ms, s, m, h, d)")),
-            u => return Err(format!("\"{text}\" is not a duration: unknown unit \"{u}\" (ms, s, m, h, d)")),
+            "" => {
+                return Err(format!(
+                    "\"{text}\" is not a duration: missing unit (ms, s, m, h, d)"
+                ));
+            }
+            u => {
+                return Err(format!(
+                    "\"{text}\" is not a duration: unknown unit \"{u}\" (ms, s, m, h, d)"
+                ));
+            }
         };
         rest = &rest[unit_len..];
         total_ms += value * factor;
@@ -185,7 +208,13 @@ mod tests {
 
     #[test]
     fn durations_parse_and_format_round_trip() {
-        for (text, secs) in [("90s", 90), ("5m", 300), ("1h30m", 5400), ("1.5h", 5400), ("2d", 172_800)] {
+        for (text, secs) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h30m", 5400),
+            ("1.5h", 5400),
+            ("2d", 172_800),
+        ] {
             let d = parse_duration(text).unwrap();
             assert_eq!(d.as_secs(), secs, "{text}");
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
@@ -198,7 +227,11 @@ mod tests {
         assert!(parse_duration("").unwrap_err().contains("empty"));
         assert!(parse_duration("5").unwrap_err().contains("missing unit"));
         assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("m5").unwrap_err().contains("expected a number"));
+        assert!(
+            parse_duration("m5")
+                .unwrap_err()
+                .contains("expected a number")
+        );
         assert!(parse_duration("1..2s").unwrap_err().contains("bad number"));
     }
 

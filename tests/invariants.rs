@@ -35,29 +35,40 @@ fn tick() -> impl Strategy<Value = Tick> {
         prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
         prop::bool::weighted(0.1),
     )
-        .prop_map(|(dc_busy, ec2_busy, ec2_idle, ec2_booting, waiting, queue, listing_missing)| Tick {
-            dc_busy,
-            ec2_busy,
-            ec2_idle,
-            ec2_booting,
-            waiting,
-            queue,
-            listing_missing,
-        })
+        .prop_map(
+            |(dc_busy, ec2_busy, ec2_idle, ec2_booting, waiting, queue, listing_missing)| Tick {
+                dc_busy,
+                ec2_busy,
+                ec2_idle,
+                ec2_booting,
+                waiting,
+                queue,
+                listing_missing,
+            },
+        )
 }
 
 fn policy_for(strategy: &str, max: u32, budget: u32, band: f64, scale_in_after_s: u32) -> Policy {
     let text = policy::EMBEDDED_DEFAULT
-        .replace("strategy = \"spillway\"", &format!("strategy = \"{strategy}\""))
+        .replace(
+            "strategy = \"spillway\"",
+            &format!("strategy = \"{strategy}\""),
+        )
         .replace("max = 200", &format!("max = {max}"))
         .replace("max_hourly_usd = 60", &format!("max_hourly_usd = {budget}"))
         .replace("band = 0.15", &format!("band = {band}"))
-        .replace("scale_in_after = \"5m\"", &format!("scale_in_after = \"{scale_in_after_s}s\""));
+        .replace(
+            "scale_in_after = \"5m\"",
+            &format!("scale_in_after = \"{scale_in_after_s}s\""),
+        );
     policy::from_toml_str(&text, "prop.toml").expect("valid generated policy")
 }
 
 fn farm_for(t: &Tick, now_s: i64) -> Farm {
-    let mut f = Farm::at(at(now_s)).dc_busy(t.dc_busy).ec2_busy(t.ec2_busy).waiting(t.waiting as f64);
+    let mut f = Farm::at(at(now_s))
+        .dc_busy(t.dc_busy)
+        .ec2_busy(t.ec2_busy)
+        .waiting(t.waiting as f64);
     for ago in &t.ec2_idle {
         f = f.ec2_idle_since(1, at(now_s - *ago as i64));
     }
@@ -69,7 +80,11 @@ fn farm_for(t: &Tick, now_s: i64) -> Farm {
         2 => f.queue_missing(),
         _ => f,
     };
-    if t.listing_missing { f.ec2_listing_missing() } else { f }
+    if t.listing_missing {
+        f.ec2_listing_missing()
+    } else {
+        f
+    }
 }
 
 proptest! {

@@ -13,7 +13,8 @@ fn files_in(dir: &str, prefix: &str) -> Vec<PathBuf> {
         .map(|e| e.expect("dir entry").path())
         .filter(|p| {
             p.extension().is_some_and(|x| x == "toml")
-                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
         })
         .collect();
     v.sort();
@@ -23,7 +24,10 @@ fn files_in(dir: &str, prefix: &str) -> Vec<PathBuf> {
 #[test]
 fn every_shipped_policy_validates() {
     let files = files_in("policies", "");
-    assert!(files.len() >= 3, "expected at least three policies, found {files:?}");
+    assert!(
+        files.len() >= 3,
+        "expected at least three policies, found {files:?}"
+    );
     for f in files {
         if let Err(e) = policy::load(&f) {
             panic!("{e}");
@@ -33,7 +37,9 @@ fn every_shipped_policy_validates() {
 
 #[test]
 fn the_embedded_default_is_policies_picnik() {
-    let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/picnik.toml")).unwrap();
+    let on_disk =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/picnik.toml"))
+            .unwrap();
     assert_eq!(on_disk, policy::EMBEDDED_DEFAULT);
     let p = policy::embedded_default();
     assert_eq!(p.name, "picnik");
@@ -44,10 +50,16 @@ fn the_embedded_default_is_policies_picnik() {
 #[test]
 fn every_invalid_fixture_fails_with_its_expected_problems() {
     let files = files_in("tests/fixtures/policies", "invalid-");
-    assert!(files.len() >= 6, "expected invalid fixtures, found {files:?}");
+    assert!(
+        files.len() >= 6,
+        "expected invalid fixtures, found {files:?}"
+    );
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
         assert!(!expected.is_empty(), "{}: no `# expect:` line", f.display());
         let err = match policy::load(&f) {
             Ok(_) => panic!("{} validated but should fail", f.display()),
@@ -56,7 +68,10 @@ fn every_invalid_fixture_fails_with_its_expected_problems() {
         let PolicyError::Invalid { problems, .. } = &err else {
             panic!("{}: unexpected error {err}", f.display())
         };
-        let rendered: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+        let rendered: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
         for want in &expected {
             assert!(
                 rendered.iter().any(|r| r.starts_with(want)),
@@ -64,11 +79,19 @@ fn every_invalid_fixture_fails_with_its_expected_problems() {
                 f.display()
             );
         }
-        assert_eq!(rendered.len(), expected.len(), "{}: extra problems: {rendered:#?}", f.display());
+        assert_eq!(
+            rendered.len(),
+            expected.len(),
+            "{}: extra problems: {rendered:#?}",
+            f.display()
+        );
         let message = err.to_string();
         for p in problems {
             assert!(p.line >= 1);
-            assert!(message.contains(&format!("{}:{}: {}", f.display(), p.line, p.field)), "{message}");
+            assert!(
+                message.contains(&format!("{}:{}: {}", f.display(), p.line, p.field)),
+                "{message}"
+            );
         }
     }
 }
@@ -76,6 +99,8 @@ fn every_invalid_fixture_fails_with_its_expected_problems() {
 #[test]
 fn oracle_is_refused_in_policy_files() {
     let text = policy::EMBEDDED_DEFAULT.replace("strategy = \"spillway\"", "strategy = \"oracle\"");
-    let err = policy::from_toml_str(&text, "x.toml").unwrap_err().to_string();
+    let err = policy::from_toml_str(&text, "x.toml")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("oracle"), "{err}");
 }

@@ -70,7 +70,13 @@ pub fn policy_check(files: &[PathBuf]) -> bool {
     let mut ok = true;
     for f in files {
         match crate::policy::load(f) {
-            Ok(p) => println!("{}: ok (policy \"{}\", strategy {}, {} pools)", f.display(), p.name, p.control.strategy.name(), p.pools.len()),
+            Ok(p) => println!(
+                "{}: ok (policy \"{}\", strategy {}, {} pools)",
+                f.display(),
+                p.name,
+                p.control.strategy.name(),
+                p.pools.len()
+            ),
             Err(e) => {
                 ok = false;
                 eprintln!("{e}");

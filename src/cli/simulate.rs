@@ -63,41 +63,84 @@ fn load_policy(path: &Option<PathBuf>) -> Result<Policy, Box<dyn std::error::Err
 }
 
 /// Loads the workload named by the arguments (a trace, a scenario, or the default scenario).
-pub fn load_workload(w: &WorkloadArgs, progress: bool) -> Result<Workload, Box<dyn std::error::Error>> {
+pub fn load_workload(
+    w: &WorkloadArgs,
+    progress: bool,
+) -> Result<Workload, Box<dyn std::error::Error>> {
     if !(w.scale.is_finite() && w.scale > 0.0) {
         return Err(format!("--scale {} must be a number above 0", w.scale).into());
     }
     if !(0.0..1.0).contains(&w.launch_failure_rate) {
-        return Err(format!("--launch-failure-rate {} must be at least 0 and below 1", w.launch_failure_rate).into());
+        return Err(format!(
+            "--launch-failure-rate {} must be at least 0 and below 1",
+            w.launch_failure_rate
+        )
+        .into());
     }
-    let mut config = SimConfig { seed: w.seed, boot_jitter: w.boot_jitter, launch_failure_rate: w.launch_failure_rate, progress, ..SimConfig::default() };
+    let mut config = SimConfig {
+        seed: w.seed,
+        boot_jitter: w.boot_jitter,
+        launch_failure_rate: w.launch_failure_rate,
+        progress,
+        ..SimConfig::default()
+    };
     if let Some(path) = &w.trace {
-        let durations = DurationDist::parse(&w.durations).map_err(|e| format!("--durations: {e}"))?;
+        let durations =
+            DurationDist::parse(&w.durations).map_err(|e| format!("--durations: {e}"))?;
         let raw = trace::read(path)?;
         let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed);
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        return Ok(Workload { label: format!("{name} ×{}", w.scale), about: None, jobs, config });
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        return Ok(Workload {
+            label: format!("{name} ×{}", w.scale),
+            about: None,
+            jobs,
+            config,
+        });
     }
     let name = w.scenario.as_deref().unwrap_or(DEFAULT_SCENARIO);
-    let s = scenario::build(name, w.seed).ok_or_else(|| format!("unknown scenario \"{name}\" (expected one of: {})", scenario::NAMES.join(", ")))?;
+    let s = scenario::build(name, w.seed).ok_or_else(|| {
+        format!(
+            "unknown scenario \"{name}\" (expected one of: {})",
+            scenario::NAMES.join(", ")
+        )
+    })?;
     config.speed_changes = s.speed_changes;
     let mut jobs = s.jobs;
     if w.scale != 1.0 {
-        let raw = trace::RawTrace::JobLog(jobs.iter().map(|j| (j.submit_ms as f64 / 1000.0, j.duration_s)).collect());
+        let raw = trace::RawTrace::JobLog(
+            jobs.iter()
+                .map(|j| (j.submit_ms as f64 / 1000.0, j.duration_s))
+                .collect(),
+        );
         let classes: Vec<_> = jobs.iter().map(|j| j.class).collect();
         jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed);
         if classes.iter().any(|c| *c != trace::JobClass::Interactive) {
             return Err("--scale cannot be combined with the backfill scenario".into());
         }
     }
-    Ok(Workload { label: format!("scenario {name}"), about: Some(s.about), jobs, config })
+    Ok(Workload {
+        label: format!("scenario {name}"),
+        about: Some(s.about),
+        jobs,
+        config,
+    })
 }
 
 /// Runs `spillway simulate`.
 pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut policy = load_policy(&args.policy)?;
     if let Some(s) = &args.strategy {
-        let knob = compare::knobs(&policy).into_iter().find(|k| k.strategy == s).ok_or_else(|| format!("unknown strategy \"{s}\" (expected spillway, hpa, target-tracking or static)"))?;
+        let knob = compare::knobs(&policy)
+            .into_iter()
+            .find(|k| k.strategy == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown strategy \"{s}\" (expected spillway, hpa, target-tracking or static)"
+                )
+            })?;
         let current = match s.as_str() {
             "spillway" => policy.target.free_busy_ratio,
             "hpa" => policy.hpa.target_per_replica,
@@ -110,7 +153,12 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(about) = workload.about {
         println!("{}: {about}", workload.label);
     }
-    println!("{} jobs; policy {} ({} strategy)\n", workload.jobs.len(), policy.name, policy.control.strategy.name());
+    println!(
+        "{} jobs; policy {} ({} strategy)\n",
+        workload.jobs.len(),
+        policy.name,
+        policy.control.strategy.name()
+    );
     let out = sim::run(&policy, &workload.jobs, &workload.config);
     print!("{}", out.report.table());
     if let Some(path) = &args.report_json {
@@ -131,7 +179,12 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
         title: format!("{} on {label}", policy.control.strategy.name()),
         subtitle: format!(
             "p99 wait {:.1} s (SLO {:.0} s) · EC2 {:.1} h (floor {:.1} h) · ${:.2} · {} launches",
-            r.wait_p99_s, r.slo_wait_s, r.ec2_billed_hours, r.oracle_ec2_hours_floor, r.ec2_cost_usd, r.launches
+            r.wait_p99_s,
+            r.slo_wait_s,
+            r.ec2_billed_hours,
+            r.oracle_ec2_hours_floor,
+            r.ec2_cost_usd,
+            r.launches
         ),
         pools: policy.pools.iter().map(|p| p.name.clone()).collect(),
         samples: out
@@ -153,7 +206,11 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
 pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = load_policy(&args.policy)?;
     let workload = load_workload(&args.workload, false)?;
-    println!("{}: {} jobs; every strategy swept over its main knob (this takes a while)\n", workload.label, workload.jobs.len());
+    println!(
+        "{}: {} jobs; every strategy swept over its main knob (this takes a while)\n",
+        workload.label,
+        workload.jobs.len()
+    );
     let c = compare::compare(&policy, &workload.jobs, &workload.config);
     print!("{}", compare::table(&c));
     if let Some(path) = &args.report_json {

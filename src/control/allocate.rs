@@ -24,17 +24,29 @@ pub struct FleetPlan {
 impl FleetPlan {
     /// Hold, because of `reason`.
     pub fn hold(reason: Reason) -> Self {
-        FleetPlan { ec2_target: None, reason }
+        FleetPlan {
+            ec2_target: None,
+            reason,
+        }
     }
 
     /// Resize EC2 to `target`, because of `reason`.
     pub fn resize(target: u32, reason: Reason) -> Self {
-        FleetPlan { ec2_target: Some(target), reason }
+        FleetPlan {
+            ec2_target: Some(target),
+            reason,
+        }
     }
 }
 
 /// Builds the decision for `plan`.
-pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: FleetPlan, now: Timestamp) -> Decision {
+pub fn plan_actions(
+    policy: &Policy,
+    obs: &Observation,
+    facts: &Facts,
+    plan: FleetPlan,
+    now: Timestamp,
+) -> Decision {
     let mut actions = Vec::new();
     let mut desired_per_pool: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
 
@@ -50,7 +62,11 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
                 workers: f.overdue.clone(),
                 reason: Reason::new(
                     ReasonKind::BootTimeout,
-                    format!("{} worker(s) in {} did not become ready within boot_timeout", f.overdue.len(), pool.name),
+                    format!(
+                        "{} worker(s) in {} did not become ready within boot_timeout",
+                        f.overdue.len(),
+                        pool.name
+                    ),
                 ),
             });
         }
@@ -79,14 +95,20 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
         }
         let grant = caps::grant_launch(policy, facts, i, want, planned_usd);
         if let Some((kind, text)) = &grant.bound {
-            constraint = Some(Reason::new(*kind, format!("{text}: wanted {want} more in {}", pool.name)));
+            constraint = Some(Reason::new(
+                *kind,
+                format!("{text}: wanted {want} more in {}", pool.name),
+            ));
         }
         need = need.saturating_sub(grant.granted);
         if grant.granted > 0 {
             planned_usd += grant.granted as f64 * pool.cost_per_hour;
             desired_per_pool[i] = f.capacity() + grant.granted;
             let reason = if below_min > 0 {
-                Reason::new(ReasonKind::PoolMinimum, format!("{} is below its min of {}", pool.name, ec2.min))
+                Reason::new(
+                    ReasonKind::PoolMinimum,
+                    format!("{} is below its min of {}", pool.name, ec2.min),
+                )
             } else {
                 plan.reason.clone()
             };
@@ -103,7 +125,10 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
     if need > 0 && constraint.is_none() {
         constraint = Some(Reason::new(
             ReasonKind::MaxInstances,
-            format!("every EC2 pool is at its max: wanted {need} more workers ({})", plan.reason.text),
+            format!(
+                "every EC2 pool is at its max: wanted {need} more workers ({})",
+                plan.reason.text
+            ),
         ));
     }
 
@@ -112,14 +137,24 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
         if !facts.scale_in_safe() {
             constraint = Some(unsafe_data_reason(facts));
         } else {
-            let removed = choose_victims(policy, obs, facts, current - target, &plan.reason, &mut actions);
+            let removed = choose_victims(
+                policy,
+                obs,
+                facts,
+                current - target,
+                &plan.reason,
+                &mut actions,
+            );
             for (i, n) in removed.iter().enumerate() {
                 desired_per_pool[i] -= n;
             }
             if removed.iter().all(|&n| n == 0) {
                 constraint = Some(Reason::new(
                     ReasonKind::NoIdleWorker,
-                    format!("{}, but no idle EC2 worker above its pool's min can be terminated", plan.reason.text),
+                    format!(
+                        "{}, but no idle EC2 worker above its pool's min can be terminated",
+                        plan.reason.text
+                    ),
                 ));
             }
         }
@@ -129,7 +164,10 @@ pub fn plan_actions(policy: &Policy, obs: &Observation, facts: &Facts, plan: Fle
     if let Some(reason) = constraint {
         actions.push(Action::Hold { pool: None, reason });
     } else if !acted {
-        actions.push(Action::Hold { pool: None, reason: plan.reason });
+        actions.push(Action::Hold {
+            pool: None,
+            reason: plan.reason,
+        });
     }
     Decision {
         actions,
@@ -167,7 +205,11 @@ fn choose_victims(
             })
             .collect();
         idle.sort_unstable();
-        let victims: Vec<_> = idle.into_iter().take(removable as usize).map(|(_, id)| id.clone()).collect();
+        let victims: Vec<_> = idle
+            .into_iter()
+            .take(removable as usize)
+            .map(|(_, id)| id.clone())
+            .collect();
         if victims.is_empty() {
             continue;
         }
@@ -192,7 +234,10 @@ fn unsafe_data_reason(facts: &Facts) -> Reason {
     match facts.queue_status {
         QueueStatus::Stale { age } => Reason::new(
             ReasonKind::StaleQueue,
-            format!("queue statistics are {}s old; not scaling in on stale data", age.as_secs()),
+            format!(
+                "queue statistics are {}s old; not scaling in on stale data",
+                age.as_secs()
+            ),
         ),
         _ => Reason::new(
             ReasonKind::MissingQueue,

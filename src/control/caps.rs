@@ -34,7 +34,13 @@ pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
 
 /// How many of `want` workers pool `index` may launch, given `planned_usd` per hour already
 /// granted to other pools this tick.
-pub fn grant_launch(policy: &Policy, facts: &Facts, index: usize, want: u32, planned_usd: f64) -> Grant {
+pub fn grant_launch(
+    policy: &Policy,
+    facts: &Facts,
+    index: usize,
+    want: u32,
+    planned_usd: f64,
+) -> Grant {
     let pool = &policy.pools[index];
     let Some(ec2) = pool.ec2() else {
         return Grant {
@@ -67,7 +73,9 @@ pub fn grant_launch(policy: &Policy, facts: &Facts, index: usize, want: u32, pla
         && pool.cost_per_hour > 0.0
     {
         let spend = hourly_spend(policy, facts) + planned_usd;
-        let affordable = ((max_usd - spend) / pool.cost_per_hour + 1e-9).floor().max(0.0) as u32;
+        let affordable = ((max_usd - spend) / pool.cost_per_hour + 1e-9)
+            .floor()
+            .max(0.0) as u32;
         if granted > affordable {
             granted = affordable;
             bound = Some((

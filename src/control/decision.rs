@@ -72,14 +72,19 @@ pub enum Action {
         reason: Reason,
     },
     /// Change nothing (in `pool`, or in the whole fleet when `None`).
-    Hold { pool: Option<String>, reason: Reason },
+    Hold {
+        pool: Option<String>,
+        reason: Reason,
+    },
 }
 
 impl Action {
     /// The action's reason.
     pub fn reason(&self) -> &Reason {
         match self {
-            Action::Launch { reason, .. } | Action::Terminate { reason, .. } | Action::Hold { reason, .. } => reason,
+            Action::Launch { reason, .. }
+            | Action::Terminate { reason, .. }
+            | Action::Hold { reason, .. } => reason,
         }
     }
 
@@ -103,7 +108,10 @@ pub struct Reason {
 impl Reason {
     /// A reason of `kind` described by `text`.
     pub fn new(kind: ReasonKind, text: impl Into<String>) -> Self {
-        Reason { kind, text: text.into() }
+        Reason {
+            kind,
+            text: text.into(),
+        }
     }
 }
 

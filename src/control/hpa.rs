@@ -20,7 +20,12 @@ use super::memory::ControlMemory;
 const EVENT_MEMORY_MS: i64 = 600_000;
 
 /// The HPA plan for this tick.
-pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Timestamp) -> FleetPlan {
+pub fn plan(
+    policy: &Policy,
+    facts: &Facts,
+    memory: &mut ControlMemory,
+    now: Timestamp,
+) -> FleetPlan {
     if facts.queue_status != QueueStatus::Fresh {
         return FleetPlan::hold(Reason::new(
             ReasonKind::MissingQueue,
@@ -36,7 +41,8 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
         scale_down: s.tolerance,
         scale_up: s.tolerance,
     };
-    let (proposed, _) = hpa_math::external_per_pod_replicas(current, &[metric_milli], target_milli, tolerance);
+    let (proposed, _) =
+        hpa_math::external_per_pod_replicas(current, &[metric_milli], target_milli, tolerance);
 
     let hpa = &mut memory.hpa;
     let age = |t: Timestamp| now.since(t).as_secs_f64();
@@ -44,7 +50,10 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
     let recs: Vec<Recommendation> = hpa
         .recommendations
         .iter()
-        .map(|&(t, r)| Recommendation { replicas: r, age_s: age(t) })
+        .map(|&(t, r)| Recommendation {
+            replicas: r,
+            age_s: age(t),
+        })
         .collect();
     let stabilized = hpa_math::stabilize_with_behaviors(current, proposed, &recs, 0, down_window);
     hpa.recommendations.push_back((now, proposed));
@@ -57,7 +66,12 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
     }
 
     let events = |q: &std::collections::VecDeque<(Timestamp, i32)>| -> Vec<ScaleEvent> {
-        q.iter().map(|&(t, c)| ScaleEvent { change: c, age_s: age(t) }).collect()
+        q.iter()
+            .map(|&(t, c)| ScaleEvent {
+                change: c,
+                age_s: age(t),
+            })
+            .collect()
     };
     let statics = facts.static_ready as i32;
     let (min_ec2, max_ec2): (u32, u32) = policy
@@ -81,7 +95,10 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
         hpa.scale_down_events.push_back((now, current - replicas));
     }
     for q in [&mut hpa.scale_up_events, &mut hpa.scale_down_events] {
-        while q.front().is_some_and(|&(t, _)| now.since(t).as_millis() as i64 > EVENT_MEMORY_MS) {
+        while q
+            .front()
+            .is_some_and(|&(t, _)| now.since(t).as_millis() as i64 > EVENT_MEMORY_MS)
+        {
             q.pop_front();
         }
     }

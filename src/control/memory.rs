@@ -116,7 +116,10 @@ impl TimeOfDayProfile {
         if self.completed < PROFILE_SLOTS as u32 {
             return None;
         }
-        let i = at.as_millis().div_euclid(SLOT_MS).rem_euclid(PROFILE_SLOTS as i64) as usize;
+        let i = at
+            .as_millis()
+            .div_euclid(SLOT_MS)
+            .rem_euclid(PROFILE_SLOTS as i64) as usize;
         self.slots[i]
     }
 }
@@ -202,7 +205,11 @@ mod tests {
     fn profile_is_silent_until_a_day_is_seen() {
         let mut p = TimeOfDayProfile::default();
         for minute in 0..(24 * 60 + 30) {
-            let demand = if (600..700).contains(&(minute % 1440)) { 50.0 } else { 5.0 };
+            let demand = if (600..700).contains(&(minute % 1440)) {
+                50.0
+            } else {
+                5.0
+            };
             p.record(Timestamp::from_millis(minute * 60_000), demand);
             if minute < 24 * 60 - 15 {
                 assert!(p.at(Timestamp::from_millis(0)).is_none());

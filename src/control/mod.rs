@@ -39,7 +39,10 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
         memory.record_boot(*boot);
     }
     if facts.queue_status == QueueStatus::Fresh {
-        memory.record_demand(now, facts.queue_averaged.in_flight + facts.queue_averaged.visible);
+        memory.record_demand(
+            now,
+            facts.queue_averaged.in_flight + facts.queue_averaged.visible,
+        );
     }
     let plan = match &policy.control.strategy {
         Strategy::Spillway => spillway::plan(policy, &facts, &mut memory, now),
@@ -54,9 +57,17 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
 
 /// The static baseline: every EC2 pool at its `min`, always.
 fn static_plan(policy: &Policy) -> FleetPlan {
-    let fleet: u32 = policy.pools.iter().filter_map(|p| p.ec2()).map(|e| e.min).sum();
+    let fleet: u32 = policy
+        .pools
+        .iter()
+        .filter_map(|p| p.ec2())
+        .map(|e| e.min)
+        .sum();
     FleetPlan::resize(
         fleet,
-        Reason::new(ReasonKind::Baseline, format!("static: a fixed fleet of {fleet} EC2 workers")),
+        Reason::new(
+            ReasonKind::Baseline,
+            format!("static: a fixed fleet of {fleet} EC2 workers"),
+        ),
     )
 }

@@ -34,7 +34,11 @@ impl OraclePlan {
         if a >= self.need.len() {
             return 0;
         }
-        self.need[a..=b.min(self.need.len() - 1)].iter().copied().max().unwrap_or(0)
+        self.need[a..=b.min(self.need.len() - 1)]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -50,7 +54,10 @@ pub fn plan(policy: &Policy, plan: &OraclePlan, now: Timestamp) -> FleetPlan {
         target,
         Reason::new(
             ReasonKind::Oracle,
-            format!("oracle: {target} EC2 workers needed within the next {}s", horizon.as_secs()),
+            format!(
+                "oracle: {target} EC2 workers needed within the next {}s",
+                horizon.as_secs()
+            ),
         ),
     )
 }

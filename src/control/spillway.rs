@@ -31,8 +31,15 @@ pub fn with_headroom(policy: &Policy, demand: f64) -> u32 {
 }
 
 /// The demand expected one boot time from now, and which signal set it.
-fn forecast(memory: &ControlMemory, now: Timestamp, demand_now: f64, boot: Duration) -> (f64, ReasonKind) {
-    let slope = memory.demand_slope(now, (boot * 3).max(MIN_TREND_SPAN)).max(0.0);
+fn forecast(
+    memory: &ControlMemory,
+    now: Timestamp,
+    demand_now: f64,
+    boot: Duration,
+) -> (f64, ReasonKind) {
+    let slope = memory
+        .demand_slope(now, (boot * 3).max(MIN_TREND_SPAN))
+        .max(0.0);
     let by_trend = demand_now + slope * boot.as_secs_f64();
     let by_profile = match (memory.profile.at(now), memory.profile.at(now.plus(boot))) {
         (Some(a), Some(b)) if a >= 1.0 => demand_now * (b / a).clamp(1.0, MAX_PROFILE_RISE),
@@ -48,7 +55,12 @@ fn forecast(memory: &ControlMemory, now: Timestamp, demand_now: f64, boot: Durat
 }
 
 /// The spillway strategy's plan for this tick.
-pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Timestamp) -> FleetPlan {
+pub fn plan(
+    policy: &Policy,
+    facts: &Facts,
+    memory: &mut ControlMemory,
+    now: Timestamp,
+) -> FleetPlan {
     let configured_boot = policy
         .first_ec2()
         .map(|(_, e)| e.boot_time)
@@ -74,10 +86,16 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
         return if desired > capacity {
             FleetPlan::resize(
                 ec2 + (desired - capacity),
-                Reason::new(kind, format!("{what}; {busy} busy workers alone need {desired}, have {capacity}")),
+                Reason::new(
+                    kind,
+                    format!("{what}; {busy} busy workers alone need {desired}, have {capacity}"),
+                ),
             )
         } else {
-            FleetPlan::hold(Reason::new(kind, format!("{what}; holding at {capacity} workers (no scale-in on unknown data)")))
+            FleetPlan::hold(Reason::new(
+                kind,
+                format!("{what}; holding at {capacity} workers (no scale-in on unknown data)"),
+            ))
         };
     }
 
@@ -122,7 +140,10 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
         }
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
-            format!("capacity {capacity} within {:.0}% of desired {desired_out}", band * 100.0),
+            format!(
+                "capacity {capacity} within {:.0}% of desired {desired_out}",
+                band * 100.0
+            ),
         ));
     }
 
@@ -133,13 +154,22 @@ pub fn plan(policy: &Policy, facts: &Facts, memory: &mut ControlMemory, now: Tim
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
-            format!("capacity {capacity} within {:.0}% of desired {desired_in}", band * 100.0),
+            format!(
+                "capacity {capacity} within {:.0}% of desired {desired_in}",
+                band * 100.0
+            ),
         ));
     }
     let surplus = capacity - desired_in;
     let tracked = match memory.surplus {
-        Some(s) => Surplus { since: s.since, min: s.min.min(surplus) },
-        None => Surplus { since: now, min: surplus },
+        Some(s) => Surplus {
+            since: s.since,
+            min: s.min.min(surplus),
+        },
+        None => Surplus {
+            since: now,
+            min: surplus,
+        },
     };
     let lasted = now.since(tracked.since);
     if lasted < policy.hysteresis.scale_in_after {

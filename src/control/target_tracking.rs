@@ -22,7 +22,13 @@ use super::observation::Observation;
 const DATAPOINT: Duration = Duration::from_secs(60);
 
 /// The target-tracking plan for this tick.
-pub fn plan(policy: &Policy, obs: &Observation, facts: &Facts, memory: &mut ControlMemory, now: Timestamp) -> FleetPlan {
+pub fn plan(
+    policy: &Policy,
+    obs: &Observation,
+    facts: &Facts,
+    memory: &mut ControlMemory,
+    now: Timestamp,
+) -> FleetPlan {
     let tt = &policy.target_tracking;
     if facts.queue_status != QueueStatus::Fresh {
         return FleetPlan::hold(Reason::new(
@@ -31,9 +37,14 @@ pub fn plan(policy: &Policy, obs: &Observation, facts: &Facts, memory: &mut Cont
         ));
     }
     let state = &mut memory.target_tracking;
-    let due = state.last_datapoint.is_none_or(|t| now.since(t) >= DATAPOINT);
+    let due = state
+        .last_datapoint
+        .is_none_or(|t| now.since(t) >= DATAPOINT);
     if !due {
-        return FleetPlan::hold(Reason::new(ReasonKind::Baseline, "target tracking: waiting for the next datapoint"));
+        return FleetPlan::hold(Reason::new(
+            ReasonKind::Baseline,
+            "target tracking: waiting for the next datapoint",
+        ));
     }
     state.last_datapoint = Some(now);
 

@@ -27,7 +27,10 @@ pub enum PolicyError {
     },
     /// The file was read but is not a valid policy; every problem is listed.
     #[error("{}", render_problems(file, problems))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
 fn render_problems(file: &str, problems: &[Problem]) -> String {
@@ -37,7 +40,10 @@ fn render_problems(file: &str, problems: &[Problem]) -> String {
         if problems.len() == 1 { "" } else { "s" }
     );
     for p in problems {
-        out.push_str(&format!("\n  {file}:{}: {}: {}", p.line, p.field, p.message));
+        out.push_str(&format!(
+            "\n  {file}:{}: {}: {}",
+            p.line, p.field, p.message
+        ));
     }
     out
 }

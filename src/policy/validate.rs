@@ -123,7 +123,11 @@ impl Checker<'_> {
             Some(s) => {
                 let x = *s.get_ref();
                 if !x.is_finite() || !valid(x) {
-                    self.problem(s.span().start, field, format!("{x} is out of range: {rule}"));
+                    self.problem(
+                        s.span().start,
+                        field,
+                        format!("{x} is out of range: {rule}"),
+                    );
                 }
                 x
             }
@@ -134,7 +138,13 @@ impl Checker<'_> {
         }
     }
 
-    fn count(&mut self, v: Option<Spanned<i64>>, at: usize, field: &str, default: Option<u32>) -> u32 {
+    fn count(
+        &mut self,
+        v: Option<Spanned<i64>>,
+        at: usize,
+        field: &str,
+        default: Option<u32>,
+    ) -> u32 {
         match v {
             Some(s) => match u32::try_from(*s.get_ref()) {
                 Ok(n) => n,
@@ -142,7 +152,10 @@ impl Checker<'_> {
                     self.problem(
                         s.span().start,
                         field,
-                        format!("{} is out of range: must be a whole number ≥ 0", s.get_ref()),
+                        format!(
+                            "{} is out of range: must be a whole number ≥ 0",
+                            s.get_ref()
+                        ),
                     );
                     0
                 }
@@ -169,10 +182,24 @@ impl Checker<'_> {
 
         let (c_at, c) = split(raw.control, "control", self);
         let interval_default = c.is_none().then_some(Duration::from_secs(60));
-        let interval = self.positive_duration(c.as_ref().and_then(|c| c.interval.clone()), c_at, "control.interval", interval_default);
+        let interval = self.positive_duration(
+            c.as_ref().and_then(|c| c.interval.clone()),
+            c_at,
+            "control.interval",
+            interval_default,
+        );
         // Defaults derive from the interval; an invalid interval is reported once, not thrice.
-        let base = if interval.is_zero() { Duration::from_secs(60) } else { interval };
-        let window = self.positive_duration(c.as_ref().and_then(|c| c.window.clone()), c_at, "control.window", Some(base));
+        let base = if interval.is_zero() {
+            Duration::from_secs(60)
+        } else {
+            interval
+        };
+        let window = self.positive_duration(
+            c.as_ref().and_then(|c| c.window.clone()),
+            c_at,
+            "control.window",
+            Some(base),
+        );
         let stale_after = self.positive_duration(
             c.as_ref().and_then(|c| c.stale_after.clone()),
             c_at,
@@ -187,7 +214,11 @@ impl Checker<'_> {
                 "target-tracking" => Strategy::TargetTracking,
                 "static" => Strategy::Static,
                 "oracle" => {
-                    self.problem(s.span().start, "control.strategy", "\"oracle\" reads the future and exists only inside `spillway compare`");
+                    self.problem(
+                        s.span().start,
+                        "control.strategy",
+                        "\"oracle\" reads the future and exists only inside `spillway compare`",
+                    );
                     Strategy::Spillway
                 }
                 other => {
@@ -200,7 +231,12 @@ impl Checker<'_> {
                 }
             },
         };
-        let max_launch_per_tick = self.count(c.as_ref().and_then(|c| c.max_launch_per_tick.clone()), c_at, "control.max_launch_per_tick", Some(50));
+        let max_launch_per_tick = self.count(
+            c.as_ref().and_then(|c| c.max_launch_per_tick.clone()),
+            c_at,
+            "control.max_launch_per_tick",
+            Some(50),
+        );
         if max_launch_per_tick == 0 {
             self.problem(c_at, "control.max_launch_per_tick", "must be at least 1");
         }
@@ -214,8 +250,18 @@ impl Checker<'_> {
             |x| (0.0..=10.0).contains(&x),
             "must be between 0 and 10",
         );
-        let min_free = self.count(t.as_ref().and_then(|t| t.min_free.clone()), t_at, "target.min_free", Some(0));
-        let wait_slo = self.positive_duration(t.as_ref().and_then(|t| t.wait_slo.clone()), t_at, "target.wait_slo", t.is_none().then_some(Duration::from_secs(30)));
+        let min_free = self.count(
+            t.as_ref().and_then(|t| t.min_free.clone()),
+            t_at,
+            "target.min_free",
+            Some(0),
+        );
+        let wait_slo = self.positive_duration(
+            t.as_ref().and_then(|t| t.wait_slo.clone()),
+            t_at,
+            "target.wait_slo",
+            t.is_none().then_some(Duration::from_secs(30)),
+        );
 
         let h_at = raw.hysteresis.as_ref().map(|h| h.span().start).unwrap_or(0);
         let h = raw.hysteresis.map(Spanned::into_inner);
@@ -242,7 +288,11 @@ impl Checker<'_> {
             let at = p.span().start;
             let pool = self.pool(i, at, p.into_inner());
             if let Some(first) = pools.iter().position(|q| q.name == pool.name) {
-                self.problem(at, &format!("pool[{i}].name"), format!("duplicate pool name \"{}\" (also pool[{first}])", pool.name));
+                self.problem(
+                    at,
+                    &format!("pool[{i}].name"),
+                    format!("duplicate pool name \"{}\" (also pool[{first}])", pool.name),
+                );
             }
             pools.push(pool);
         }
@@ -251,15 +301,30 @@ impl Checker<'_> {
             None => Budget::default(),
             Some(b) => {
                 let at = b.span().start;
-                let max = self.number(b.into_inner().max_hourly_usd, at, "budget.max_hourly_usd", Some(f64::INFINITY), |x| x > 0.0, "must be above 0");
+                let max = self.number(
+                    b.into_inner().max_hourly_usd,
+                    at,
+                    "budget.max_hourly_usd",
+                    Some(f64::INFINITY),
+                    |x| x > 0.0,
+                    "must be above 0",
+                );
                 let floor: f64 = pools
                     .iter()
                     .filter_map(|p| p.ec2().map(|e| e.min as f64 * p.cost_per_hour))
                     .sum();
                 if max.is_finite() && floor > max {
-                    self.problem(at, "budget.max_hourly_usd", format!("${max}/h cannot pay for the pools' minimum instances (${floor:.2}/h)"));
+                    self.problem(
+                        at,
+                        "budget.max_hourly_usd",
+                        format!(
+                            "${max}/h cannot pay for the pools' minimum instances (${floor:.2}/h)"
+                        ),
+                    );
                 }
-                Budget { max_hourly_usd: max.is_finite().then_some(max) }
+                Budget {
+                    max_hourly_usd: max.is_finite().then_some(max),
+                }
             }
         };
 
@@ -269,33 +334,115 @@ impl Checker<'_> {
                 let at = b.span().start;
                 let b = b.into_inner();
                 BatchRules {
-                    deadline: b.deadline.clone().map(|d| self.positive_duration(Some(d), at, "batch.deadline", None)),
-                    max_ec2: b.max_ec2.clone().map(|n| self.count(Some(n), at, "batch.max_ec2", None)),
-                    max_usd: b.max_usd.clone().map(|x| self.number(Some(x), at, "batch.max_usd", None, |x| x > 0.0, "must be above 0")),
+                    deadline: b
+                        .deadline
+                        .clone()
+                        .map(|d| self.positive_duration(Some(d), at, "batch.deadline", None)),
+                    max_ec2: b
+                        .max_ec2
+                        .clone()
+                        .map(|n| self.count(Some(n), at, "batch.max_ec2", None)),
+                    max_usd: b.max_usd.clone().map(|x| {
+                        self.number(
+                            Some(x),
+                            at,
+                            "batch.max_usd",
+                            None,
+                            |x| x > 0.0,
+                            "must be above 0",
+                        )
+                    }),
                 }
             }
         };
 
-        let (hp_at, hp) = (raw.hpa.as_ref().map(|s| s.span().start).unwrap_or(0), raw.hpa.map(Spanned::into_inner));
+        let (hp_at, hp) = (
+            raw.hpa.as_ref().map(|s| s.span().start).unwrap_or(0),
+            raw.hpa.map(Spanned::into_inner),
+        );
         let hpa = HpaSettings {
-            target_per_replica: self.number(hp.as_ref().and_then(|s| s.target_per_replica.clone()), hp_at, "hpa.target_per_replica", Some(5.0), |x| x > 0.0, "must be above 0"),
-            tolerance: self.number(hp.as_ref().and_then(|s| s.tolerance.clone()), hp_at, "hpa.tolerance", Some(0.1), |x| (0.0..1.0).contains(&x), "must be at least 0 and below 1"),
-            downscale_stabilization: self.duration(hp.and_then(|s| s.downscale_stabilization), hp_at, "hpa.downscale_stabilization", Some(Duration::from_secs(300))),
+            target_per_replica: self.number(
+                hp.as_ref().and_then(|s| s.target_per_replica.clone()),
+                hp_at,
+                "hpa.target_per_replica",
+                Some(5.0),
+                |x| x > 0.0,
+                "must be above 0",
+            ),
+            tolerance: self.number(
+                hp.as_ref().and_then(|s| s.tolerance.clone()),
+                hp_at,
+                "hpa.tolerance",
+                Some(0.1),
+                |x| (0.0..1.0).contains(&x),
+                "must be at least 0 and below 1",
+            ),
+            downscale_stabilization: self.duration(
+                hp.and_then(|s| s.downscale_stabilization),
+                hp_at,
+                "hpa.downscale_stabilization",
+                Some(Duration::from_secs(300)),
+            ),
         };
 
-        let (tt_at, tt) = (raw.target_tracking.as_ref().map(|s| s.span().start).unwrap_or(0), raw.target_tracking.map(Spanned::into_inner));
+        let (tt_at, tt) = (
+            raw.target_tracking
+                .as_ref()
+                .map(|s| s.span().start)
+                .unwrap_or(0),
+            raw.target_tracking.map(Spanned::into_inner),
+        );
         let target_tracking = TargetTrackingSettings {
-            backlog_per_instance: self.number(tt.as_ref().and_then(|s| s.backlog_per_instance.clone()), tt_at, "target_tracking.backlog_per_instance", Some(1.5), |x| x > 0.0, "must be above 0"),
-            warmup: self.duration(tt.as_ref().and_then(|s| s.warmup.clone()), tt_at, "target_tracking.warmup", Some(Duration::from_secs(300))),
-            scale_out_periods: self.count(tt.as_ref().and_then(|s| s.scale_out_periods.clone()), tt_at, "target_tracking.scale_out_periods", Some(3)).max(1),
-            scale_in_periods: self.count(tt.and_then(|s| s.scale_in_periods), tt_at, "target_tracking.scale_in_periods", Some(15)).max(1),
+            backlog_per_instance: self.number(
+                tt.as_ref().and_then(|s| s.backlog_per_instance.clone()),
+                tt_at,
+                "target_tracking.backlog_per_instance",
+                Some(1.5),
+                |x| x > 0.0,
+                "must be above 0",
+            ),
+            warmup: self.duration(
+                tt.as_ref().and_then(|s| s.warmup.clone()),
+                tt_at,
+                "target_tracking.warmup",
+                Some(Duration::from_secs(300)),
+            ),
+            scale_out_periods: self
+                .count(
+                    tt.as_ref().and_then(|s| s.scale_out_periods.clone()),
+                    tt_at,
+                    "target_tracking.scale_out_periods",
+                    Some(3),
+                )
+                .max(1),
+            scale_in_periods: self
+                .count(
+                    tt.and_then(|s| s.scale_in_periods),
+                    tt_at,
+                    "target_tracking.scale_in_periods",
+                    Some(15),
+                )
+                .max(1),
         };
 
         Policy {
             name,
-            control: Control { interval, window, strategy, stale_after, max_launch_per_tick },
-            target: Target { free_busy_ratio, min_free, wait_slo },
-            hysteresis: Hysteresis { band, scale_in_after },
+            control: Control {
+                interval,
+                window,
+                strategy,
+                stale_after,
+                max_launch_per_tick,
+            },
+            target: Target {
+                free_busy_ratio,
+                min_free,
+                wait_slo,
+            },
+            hysteresis: Hysteresis {
+                band,
+                scale_in_after,
+            },
             pools,
             budget,
             batch,
@@ -317,38 +464,90 @@ impl Checker<'_> {
                 format!("pool{i}")
             }
         };
-        let speed = self.number(p.speed, at, &f("speed"), Some(1.0), |x| x > 0.0 && x <= 100.0, "must be above 0 and at most 100");
-        let cost_per_hour = self.number(p.cost_per_hour, at, &f("cost_per_hour"), Some(0.0), |x| x >= 0.0, "must be at least 0");
+        let speed = self.number(
+            p.speed,
+            at,
+            &f("speed"),
+            Some(1.0),
+            |x| x > 0.0 && x <= 100.0,
+            "must be above 0 and at most 100",
+        );
+        let cost_per_hour = self.number(
+            p.cost_per_hour,
+            at,
+            &f("cost_per_hour"),
+            Some(0.0),
+            |x| x >= 0.0,
+            "must be at least 0",
+        );
         let kind = match p.kind.as_ref().map(|k| k.get_ref().as_str()) {
             Some("static") => {
-                for (present, field) in [(p.min.is_some(), "min"), (p.max.is_some(), "max"), (p.boot_time.is_some(), "boot_time"), (p.boot_timeout.is_some(), "boot_timeout")] {
+                for (present, field) in [
+                    (p.min.is_some(), "min"),
+                    (p.max.is_some(), "max"),
+                    (p.boot_time.is_some(), "boot_time"),
+                    (p.boot_timeout.is_some(), "boot_timeout"),
+                ] {
                     if present {
-                        self.problem(at, &f(field), "only EC2 pools take this; a static pool has a fixed `workers` count");
+                        self.problem(
+                            at,
+                            &f(field),
+                            "only EC2 pools take this; a static pool has a fixed `workers` count",
+                        );
                     }
                 }
-                PoolKind::Static { workers: self.count(p.workers, at, &f("workers"), None) }
+                PoolKind::Static {
+                    workers: self.count(p.workers, at, &f("workers"), None),
+                }
             }
             Some("ec2") => {
                 if p.workers.is_some() {
-                    self.problem(at, &f("workers"), "only static pools take this; an EC2 pool has `min` and `max`");
+                    self.problem(
+                        at,
+                        &f("workers"),
+                        "only static pools take this; an EC2 pool has `min` and `max`",
+                    );
                 }
                 let min_at = p.min.as_ref().map(|m| m.span().start).unwrap_or(at);
                 let min = self.count(p.min, at, &f("min"), Some(0));
                 let has_max = p.max.is_some();
                 let max = self.count(p.max, at, &f("max"), None);
                 if has_max && min > max {
-                    self.problem(min_at, &f("min"), format!("min ({min}) is greater than max ({max})"));
+                    self.problem(
+                        min_at,
+                        &f("min"),
+                        format!("min ({min}) is greater than max ({max})"),
+                    );
                 }
-                let boot_time = self.positive_duration(p.boot_time, at, &f("boot_time"), Some(Duration::from_secs(180)));
-                let boot_timeout = self.positive_duration(p.boot_timeout, at, &f("boot_timeout"), Some(Duration::from_secs(600)));
+                let boot_time = self.positive_duration(
+                    p.boot_time,
+                    at,
+                    &f("boot_time"),
+                    Some(Duration::from_secs(180)),
+                );
+                let boot_timeout = self.positive_duration(
+                    p.boot_timeout,
+                    at,
+                    &f("boot_timeout"),
+                    Some(Duration::from_secs(600)),
+                );
                 if boot_timeout < boot_time {
                     self.problem(at, &f("boot_timeout"), "must be at least boot_time");
                 }
-                PoolKind::Ec2(Ec2Pool { min, max, boot_time, boot_timeout })
+                PoolKind::Ec2(Ec2Pool {
+                    min,
+                    max,
+                    boot_time,
+                    boot_timeout,
+                })
             }
             Some(other) => {
                 let start = p.kind.as_ref().map(|k| k.span().start).unwrap_or(at);
-                self.problem(start, &f("kind"), format!("unknown pool kind \"{other}\" (expected static or ec2)"));
+                self.problem(
+                    start,
+                    &f("kind"),
+                    format!("unknown pool kind \"{other}\" (expected static or ec2)"),
+                );
                 PoolKind::Static { workers: 0 }
             }
             None => {
@@ -356,12 +555,21 @@ impl Checker<'_> {
                 PoolKind::Static { workers: 0 }
             }
         };
-        Pool { name, kind, speed, cost_per_hour }
+        Pool {
+            name,
+            kind,
+            speed,
+            cost_per_hour,
+        }
     }
 }
 
 /// Splits an optional section into (its offset, its contents), reporting it if missing.
-fn split<T>(section: Option<Spanned<T>>, name: &str, check: &mut Checker<'_>) -> (usize, Option<T>) {
+fn split<T>(
+    section: Option<Spanned<T>>,
+    name: &str,
+    check: &mut Checker<'_>,
+) -> (usize, Option<T>) {
     match section {
         Some(s) => (s.span().start, Some(s.into_inner())),
         None => {

@@ -59,7 +59,11 @@ pub fn static_capacity(policy: &Policy, changes: &[SpeedChange], t_ms: i64) -> f
             PoolKind::Static { workers } => {
                 let factor: f64 = changes
                     .iter()
-                    .filter(|c| c.pool == p.name && t_ms as f64 >= c.from_s * 1000.0 && (t_ms as f64) < c.to_s * 1000.0)
+                    .filter(|c| {
+                        c.pool == p.name
+                            && t_ms as f64 >= c.from_s * 1000.0
+                            && (t_ms as f64) < c.to_s * 1000.0
+                    })
                     .map(|c| c.factor)
                     .product();
                 workers as f64 * p.speed * factor
@@ -70,12 +74,19 @@ pub fn static_capacity(policy: &Policy, changes: &[SpeedChange], t_ms: i64) -> f
 }
 
 fn ec2_speed(policy: &Policy) -> f64 {
-    policy.first_ec2().map_or(1.0, |(i, _)| policy.pools[i].speed)
+    policy
+        .first_ec2()
+        .map_or(1.0, |(i, _)| policy.pools[i].speed)
 }
 
 /// EC2 hours if demand beyond the datacenter were served with zero idle, boot or billing
 /// minimum: `Σ max(d − D, 0) × bin / speed_ec2`. A floor no controller can beat.
-pub fn ec2_hours_floor(policy: &Policy, changes: &[SpeedChange], demand: &[f64], bin_ms: i64) -> f64 {
+pub fn ec2_hours_floor(
+    policy: &Policy,
+    changes: &[SpeedChange],
+    demand: &[f64],
+    bin_ms: i64,
+) -> f64 {
     let speed = ec2_speed(policy);
     demand
         .iter()
@@ -89,9 +100,17 @@ pub fn ec2_hours_floor(policy: &Policy, changes: &[SpeedChange], demand: &[f64],
 
 /// The oracle's plan: per `step`, the EC2 workers the peak instantaneous demand in that step
 /// needs beyond the datacenter.
-pub fn oracle_plan(policy: &Policy, changes: &[SpeedChange], jobs: &[Job], step: Duration) -> OraclePlan {
+pub fn oracle_plan(
+    policy: &Policy,
+    changes: &[SpeedChange],
+    jobs: &[Job],
+    step: Duration,
+) -> OraclePlan {
     let step_ms = step.as_millis().max(1) as i64;
-    let mut ends: Vec<i64> = jobs.iter().map(|j| j.submit_ms + (j.duration_s * 1000.0) as i64).collect();
+    let mut ends: Vec<i64> = jobs
+        .iter()
+        .map(|j| j.submit_ms + (j.duration_s * 1000.0) as i64)
+        .collect();
     ends.sort_unstable();
     let end = ends.last().copied().unwrap_or(0);
     let bins = (end / step_ms + 1) as usize;
@@ -128,7 +147,11 @@ pub fn oracle_plan(policy: &Policy, changes: &[SpeedChange], jobs: &[Job], step:
         let cap = static_capacity(policy, changes, bin_start);
         need.push(((d - cap).max(0.0) / speed).ceil() as u32);
     }
-    OraclePlan { start: Timestamp(0), step, need }
+    OraclePlan {
+        start: Timestamp(0),
+        step,
+        need,
+    }
 }
 
 /// SPEC Research Group elasticity metrics (Herbst et al., "Ready for Rain?", 2018), with
@@ -155,7 +178,13 @@ pub fn elasticity(policy: &Policy, samples: &[Sample], demand: &[f64]) -> Elasti
         return Elasticity::default();
     }
     let speeds: Vec<f64> = policy.pools.iter().map(|p| p.speed).collect();
-    let supply = |s: &Sample| s.ready.iter().zip(&speeds).map(|(r, v)| *r as f64 * v).sum::<f64>();
+    let supply = |s: &Sample| {
+        s.ready
+            .iter()
+            .zip(&speeds)
+            .map(|(r, v)| *r as f64 * v)
+            .sum::<f64>()
+    };
     let mut e = Elasticity::default();
     let (mut supply_moves, mut demand_moves) = (0i64, 0i64);
     for k in 0..n {
@@ -185,7 +214,11 @@ mod tests {
     use crate::sim::trace::JobClass;
 
     fn job(at_s: f64, dur_s: f64) -> Job {
-        Job { submit_ms: (at_s * 1000.0) as i64, duration_s: dur_s, class: JobClass::Interactive }
+        Job {
+            submit_ms: (at_s * 1000.0) as i64,
+            duration_s: dur_s,
+            class: JobClass::Interactive,
+        }
     }
 
     #[test]

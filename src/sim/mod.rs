@@ -110,13 +110,24 @@ impl Integrals {
 
 /// Runs `policy` over `jobs` (sorted by submission time).
 pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
-    let mut world = World::new(policy, jobs.len(), config.seed, config.boot_jitter, config.launch_failure_rate);
+    let mut world = World::new(
+        policy,
+        jobs.len(),
+        config.seed,
+        config.boot_jitter,
+        config.launch_failure_rate,
+    );
     let speed_changes: Vec<(usize, i64, i64, f64)> = config
         .speed_changes
         .iter()
         .filter_map(|c| {
             let p = policy.pools.iter().position(|p| p.name == c.pool)?;
-            Some((p, (c.from_s * 1000.0) as i64, (c.to_s * 1000.0) as i64, c.factor))
+            Some((
+                p,
+                (c.from_s * 1000.0) as i64,
+                (c.to_s * 1000.0) as i64,
+                c.factor,
+            ))
         })
         .collect();
     let speed = move |pool: usize, now: i64| -> f64 {
@@ -135,9 +146,24 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
 
     let mut heap: BinaryHeap<Reverse<(i64, Event)>> = BinaryHeap::new();
     let mut memory = ControlMemory::default();
-    let mut obs = Observation { queue: None, batch: None, pools: Vec::new(), boots: Vec::new() };
-    let mut integrals = Integrals { last_ms: 0, visible: 0.0, busy: 0.0, snapshots: VecDeque::new() };
-    let mut batch_integrals = Integrals { last_ms: 0, visible: 0.0, busy: 0.0, snapshots: VecDeque::new() };
+    let mut obs = Observation {
+        queue: None,
+        batch: None,
+        pools: Vec::new(),
+        boots: Vec::new(),
+    };
+    let mut integrals = Integrals {
+        last_ms: 0,
+        visible: 0.0,
+        busy: 0.0,
+        snapshots: VecDeque::new(),
+    };
+    let mut batch_integrals = Integrals {
+        last_ms: 0,
+        visible: 0.0,
+        busy: 0.0,
+        snapshots: VecDeque::new(),
+    };
     let mut samples = Vec::new();
     let mut decisions = report::DecisionTally::default();
     let (mut next_job, mut next_tick, mut next_sample) = (0usize, 0i64, 0i64);
@@ -146,7 +172,9 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
 
     let schedule = |heap: &mut BinaryHeap<Reverse<(i64, Event)>>, s: Option<Scheduled>| match s {
         Some(Scheduled::JobDone { worker, at }) => heap.push(Reverse((at, Event::JobDone(worker)))),
-        Some(Scheduled::BootDone { worker, at }) => heap.push(Reverse((at, Event::BootDone(worker)))),
+        Some(Scheduled::BootDone { worker, at }) => {
+            heap.push(Reverse((at, Event::BootDone(worker))))
+        }
         None => {}
     };
 
@@ -162,7 +190,9 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         batch_integrals.advance(t, world.queues[1].len(), 0);
         now = t;
         if t_event == t {
-            let Some(Reverse((_, ev))) = heap.pop() else { break };
+            let Some(Reverse((_, ev))) = heap.pop() else {
+                break;
+            };
             let s = match ev {
                 Event::JobDone(w) => world.job_done(w, jobs, now, &speed),
                 Event::BootDone(w) => world.boot_done(w, jobs, now, &speed),
@@ -180,18 +210,44 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             next_sample += sample_ms;
         } else {
             let (visible_avg, busy_avg) = integrals.window_mean(now, window_ms);
-            let latest = QueueStats { visible: world.queued() as f64, in_flight: world.busy as f64, delayed: 0.0 };
+            let latest = QueueStats {
+                visible: world.queued() as f64,
+                in_flight: world.busy as f64,
+                delayed: 0.0,
+            };
             let averaged = if visible_avg.is_nan() {
                 latest
             } else {
-                QueueStats { visible: visible_avg, in_flight: busy_avg, delayed: 0.0 }
+                QueueStats {
+                    visible: visible_avg,
+                    in_flight: busy_avg,
+                    delayed: 0.0,
+                }
             };
-            obs.queue = Some(QueueObservation { averaged, latest, sampled_at: Timestamp(now) });
+            obs.queue = Some(QueueObservation {
+                averaged,
+                latest,
+                sampled_at: Timestamp(now),
+            });
             obs.batch = has_batch.then(|| {
                 let (b, _) = batch_integrals.window_mean(now, window_ms);
-                let latest = QueueStats { visible: world.queues[1].len() as f64, ..QueueStats::default() };
-                let averaged = if b.is_nan() { latest } else { QueueStats { visible: b, ..QueueStats::default() } };
-                QueueObservation { averaged, latest, sampled_at: Timestamp(now) }
+                let latest = QueueStats {
+                    visible: world.queues[1].len() as f64,
+                    ..QueueStats::default()
+                };
+                let averaged = if b.is_nan() {
+                    latest
+                } else {
+                    QueueStats {
+                        visible: b,
+                        ..QueueStats::default()
+                    }
+                };
+                QueueObservation {
+                    averaged,
+                    latest,
+                    sampled_at: Timestamp(now),
+                }
             });
             world.observe_pools(policy, &mut obs.pools);
             obs.boots = std::mem::take(&mut world.boots);
@@ -210,6 +266,8 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     for (s, d) in samples.iter_mut().zip(&curve) {
         s.demand = *d;
     }
-    let report = Report::build(policy, jobs, &world, &samples, &curve, &decisions, now, config);
+    let report = Report::build(
+        policy, jobs, &world, &samples, &curve, &decisions, now, config,
+    );
     SimOutput { report, samples }
 }

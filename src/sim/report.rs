@@ -34,7 +34,9 @@ impl Sample {
             demand: 0.0,
             queued: world.queued() as u32,
             busy: world.busy,
-            ready: (0..world.live.len()).map(|p| world.ready_in(p) as u32).collect(),
+            ready: (0..world.live.len())
+                .map(|p| world.ready_in(p) as u32)
+                .collect(),
             booting: world.booting,
         }
     }
@@ -109,7 +111,17 @@ fn quantile(sorted: &[f32], q: f64) -> f64 {
 
 impl Report {
     /// Builds the report at the end of a run.
-    pub fn build(policy: &Policy, jobs: &[Job], world: &World, samples: &[Sample], curve: &[f64], decisions: &DecisionTally, end_ms: i64, config: &SimConfig) -> Report {
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        policy: &Policy,
+        jobs: &[Job],
+        world: &World,
+        samples: &[Sample],
+        curve: &[f64],
+        decisions: &DecisionTally,
+        end_ms: i64,
+        config: &SimConfig,
+    ) -> Report {
         let mut waits: Vec<f32> = Vec::with_capacity(jobs.len());
         let (mut completed, mut batch_jobs, mut batch_end) = (0u64, 0u64, None::<f64>);
         for (j, &start) in jobs.iter().zip(&world.started) {
@@ -126,7 +138,11 @@ impl Report {
                 }
             }
         }
-        let busy_now = world.workers.iter().filter(|w| matches!(w.state, WState::Busy { .. })).count() as u64;
+        let busy_now = world
+            .workers
+            .iter()
+            .filter(|w| matches!(w.state, WState::Busy { .. }))
+            .count() as u64;
         completed -= busy_now.min(completed);
         let n = waits.len().max(1) as f64;
         let mean = waits.iter().map(|&w| w as f64).sum::<f64>() / n;
@@ -162,7 +178,12 @@ impl Report {
             terminations: t.terminations,
             launch_failures: t.launch_failures,
             busy_terminations_refused: t.busy_terminations_refused,
-            oracle_ec2_hours_floor: demand::ec2_hours_floor(policy, &config.speed_changes, curve, bin_ms),
+            oracle_ec2_hours_floor: demand::ec2_hours_floor(
+                policy,
+                &config.speed_changes,
+                curve,
+                bin_ms,
+            ),
             elasticity: demand::elasticity(policy, samples, curve),
             simulated_hours: end_ms as f64 / 3_600_000.0,
             decisions: decisions.clone(),
@@ -173,18 +194,69 @@ impl Report {
     pub fn table(&self) -> String {
         let mut s = String::new();
         let slo_mark = if self.meets_slo { "meets" } else { "MISSES" };
-        let _ = writeln!(s, "policy {} · strategy {} · seed {} · {:.1} h simulated", self.policy, self.strategy, self.seed, self.simulated_hours);
-        let _ = writeln!(s, "  jobs             {:>12} ({} completed, {} batch)", self.jobs, self.completed, self.batch_jobs);
-        let _ = writeln!(s, "  wait p50/p95/p99 {:>8.1} s {:>8.1} s {:>8.1} s   max {:.1} s, mean {:.2} s", self.wait_p50_s, self.wait_p95_s, self.wait_p99_s, self.wait_max_s, self.wait_mean_s);
-        let _ = writeln!(s, "  SLO              p99 ≤ {:.0} s: {slo_mark}; {:.2}% of jobs within, {:.2}% waited at all", self.slo_wait_s, self.slo_attainment * 100.0, self.waited_fraction * 100.0);
-        let _ = writeln!(s, "  EC2              {:>10.1} billed h ({:.1} busy h, {:.0}% utilised)   ${:.2}", self.ec2_billed_hours, self.ec2_busy_hours, 100.0 * self.ec2_busy_hours / self.ec2_billed_hours.max(1e-9), self.ec2_cost_usd);
-        let _ = writeln!(s, "  floor            {:>10.1} EC2 h (zero idle, zero boot)   → {:.2}× the floor", self.oracle_ec2_hours_floor, self.ec2_billed_hours / self.oracle_ec2_hours_floor.max(1e-9));
-        let _ = writeln!(s, "  datacenter       {:>10.1} busy h", self.datacenter_busy_hours);
-        let _ = writeln!(s, "  actions          {} launches, {} terminations, {} launch failures", self.launches, self.terminations, self.launch_failures);
+        let _ = writeln!(
+            s,
+            "policy {} · strategy {} · seed {} · {:.1} h simulated",
+            self.policy, self.strategy, self.seed, self.simulated_hours
+        );
+        let _ = writeln!(
+            s,
+            "  jobs             {:>12} ({} completed, {} batch)",
+            self.jobs, self.completed, self.batch_jobs
+        );
+        let _ = writeln!(
+            s,
+            "  wait p50/p95/p99 {:>8.1} s {:>8.1} s {:>8.1} s   max {:.1} s, mean {:.2} s",
+            self.wait_p50_s, self.wait_p95_s, self.wait_p99_s, self.wait_max_s, self.wait_mean_s
+        );
+        let _ = writeln!(
+            s,
+            "  SLO              p99 ≤ {:.0} s: {slo_mark}; {:.2}% of jobs within, {:.2}% waited at all",
+            self.slo_wait_s,
+            self.slo_attainment * 100.0,
+            self.waited_fraction * 100.0
+        );
+        let _ = writeln!(
+            s,
+            "  EC2              {:>10.1} billed h ({:.1} busy h, {:.0}% utilised)   ${:.2}",
+            self.ec2_billed_hours,
+            self.ec2_busy_hours,
+            100.0 * self.ec2_busy_hours / self.ec2_billed_hours.max(1e-9),
+            self.ec2_cost_usd
+        );
+        let _ = writeln!(
+            s,
+            "  floor            {:>10.1} EC2 h (zero idle, zero boot)   → {:.2}× the floor",
+            self.oracle_ec2_hours_floor,
+            self.ec2_billed_hours / self.oracle_ec2_hours_floor.max(1e-9)
+        );
+        let _ = writeln!(
+            s,
+            "  datacenter       {:>10.1} busy h",
+            self.datacenter_busy_hours
+        );
+        let _ = writeln!(
+            s,
+            "  actions          {} launches, {} terminations, {} launch failures",
+            self.launches, self.terminations, self.launch_failures
+        );
         let e = &self.elasticity;
-        let _ = writeln!(s, "  elasticity       under {:.2} / over {:.2} workers, time under {:.1}% / over {:.1}%, jitter {:+.2}/h", e.accuracy_under, e.accuracy_over, e.timeshare_under * 100.0, e.timeshare_over * 100.0, e.jitter);
+        let _ = writeln!(
+            s,
+            "  elasticity       under {:.2} / over {:.2} workers, time under {:.1}% / over {:.1}%, jitter {:+.2}/h",
+            e.accuracy_under,
+            e.accuracy_over,
+            e.timeshare_under * 100.0,
+            e.timeshare_over * 100.0,
+            e.jitter
+        );
         if let Some(b) = self.batch_finished_s {
-            let _ = writeln!(s, "  batch            {} jobs, last finished at {:.1} h", self.batch_jobs, b / 3600.0);
+            let _ = writeln!(
+                s,
+                "  batch            {} jobs, last finished at {:.1} h",
+                self.batch_jobs,
+                b / 3600.0
+            );
         }
         s
     }
@@ -201,7 +273,9 @@ impl Progress {
             return Progress(None);
         }
         let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} simulating {bar:40} {pos}/{len} jobs ({per_sec}, eta {eta})") {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} simulating {bar:40} {pos}/{len} jobs ({per_sec}, eta {eta})",
+        ) {
             bar.set_style(style);
         }
         Progress(Some(bar))

@@ -19,7 +19,13 @@ pub struct Scenario {
 }
 
 /// Names of the built-in scenarios.
-pub const NAMES: [&str; 5] = ["diurnal", "christmas", "nfs-slowdown", "slow-release", "backfill"];
+pub const NAMES: [&str; 5] = [
+    "diurnal",
+    "christmas",
+    "nfs-slowdown",
+    "slow-release",
+    "backfill",
+];
 
 /// Median and sigma of interactive render durations (log-normal, mean ≈ 41 s).
 const RENDER_MEDIAN_S: f64 = 30.0;
@@ -34,7 +40,12 @@ fn load(t: f64) -> f64 {
 
 /// Interactive jobs over `days`, with the load multiplied by `boost(t)` and durations by
 /// `stretch(t)`.
-fn interactive(days: f64, seed: u64, boost: impl Fn(f64) -> f64, stretch: impl Fn(f64) -> f64) -> Vec<Job> {
+fn interactive(
+    days: f64,
+    seed: u64,
+    boost: impl Fn(f64) -> f64,
+    stretch: impl Fn(f64) -> f64,
+) -> Vec<Job> {
     let mut rng = SimRng::new(seed, 0x5ce0);
     let mean_duration = RENDER_MEDIAN_S * (RENDER_SIGMA * RENDER_SIGMA / 2.0).exp();
     let peak_rate = 80.0 * 1.5 / mean_duration;
@@ -48,7 +59,11 @@ fn interactive(days: f64, seed: u64, boost: impl Fn(f64) -> f64, stretch: impl F
         let rate = load(t) * boost(t) / mean_duration;
         if rng.uniform() * peak_rate < rate {
             let duration_s = rng.lognormal(RENDER_MEDIAN_S, RENDER_SIGMA) * stretch(t);
-            jobs.push(Job { submit_ms: (t * 1000.0) as i64, duration_s, class: JobClass::Interactive });
+            jobs.push(Job {
+                submit_ms: (t * 1000.0) as i64,
+                duration_s,
+                class: JobClass::Interactive,
+            });
         }
     }
     jobs
@@ -67,14 +82,30 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
         "christmas" => Scenario {
             name: "christmas",
             about: "The day before Christmas (day 2) brings 20% more renders; capacity follows without anyone planning it.",
-            jobs: interactive(3.0, seed, |t| if (DAY..2.0 * DAY).contains(&t) { 1.2 } else { 1.0 }, none),
+            jobs: interactive(
+                3.0,
+                seed,
+                |t| {
+                    if (DAY..2.0 * DAY).contains(&t) {
+                        1.2
+                    } else {
+                        1.0
+                    }
+                },
+                none,
+            ),
             speed_changes: vec![],
         },
         "nfs-slowdown" => Scenario {
             name: "nfs-slowdown",
             about: "Slow NFS cuts the datacenter to a third of its speed from 10:00 to 12:00 on day 2; EC2 scales out of the incident.",
             jobs: interactive(3.0, seed, none, none),
-            speed_changes: vec![SpeedChange { pool: "datacenter".into(), from_s: DAY + 10.0 * HOUR, to_s: DAY + 12.0 * HOUR, factor: 1.0 / 3.0 }],
+            speed_changes: vec![SpeedChange {
+                pool: "datacenter".into(),
+                from_s: DAY + 10.0 * HOUR,
+                to_s: DAY + 12.0 * HOUR,
+                factor: 1.0 / 3.0,
+            }],
         },
         "slow-release" => Scenario {
             name: "slow-release",
@@ -118,7 +149,13 @@ mod tests {
         let xmas = build("christmas", 7).unwrap();
         assert!(xmas.jobs.len() as f64 > a.jobs.len() as f64 * 1.05);
         let bf = build("backfill", 7).unwrap();
-        assert_eq!(bf.jobs.iter().filter(|j| j.class == JobClass::Batch).count(), 100_000);
+        assert_eq!(
+            bf.jobs
+                .iter()
+                .filter(|j| j.class == JobClass::Batch)
+                .count(),
+            100_000
+        );
         assert!(bf.jobs.windows(2).all(|w| w[0].submit_ms <= w[1].submit_ms));
         assert!(build("nope", 1).is_none());
         for name in NAMES {

@@ -85,7 +85,10 @@ pub enum RawTrace {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("{path}: cannot read trace: {source}")]
-    Unreadable { path: String, source: std::io::Error },
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{}", .problems.join("\n"))]
     Invalid { problems: Vec<String> },
 }
@@ -102,7 +105,10 @@ pub fn read(path: &Path) -> Result<RawTrace, TraceError> {
 /// Parses trace text; `origin` names it in messages. Lists every bad row (the first 50).
 pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     let mut lines = text.lines().enumerate();
-    let header = lines.next().map(|(_, h)| h.trim().to_ascii_lowercase()).unwrap_or_default();
+    let header = lines
+        .next()
+        .map(|(_, h)| h.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     let (is_log, names) = match header.replace(' ', "").as_str() {
         "submit_s,duration_s" => (true, ["submit_s", "duration_s"]),
         "t_seconds,arrivals" => (false, ["t_seconds", "arrivals"]),
@@ -131,7 +137,11 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
         };
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != 2 {
-            complain(format!("expected 2 fields ({}), found {}", names.join(","), fields.len()));
+            complain(format!(
+                "expected 2 fields ({}), found {}",
+                names.join(","),
+                fields.len()
+            ));
             continue;
         }
         let mut vals = [0.0; 2];
@@ -140,7 +150,10 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             match fields[k].parse::<f64>() {
                 Ok(v) if v.is_finite() && v >= 0.0 => vals[k] = v,
                 _ => {
-                    complain(format!("{}: \"{}\" is not a number ≥ 0", names[k], fields[k]));
+                    complain(format!(
+                        "{}: \"{}\" is not a number ≥ 0",
+                        names[k], fields[k]
+                    ));
                     ok = false;
                 }
             }
@@ -149,7 +162,10 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             continue;
         }
         if vals[0] < last_t {
-            complain(format!("{}: {} goes back in time (previous row {last_t})", names[0], vals[0]));
+            complain(format!(
+                "{}: {} goes back in time (previous row {last_t})",
+                names[0], vals[0]
+            ));
             continue;
         }
         last_t = vals[0];
@@ -157,7 +173,10 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     }
     if bad > 0 {
         if bad > problems.len() {
-            problems.push(format!("{origin}: … and {} more bad rows", bad - problems.len()));
+            problems.push(format!(
+                "{origin}: … and {} more bad rows",
+                bad - problems.len()
+            ));
         }
         return Err(TraceError::Invalid { problems });
     }
@@ -166,7 +185,11 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             problems: vec![format!("{origin}: the trace has no rows")],
         });
     }
-    Ok(if is_log { RawTrace::JobLog(rows) } else { RawTrace::Arrivals(rows) })
+    Ok(if is_log {
+        RawTrace::JobLog(rows)
+    } else {
+        RawTrace::Arrivals(rows)
+    })
 }
 
 /// Turns a raw trace into jobs: draws durations for arrival series and scales the load by
@@ -256,8 +279,14 @@ mod tests {
 
     #[test]
     fn duration_specs_parse() {
-        assert_eq!(DurationDist::parse("fixed:20s").unwrap(), DurationDist::Fixed(20.0));
-        assert_eq!(DurationDist::parse("exp:1m").unwrap(), DurationDist::Exponential { mean: 60.0 });
+        assert_eq!(
+            DurationDist::parse("fixed:20s").unwrap(),
+            DurationDist::Fixed(20.0)
+        );
+        assert_eq!(
+            DurationDist::parse("exp:1m").unwrap(),
+            DurationDist::Exponential { mean: 60.0 }
+        );
         assert!(DurationDist::parse("lognormal:20s").is_err());
         assert!(DurationDist::parse("lognormal:20s:-1").is_err());
     }

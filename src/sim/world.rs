@@ -83,7 +83,13 @@ pub struct World {
 
 impl World {
     /// A farm with the policy's static workers present and idle at time 0.
-    pub fn new(policy: &Policy, jobs: usize, seed: u64, boot_jitter: f64, launch_failure_rate: f64) -> World {
+    pub fn new(
+        policy: &Policy,
+        jobs: usize,
+        seed: u64,
+        boot_jitter: f64,
+        launch_failure_rate: f64,
+    ) -> World {
         let n = policy.pools.len();
         let mut w = World {
             workers: Vec::new(),
@@ -98,7 +104,11 @@ impl World {
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
             pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
-            boot_ms: policy.pools.iter().map(|p| p.ec2().map_or(0.0, |e| e.boot_time.as_millis() as f64)).collect(),
+            boot_ms: policy
+                .pools
+                .iter()
+                .map(|p| p.ec2().map_or(0.0, |e| e.boot_time.as_millis() as f64))
+                .collect(),
             boot_jitter,
             launch_failure_rate,
             rng: SimRng::new(seed, 0xb007),
@@ -107,7 +117,12 @@ impl World {
         for (i, pool) in policy.pools.iter().enumerate() {
             if let PoolKind::Static { workers } = pool.kind {
                 for k in 0..workers {
-                    let idx = w.add_worker(i, WorkerId(format!("{}-{k:03}", pool.name)), 0, WState::Idle { since: 0 });
+                    let idx = w.add_worker(
+                        i,
+                        WorkerId(format!("{}-{k:03}", pool.name)),
+                        0,
+                        WState::Idle { since: 0 },
+                    );
                     w.idle[i].push(idx);
                 }
             }
@@ -119,12 +134,21 @@ impl World {
         let idx = self.workers.len() as u32;
         let slot = self.live[pool].len();
         self.live[pool].push(idx);
-        self.workers.push(SimWorker { id, pool, launched_ms: now, state, slot });
+        self.workers.push(SimWorker {
+            id,
+            pool,
+            launched_ms: now,
+            state,
+            slot,
+        });
         idx
     }
 
     fn remove_live(&mut self, idx: u32) {
-        let (pool, slot) = (self.workers[idx as usize].pool, self.workers[idx as usize].slot);
+        let (pool, slot) = (
+            self.workers[idx as usize].pool,
+            self.workers[idx as usize].slot,
+        );
         self.live[pool].swap_remove(slot);
         if let Some(&moved) = self.live[pool].get(slot) {
             self.workers[moved as usize].slot = slot;
@@ -140,13 +164,20 @@ impl World {
     pub fn ready_in(&self, pool: usize) -> usize {
         self.live[pool]
             .iter()
-            .filter(|&&i| matches!(self.workers[i as usize].state, WState::Idle { .. } | WState::Busy { .. }))
+            .filter(|&&i| {
+                matches!(
+                    self.workers[i as usize].state,
+                    WState::Idle { .. } | WState::Busy { .. }
+                )
+            })
             .count()
     }
 
     /// Takes the best idle worker: datacenter first, then EC2 pools in order, most recent first.
     fn take_idle(&mut self) -> Option<u32> {
-        let order = (0..self.idle.len()).filter(|&p| !self.pool_is_ec2[p]).chain((0..self.idle.len()).filter(|&p| self.pool_is_ec2[p]));
+        let order = (0..self.idle.len())
+            .filter(|&p| !self.pool_is_ec2[p])
+            .chain((0..self.idle.len()).filter(|&p| self.pool_is_ec2[p]));
         for p in order.collect::<Vec<_>>() {
             while let Some(idx) = self.idle[p].pop() {
                 if matches!(self.workers[idx as usize].state, WState::Idle { .. }) {
@@ -157,7 +188,14 @@ impl World {
         None
     }
 
-    fn start(&mut self, worker: u32, job_idx: u32, job: &Job, now: i64, speed_factor: f64) -> Scheduled {
+    fn start(
+        &mut self,
+        worker: u32,
+        job_idx: u32,
+        job: &Job,
+        now: i64,
+        speed_factor: f64,
+    ) -> Scheduled {
         let w = &mut self.workers[worker as usize];
         w.state = WState::Busy { since: now };
         self.busy += 1;
@@ -168,11 +206,20 @@ impl World {
         } else {
             self.tally.datacenter_busy_s += run_s;
         }
-        Scheduled::JobDone { worker, at: now + (run_s * 1000.0).round().max(1.0) as i64 }
+        Scheduled::JobDone {
+            worker,
+            at: now + (run_s * 1000.0).round().max(1.0) as i64,
+        }
     }
 
     /// A job arrives: it starts on an idle worker or waits.
-    pub fn arrive(&mut self, job_idx: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+    pub fn arrive(
+        &mut self,
+        job_idx: u32,
+        jobs: &[Job],
+        now: i64,
+        speed: &dyn Fn(usize, i64) -> f64,
+    ) -> Option<Scheduled> {
         let job = &jobs[job_idx as usize];
         let can_start = job.class == JobClass::Interactive || self.queues[0].is_empty();
         if can_start && let Some(w) = self.take_idle() {
@@ -184,8 +231,16 @@ impl World {
     }
 
     /// A worker is free (job done or boot done): it takes the next job or goes idle.
-    pub fn free(&mut self, worker: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
-        let next = self.queues[0].pop_front().or_else(|| self.queues[1].pop_front());
+    pub fn free(
+        &mut self,
+        worker: u32,
+        jobs: &[Job],
+        now: i64,
+        speed: &dyn Fn(usize, i64) -> f64,
+    ) -> Option<Scheduled> {
+        let next = self.queues[0]
+            .pop_front()
+            .or_else(|| self.queues[1].pop_front());
         match next {
             Some(j) => {
                 let f = speed(self.workers[worker as usize].pool, now);
@@ -201,19 +256,33 @@ impl World {
     }
 
     /// A job finished on `worker`.
-    pub fn job_done(&mut self, worker: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+    pub fn job_done(
+        &mut self,
+        worker: u32,
+        jobs: &[Job],
+        now: i64,
+        speed: &dyn Fn(usize, i64) -> f64,
+    ) -> Option<Scheduled> {
         self.busy -= 1;
         self.free(worker, jobs, now, speed)
     }
 
     /// `worker` finished booting, unless it was terminated meanwhile.
-    pub fn boot_done(&mut self, worker: u32, jobs: &[Job], now: i64, speed: &dyn Fn(usize, i64) -> f64) -> Option<Scheduled> {
+    pub fn boot_done(
+        &mut self,
+        worker: u32,
+        jobs: &[Job],
+        now: i64,
+        speed: &dyn Fn(usize, i64) -> f64,
+    ) -> Option<Scheduled> {
         let w = &self.workers[worker as usize];
         if w.state != WState::Booting {
             return None;
         }
         self.booting -= 1;
-        self.boots.push(std::time::Duration::from_millis((now - w.launched_ms).max(0) as u64));
+        self.boots.push(std::time::Duration::from_millis(
+            (now - w.launched_ms).max(0) as u64,
+        ));
         self.free(worker, jobs, now, speed)
     }
 
@@ -223,18 +292,29 @@ impl World {
         for action in &decision.actions {
             match action {
                 Action::Launch { pool, count, .. } => {
-                    let Some(p) = policy.pools.iter().position(|x| &x.name == pool) else { continue };
+                    let Some(p) = policy.pools.iter().position(|x| &x.name == pool) else {
+                        continue;
+                    };
                     for _ in 0..*count {
                         self.next_id += 1;
-                        let idx = self.add_worker(p, WorkerId(format!("i-{:08x}", self.next_id)), now, WState::Booting);
+                        let idx = self.add_worker(
+                            p,
+                            WorkerId(format!("i-{:08x}", self.next_id)),
+                            now,
+                            WState::Booting,
+                        );
                         self.booting += 1;
                         self.tally.launches += 1;
                         if self.rng.chance(self.launch_failure_rate) {
                             self.tally.launch_failures += 1;
                             continue;
                         }
-                        let boot = self.boot_ms[p] * (self.boot_jitter * self.rng.normal()).exp().clamp(0.5, 2.0);
-                        out.push(Scheduled::BootDone { worker: idx, at: now + boot.round() as i64 });
+                        let boot = self.boot_ms[p]
+                            * (self.boot_jitter * self.rng.normal()).exp().clamp(0.5, 2.0);
+                        out.push(Scheduled::BootDone {
+                            worker: idx,
+                            at: now + boot.round() as i64,
+                        });
                     }
                 }
                 Action::Terminate { workers, .. } => {
@@ -249,7 +329,9 @@ impl World {
     }
 
     fn terminate(&mut self, id: &WorkerId, now: i64) {
-        let Some(idx) = self.find_live(id) else { return };
+        let Some(idx) = self.find_live(id) else {
+            return;
+        };
         let w = &self.workers[idx as usize];
         match w.state {
             WState::Busy { .. } => {
@@ -266,7 +348,11 @@ impl World {
     }
 
     fn find_live(&self, id: &WorkerId) -> Option<u32> {
-        self.live.iter().flatten().copied().find(|&i| &self.workers[i as usize].id == id)
+        self.live
+            .iter()
+            .flatten()
+            .copied()
+            .find(|&i| &self.workers[i as usize].id == id)
     }
 
     fn bill(&mut self, idx: u32, now: i64) {
@@ -296,13 +382,24 @@ impl World {
                     let w = &self.workers[i as usize];
                     let state = match w.state {
                         WState::Booting | WState::Gone => WorkerState::Booting,
-                        WState::Idle { since } => WorkerState::Idle { since: Timestamp(since) },
-                        WState::Busy { since } => WorkerState::Busy { since: Timestamp(since) },
+                        WState::Idle { since } => WorkerState::Idle {
+                            since: Timestamp(since),
+                        },
+                        WState::Busy { since } => WorkerState::Busy {
+                            since: Timestamp(since),
+                        },
                     };
-                    Worker { id: w.id.clone(), launched_at: Timestamp(w.launched_ms), state }
+                    Worker {
+                        id: w.id.clone(),
+                        launched_at: Timestamp(w.launched_ms),
+                        state,
+                    }
                 })
                 .collect();
-            out.push(PoolObservation { pool: pool.name.clone(), workers: Some(workers) });
+            out.push(PoolObservation {
+                pool: pool.name.clone(),
+                workers: Some(workers),
+            });
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use spillway::control::{ControlMemory, Observation, PoolObservation, QueueObservation, Step, decide};
+use spillway::control::{
+    ControlMemory, Observation, PoolObservation, QueueObservation, Step, decide,
+};
 use spillway::model::{QueueStats, Timestamp, Worker, WorkerId, WorkerState};
 use spillway::policy::{self, Policy};
 
@@ -17,7 +19,11 @@ pub fn picnik() -> Policy {
 /// A policy from the seed with `edit` applied to its TOML text.
 pub fn picnik_with(from: &str, to: &str) -> Policy {
     let text = policy::EMBEDDED_DEFAULT.replace(from, to);
-    assert_ne!(text, policy::EMBEDDED_DEFAULT, "edit {from:?} did not apply");
+    assert_ne!(
+        text,
+        policy::EMBEDDED_DEFAULT,
+        "edit {from:?} did not apply"
+    );
     policy::from_toml_str(&text, "test.toml").unwrap()
 }
 
@@ -53,7 +59,13 @@ impl Farm {
             next: 0,
         };
         for i in 0..40 {
-            f.dc.push(Worker { id: WorkerId(format!("dc-{i:03}")), launched_at: Timestamp(0), state: WorkerState::Idle { since: Timestamp(0) } });
+            f.dc.push(Worker {
+                id: WorkerId(format!("dc-{i:03}")),
+                launched_at: Timestamp(0),
+                state: WorkerState::Idle {
+                    since: Timestamp(0),
+                },
+            });
         }
         f
     }
@@ -61,7 +73,9 @@ impl Farm {
     /// Marks `n` datacenter workers busy.
     pub fn dc_busy(mut self, n: usize) -> Farm {
         for w in self.dc.iter_mut().take(n) {
-            w.state = WorkerState::Busy { since: Timestamp(0) };
+            w.state = WorkerState::Busy {
+                since: Timestamp(0),
+            };
         }
         self
     }
@@ -69,14 +83,23 @@ impl Farm {
     fn push_ec2(&mut self, launched_at: Timestamp, state: WorkerState) -> WorkerId {
         self.next += 1;
         let id = WorkerId(format!("i-{:04}", self.next));
-        self.ec2.push(Worker { id: id.clone(), launched_at, state });
+        self.ec2.push(Worker {
+            id: id.clone(),
+            launched_at,
+            state,
+        });
         id
     }
 
     /// Adds `n` busy EC2 workers.
     pub fn ec2_busy(mut self, n: usize) -> Farm {
         for _ in 0..n {
-            self.push_ec2(Timestamp(0), WorkerState::Busy { since: Timestamp(0) });
+            self.push_ec2(
+                Timestamp(0),
+                WorkerState::Busy {
+                    since: Timestamp(0),
+                },
+            );
         }
         self
     }
@@ -123,14 +146,33 @@ impl Farm {
 
     /// The observation `decide` would receive.
     pub fn observe(&self) -> Observation {
-        let busy = self.dc.iter().chain(&self.ec2).filter(|w| w.is_busy()).count() as f64;
-        let stats = QueueStats { visible: self.waiting, in_flight: busy, delayed: 0.0 };
+        let busy = self
+            .dc
+            .iter()
+            .chain(&self.ec2)
+            .filter(|w| w.is_busy())
+            .count() as f64;
+        let stats = QueueStats {
+            visible: self.waiting,
+            in_flight: busy,
+            delayed: 0.0,
+        };
         Observation {
-            queue: (!self.queue_missing).then(|| QueueObservation { averaged: stats, latest: stats, sampled_at: self.now.minus(self.queue_age) }),
+            queue: (!self.queue_missing).then(|| QueueObservation {
+                averaged: stats,
+                latest: stats,
+                sampled_at: self.now.minus(self.queue_age),
+            }),
             batch: None,
             pools: vec![
-                PoolObservation { pool: "datacenter".into(), workers: Some(self.dc.clone()) },
-                PoolObservation { pool: "ec2".into(), workers: (!self.ec2_listing_missing).then(|| self.ec2.clone()) },
+                PoolObservation {
+                    pool: "datacenter".into(),
+                    workers: Some(self.dc.clone()),
+                },
+                PoolObservation {
+                    pool: "ec2".into(),
+                    workers: (!self.ec2_listing_missing).then(|| self.ec2.clone()),
+                },
             ],
             boots: Vec::new(),
         }
