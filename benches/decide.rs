@@ -77,6 +77,7 @@ fn farm(policy: &Policy, per_pool: usize, now: Timestamp) -> Observation {
         batch: None,
         pools,
         boots: vec![],
+        completed: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! For each strategy a coarse sweep spans a wide range of its knob; the range is widened while
 //! the cheapest SLO-meeting setting sits at its edge, then refined by bisection between that
-//! setting and its cheaper, SLO-missing neighbour until their EC2 hours differ by at most 10%.
+//! setting and its cheaper, SLO-missing neighbour until their EC2 hours differ by at most `REFINE_TO` (2%).
 //! A coarse sweep flatters whoever is swept finest; this gives every strategy the same care.
 
 use std::sync::Arc;
@@ -162,13 +162,7 @@ fn grid(k: &Knob, lo: f64, hi: f64, n: usize) -> Vec<f64> {
                 lo + f * (hi - lo)
             }
         })
-        .map(|x| {
-            if k.integer {
-                x.round()
-            } else {
-                (x * 1e4).round() / 1e4
-            }
-        })
+        .map(|x| round_knob(k, x))
         .collect();
     v.dedup();
     v
@@ -190,34 +184,34 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
     for x in grid(knob, lo, hi, 7) {
         eval(x, &mut runs);
     }
-    // Widen while the best sits at an edge (or nothing meets the SLO).
+    // Widen while nothing meets the SLO (towards more capacity) or the best sits at the cheap
+    // edge (towards less).
+    let cap = if knob.integer { policy.first_ec2().map_or(0, |(_, e)| e.max) as f64 } else { f64::INFINITY };
     for _ in 0..4 {
         let best = cheapest(&runs);
-        let more_end = if knob.larger_is_more { hi } else { lo };
-        let less_end = if knob.larger_is_more { lo } else { hi };
-        let at = |v: f64| best.as_ref().is_some_and(|b| (b.setting - v).abs() < 1e-9);
-        let widen_more = best.is_none();
-        let widen_less = at(less_end) && less_end != 0.0;
-        if !widen_more && !widen_less {
+        let cheap_end = if knob.larger_is_more { lo } else { hi };
+        let toward_more = best.is_none();
+        let toward_less = best.as_ref().is_some_and(|b| (b.setting - cheap_end).abs() < 1e-9);
+        if !toward_more && !toward_less {
             break;
         }
-        let (a, b) = if widen_more == knob.larger_is_more {
-            (hi, hi * 2.0 + 1.0)
+        let upward = toward_more == knob.larger_is_more;
+        let (a, b) = if upward {
+            if hi >= cap {
+                break;
+            }
+            (hi, if knob.log { hi * 4.0 } else { (hi + (hi - lo).max(1.0)).min(cap) })
         } else {
-            (if knob.log { lo / 4.0 } else { 0.0 }, lo)
+            if lo <= 0.0 || (knob.log && lo < 1e-4) {
+                break;
+            }
+            (if knob.log { lo / 4.0 } else { (lo - (hi - lo)).max(0.0) }, lo)
         };
-        if knob.integer
-            && b > policy.first_ec2().map_or(0, |(_, e)| e.max) as f64 + 0.5
-            && widen_more
-        {
-            break;
-        }
         for x in grid(knob, a, b, 4) {
             eval(x, &mut runs);
         }
         lo = lo.min(a);
         hi = hi.max(b);
-        let _ = more_end;
     }
     // Bisect between the best and its cheaper neighbour that misses the SLO.
     for _ in 0..8 {
@@ -243,11 +237,7 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
         } else {
             (n.setting + best.setting) / 2.0
         };
-        let mid = if knob.integer {
-            mid.round()
-        } else {
-            (mid * 1e4).round() / 1e4
-        };
+        let mid = round_knob(knob, mid);
         if runs.iter().any(|r| (r.setting - mid).abs() < 1e-9) {
             break;
         }
@@ -260,6 +250,18 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
         best: cheapest(&runs),
         runs,
     }
+}
+
+/// Rounds a knob value for display: whole numbers, or four significant digits.
+fn round_knob(k: &Knob, x: f64) -> f64 {
+    if k.integer {
+        return x.round();
+    }
+    if x <= 0.0 {
+        return 0.0;
+    }
+    let scale = 10f64.powi(3 - x.log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 fn cheapest(runs: &[Run]) -> Option<Run> {

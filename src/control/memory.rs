@@ -14,7 +14,7 @@ use crate::model::Timestamp;
 /// How many recent boot durations the estimator keeps.
 const BOOT_SAMPLES: usize = 32;
 /// How many demand samples the trend keeps.
-const DEMAND_SAMPLES: usize = 64;
+const DEMAND_SAMPLES: usize = 512;
 /// Time-of-day profile resolution: 96 slots of 15 minutes.
 pub const PROFILE_SLOTS: usize = 96;
 const SLOT_MS: i64 = 86_400_000 / PROFILE_SLOTS as i64;
@@ -28,6 +28,19 @@ pub struct ControlMemory {
     pub boot_samples: VecDeque<f64>,
     /// Recent (time, demand) samples, demand = busy + waiting jobs, newest last.
     pub demand: VecDeque<(Timestamp, f64)>,
+    /// Jobs that were waiting beyond idle and booting workers at the previous tick: a queue
+    /// still unserved a tick later is persistent, not a spike.
+    #[serde(default)]
+    pub unserved_last: f64,
+    /// Jobs finished per second, smoothed; `None` until completions are reported.
+    #[serde(default)]
+    pub throughput: Option<f64>,
+    /// The learned growth reserve and when it was computed (refreshed every few minutes).
+    #[serde(default)]
+    pub reserve: Option<(Timestamp, f64)>,
+    /// When the previous observation was decided on.
+    #[serde(default)]
+    pub last_tick: Option<Timestamp>,
     /// Since when capacity has exceeded the band, and the smallest surplus seen since then.
     pub surplus: Option<Surplus>,
     /// Mean demand per time-of-day slot, learned across days.
@@ -152,6 +165,59 @@ impl ControlMemory {
         }
         self.demand.push_back((now, demand));
         self.profile.record(now, demand);
+    }
+
+    /// Folds `completed` jobs since the previous tick into the smoothed throughput.
+    pub fn record_completions(&mut self, now: Timestamp, completed: Option<u64>) {
+        if let (Some(done), Some(last)) = (completed, self.last_tick) {
+            let dt = now.since(last).as_secs_f64();
+            if dt > 0.0 {
+                let rate = done as f64 / dt;
+                self.throughput = Some(match self.throughput {
+                    Some(old) => 0.8 * old + 0.2 * rate,
+                    None => rate,
+                });
+            }
+        }
+        self.last_tick = Some(now);
+    }
+
+    /// The `q` quantile of demand growth over `span` (later sample minus earlier one, taken
+    /// over every pair of samples `span` apart within the last `history`), or `None` with too
+    /// little history. Growth that can happen within a boot time is what idle workers must
+    /// absorb, since no launch can arrive sooner.
+    pub fn demand_growth(&self, now: Timestamp, span: Duration, history: Duration, q: f64) -> Option<f64> {
+        let from = now.minus(history);
+        let pts: Vec<(Timestamp, f64)> = self.demand.iter().copied().filter(|(t, _)| *t >= from).collect();
+        let mut growth = Vec::with_capacity(pts.len());
+        let mut j = 0;
+        for i in 0..pts.len() {
+            let target = pts[i].0.plus(span);
+            while j < pts.len() && pts[j].0 < target {
+                j += 1;
+            }
+            if j == pts.len() {
+                break;
+            }
+            growth.push(pts[j].1 - pts[i].1);
+        }
+        if growth.len() < 8 {
+            return None;
+        }
+        growth.sort_by(f64::total_cmp);
+        let idx = ((growth.len() as f64 * q).ceil() as usize).clamp(1, growth.len()) - 1;
+        Some(growth[idx].max(0.0))
+    }
+
+    /// Mean of the demand samples newer than `span` (`None` without samples).
+    pub fn mean_demand(&self, now: Timestamp, span: Duration) -> Option<f64> {
+        let from = now.minus(span);
+        let (n, sum) = self
+            .demand
+            .iter()
+            .filter(|(t, _)| *t >= from)
+            .fold((0usize, 0.0), |(n, s), (_, d)| (n + 1, s + d));
+        (n > 0).then(|| sum / n as f64)
     }
 
     /// Least-squares slope of demand (jobs per second) over the samples newer than `span`.

@@ -35,6 +35,7 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
     let facts = Facts::gather(policy, obs, now);
     let mut memory = memory.clone();
     memory.ticks += 1;
+    memory.record_completions(now, obs.completed);
     for boot in &obs.boots {
         memory.record_boot(*boot);
     }

@@ -24,6 +24,10 @@ pub struct Observation {
     /// Launch-to-ready durations of workers that became ready since the previous observation.
     #[serde(default)]
     pub boots: Vec<Duration>,
+    /// Jobs finished since the previous observation (from workers' jobs-done counters);
+    /// `None` when unknown. Gives throughput, hence how fast a queue drains by itself.
+    #[serde(default)]
+    pub completed: Option<u64>,
 }
 
 /// Queue statistics: averaged over the policy window and the latest sample.

@@ -23,10 +23,18 @@ const MIN_TREND_SPAN: Duration = Duration::from_secs(900);
 /// The time-of-day profile may raise the forecast by at most this factor.
 const MAX_PROFILE_RISE: f64 = 1.5;
 
-/// Workers wanted for `demand` jobs: the demand plus its headroom.
-pub fn with_headroom(policy: &Policy, demand: f64) -> u32 {
+/// How much demand history the growth reserve is learned from.
+const RESERVE_HISTORY: Duration = Duration::from_secs(2 * 3600);
+/// How often the growth reserve is recomputed.
+const RESERVE_REFRESH: Duration = Duration::from_secs(300);
+/// The quantile of demand growth over a boot time that idle workers absorb.
+const RESERVE_QUANTILE: f64 = 0.95;
+
+/// Workers wanted for `demand` jobs: the demand plus its headroom, which is the policy's
+/// `max(min_free, free_busy_ratio × demand)` or the learned growth `reserve`, whichever is more.
+pub fn with_headroom(policy: &Policy, demand: f64, reserve: f64) -> u32 {
     let t = &policy.target;
-    let headroom = (t.free_busy_ratio * demand).max(t.min_free as f64);
+    let headroom = (t.free_busy_ratio * demand).max(t.min_free as f64).max(reserve);
     (demand + headroom - 1e-9).ceil().max(0.0) as u32
 }
 
@@ -73,7 +81,7 @@ pub fn plan(
     if facts.queue_status != QueueStatus::Fresh {
         // Size on busy workers alone: a lower bound, so it can only add capacity.
         memory.surplus = None;
-        let desired = with_headroom(policy, busy);
+        let desired = with_headroom(policy, busy, 0.0);
         let what = match facts.queue_status {
             QueueStatus::Stale { age } => format!("queue statistics are {}s old", age.as_secs()),
             _ => "queue statistics are missing".to_string(),
@@ -100,33 +108,59 @@ pub fn plan(
     }
 
     // Busy workers averaged over the window (the latest count is noisy); waiting jobs as of now.
-    let waiting = facts.queue_latest.visible;
-    let demand_now = facts.queue_averaged.in_flight + waiting;
+    // Launches follow sustained demand: a spike that drains before a new worker could boot is
+    // served by the workers on hand. The level is the mean over one boot time.
+    let window_level = facts.queue_averaged.in_flight + facts.queue_averaged.visible;
+    let demand_now = memory.mean_demand(now, boot.max(policy.control.window)).unwrap_or(window_level);
     let (future, kind) = forecast(memory, now, demand_now, boot);
-    let desired_out = with_headroom(policy, future);
+    // Idle workers must absorb the demand growth that can happen before a launch is ready.
+    let reaction = boot + policy.control.interval;
+    // Growth the fleet's own completions absorb within the wait SLO needs no idle worker.
+    let absorbed = memory.throughput.unwrap_or(0.0) * policy.target.wait_slo.as_secs_f64();
+    let growth = match memory.reserve {
+        Some((at, g)) if now.since(at) < RESERVE_REFRESH => g,
+        _ => {
+            let g = memory.demand_growth(now, reaction, RESERVE_HISTORY, RESERVE_QUANTILE).unwrap_or(0.0);
+            memory.reserve = Some((now, g));
+            g
+        }
+    };
+    let reserve = (growth - absorbed).max(0.0);
+    let desired_out = with_headroom(policy, future, reserve);
     let band = policy.hysteresis.band;
 
+    // Jobs nothing on hand or on the way will start. A spike that the workers on hand drain
+    // within a tick needs no launch (the launch would arrive after it); a queue still unserved a
+    // tick later, or one large next to the fleet, does.
+    let unserved = facts.queue_latest.visible - (facts.idle + facts.booting) as f64;
+    // With a measured throughput the queue's drain time is known: launch when it exceeds half
+    // the wait SLO. Without one, fall back to the queue's persistence or size.
+    let persistent = match memory.throughput {
+        Some(rate) if rate > 0.0 => unserved / rate > policy.target.wait_slo.as_secs_f64() / 2.0,
+        _ => memory.unserved_last > 0.0 || unserved > band * capacity as f64,
+    };
+    memory.unserved_last = unserved.max(0.0);
+    if unserved > 0.0 && persistent {
+        memory.surplus = None;
+        let add = desired_out.saturating_sub(capacity).max(unserved.ceil() as u32);
+        return FleetPlan::resize(
+            ec2 + add,
+            Reason::new(
+                ReasonKind::Backlog,
+                format!(
+                    "{:.0} jobs waiting, {unserved:.0} beyond idle and booting workers for more than a tick; \
+                     desired {desired_out} (demand {demand_now:.0} → {future:.1} in {}s), have {capacity}",
+                    facts.queue_latest.visible,
+                    boot.as_secs()
+                ),
+            ),
+        );
+    }
     if desired_out > capacity {
         memory.surplus = None;
-        let unserved = waiting - (facts.idle + facts.booting) as f64;
-        let below_band = (capacity as f64) < desired_out as f64 * (1.0 - band);
-        let add = desired_out - capacity;
-        if unserved > 0.0 {
+        if (capacity as f64) < desired_out as f64 * (1.0 - band) {
             return FleetPlan::resize(
-                ec2 + add,
-                Reason::new(
-                    ReasonKind::Backlog,
-                    format!(
-                        "{waiting:.0} jobs waiting, {unserved:.0} beyond idle and booting workers; \
-                         desired {desired_out} (demand {demand_now:.0} → {future:.1} in {}s), have {capacity}",
-                        boot.as_secs()
-                    ),
-                ),
-            );
-        }
-        if below_band {
-            return FleetPlan::resize(
-                ec2 + add,
+                ec2 + (desired_out - capacity),
                 Reason::new(
                     kind,
                     format!(
@@ -140,24 +174,21 @@ pub fn plan(
         }
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
-            format!(
-                "capacity {capacity} within {:.0}% of desired {desired_out}",
-                band * 100.0
-            ),
+            format!("capacity {capacity} within {:.0}% of desired {desired_out}", band * 100.0),
         ));
     }
 
-    // Scale-in is judged on the larger of the averaged and the latest demand.
-    let averaged = facts.queue_averaged.visible + facts.queue_averaged.in_flight;
-    let desired_in = desired_out.max(with_headroom(policy, averaged.max(demand_now)));
+    // Scale-in is judged on the mean demand over `scale_in_after`, not its peak: sizing to the
+    // peak of noise keeps about two standard deviations of idle workers all day, while the
+    // queue absorbs short excursions above the mean well within the wait SLO.
+    let span = policy.hysteresis.scale_in_after.max(policy.control.window);
+    let mean = memory.mean_demand(now, span).unwrap_or(demand_now);
+    let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
     if (capacity as f64) <= desired_in as f64 * (1.0 + band) || ec2 == 0 {
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
-            format!(
-                "capacity {capacity} within {:.0}% of desired {desired_in}",
-                band * 100.0
-            ),
+            format!("capacity {capacity} within {:.0}% of desired {desired_in}", band * 100.0),
         ));
     }
     let surplus = capacity - desired_in;

@@ -151,6 +151,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         batch: None,
         pools: Vec::new(),
         boots: Vec::new(),
+        completed: None,
     };
     let mut integrals = Integrals {
         last_ms: 0,
@@ -251,6 +252,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             });
             world.observe_pools(policy, &mut obs.pools);
             obs.boots = std::mem::take(&mut world.boots);
+            obs.completed = Some(std::mem::take(&mut world.completed_since_tick));
             let step = decide(policy, &obs, &memory, Timestamp(now));
             decisions.record(&step.decision);
             for s in world.apply(&step.decision, policy, now) {

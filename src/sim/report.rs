@@ -87,6 +87,10 @@ pub struct Report {
     pub batch_finished_s: Option<f64>,
     pub ec2_billed_hours: f64,
     pub ec2_busy_hours: f64,
+    /// Billed EC2 hours spent booting.
+    pub ec2_boot_hours: f64,
+    /// Billed EC2 hours neither busy nor booting: idle, draining, or billing minimums.
+    pub ec2_idle_hours: f64,
     pub ec2_cost_usd: f64,
     pub datacenter_busy_hours: f64,
     pub launches: u64,
@@ -172,6 +176,8 @@ impl Report {
             batch_finished_s: batch_end,
             ec2_billed_hours: t.ec2_billed_s / 3600.0,
             ec2_busy_hours: t.ec2_busy_s / 3600.0,
+            ec2_boot_hours: t.ec2_boot_s / 3600.0,
+            ec2_idle_hours: ((t.ec2_billed_s - t.ec2_busy_s - t.ec2_boot_s) / 3600.0).max(0.0),
             ec2_cost_usd: t.ec2_cost_usd,
             datacenter_busy_hours: t.datacenter_busy_s / 3600.0,
             launches: t.launches,
@@ -224,6 +230,7 @@ impl Report {
             100.0 * self.ec2_busy_hours / self.ec2_billed_hours.max(1e-9),
             self.ec2_cost_usd
         );
+        let _ = writeln!(s, "  EC2 breakdown    {:>10.1} h booting, {:.1} h idle", self.ec2_boot_hours, self.ec2_idle_hours);
         let _ = writeln!(
             s,
             "  floor            {:>10.1} EC2 h (zero idle, zero boot)   → {:.2}× the floor",

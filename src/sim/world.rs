@@ -51,6 +51,8 @@ pub struct Tally {
     /// Terminations the world refused because the worker was busy (must stay 0).
     pub busy_terminations_refused: u64,
     pub ec2_billed_s: f64,
+    /// Billed seconds spent booting (launch to ready, or to termination if never ready).
+    pub ec2_boot_s: f64,
     pub ec2_cost_usd: f64,
     pub ec2_busy_s: f64,
     pub datacenter_busy_s: f64,
@@ -69,6 +71,8 @@ pub struct World {
     pub tally: Tally,
     /// Boot durations completed since the last observation.
     pub boots: Vec<std::time::Duration>,
+    /// Jobs finished since the last observation.
+    pub completed_since_tick: u64,
     /// Per-job start time (ms), `i64::MIN` until started.
     pub started: Vec<i64>,
     pool_speed: Vec<f64>,
@@ -100,6 +104,7 @@ impl World {
             booting: 0,
             tally: Tally::default(),
             boots: Vec::new(),
+            completed_since_tick: 0,
             started: vec![i64::MIN; jobs],
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
@@ -264,6 +269,7 @@ impl World {
         speed: &dyn Fn(usize, i64) -> f64,
     ) -> Option<Scheduled> {
         self.busy -= 1;
+        self.completed_since_tick += 1;
         self.free(worker, jobs, now, speed)
     }
 
@@ -280,6 +286,9 @@ impl World {
             return None;
         }
         self.booting -= 1;
+        if self.pool_is_ec2[w.pool] {
+            self.tally.ec2_boot_s += (now - w.launched_ms).max(0) as f64 / 1000.0;
+        }
         self.boots.push(std::time::Duration::from_millis(
             (now - w.launched_ms).max(0) as u64,
         ));
@@ -338,7 +347,10 @@ impl World {
                 self.tally.busy_terminations_refused += 1;
                 return;
             }
-            WState::Booting => self.booting -= 1,
+            WState::Booting => {
+                self.booting -= 1;
+                self.tally.ec2_boot_s += (now - w.launched_ms).max(0) as f64 / 1000.0;
+            }
             _ => {}
         }
         self.bill(idx, now);

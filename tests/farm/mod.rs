@@ -175,6 +175,7 @@ impl Farm {
                 },
             ],
             boots: Vec::new(),
+            completed: None,
         }
     }
 
