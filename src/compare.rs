@@ -13,6 +13,10 @@ use serde::Serialize;
 use crate::policy::{Policy, Strategy};
 use crate::sim::{self, SimConfig, demand, report::Report, trace::Job};
 
+/// Refinement stops when the best setting and its cheaper, SLO-missing neighbour differ by at
+/// most this share of EC2 hours (at most 10% is required; finer makes close races fair).
+pub const REFINE_TO: f64 = 0.02;
+
 /// The knob a strategy is swept over.
 #[derive(Debug, Clone, Copy)]
 pub struct Knob {
@@ -214,7 +218,7 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
         hi = hi.max(b);
     }
     // Bisect between the best and its cheaper neighbour that misses the SLO.
-    for _ in 0..8 {
+    for _ in 0..12 {
         let Some(best) = cheapest(&runs) else { break };
         runs.sort_by(|a, b| a.setting.total_cmp(&b.setting));
         let i = runs
@@ -228,7 +232,7 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
         };
         let Some(n) = neighbour else { break };
         if (n.ec2_billed_hours - best.ec2_billed_hours).abs()
-            <= 0.10 * best.ec2_billed_hours.max(1e-9)
+            <= REFINE_TO * best.ec2_billed_hours.max(1e-9)
         {
             break;
         }
