@@ -6,3 +6,7 @@
 //!
 //! # Layout
 //! See `docs/ARCHITECTURE.md` for the module map and how data flows between the seams.
+
+pub mod aws_client;
+pub mod backfill;
+pub mod cli_backfill;
