@@ -111,19 +111,19 @@ async fn invalid_lines_are_all_reported_and_nothing_is_sent() {
     assert_eq!(visible_count(&client, &url).await, 0);
     assert!(!dir.join("jobs.jsonl.spillway-ckpt").exists());
 
-    // --skip-invalid sends the three good lines and writes the six bad ones aside.
+    // --skip-invalid sends the two good lines and writes the six bad ones aside.
     let skip = SubmitOptions {
         skip_invalid: true,
         ..options(&input, &url)
     };
     let summary = backfill::submit(&skip, client.clone()).await.unwrap();
-    assert_eq!((summary.sent, summary.rejected), (3, 6));
+    assert_eq!((summary.sent, summary.rejected), (2, 6));
     let rejects = std::fs::read_to_string(dir.join("jobs.jsonl.rejects.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(rejects.lines().next().unwrap()).unwrap();
     assert_eq!(first["line"], 2);
     assert_eq!(first["text"], r#"{"id":"b","frame":2"#);
     assert_eq!(rejects.lines().count(), 6);
-    assert_eq!(receive_all(&client, &url).await.len(), 3);
+    assert_eq!(receive_all(&client, &url).await.len(), 2);
 }
 
 async fn deliver_all(queue: &str) {
@@ -500,6 +500,7 @@ fn the_killed_binary_resumes_on_a_standard_queue_with_at_most_the_announced_repe
         "a job was lost"
     );
     let repeats: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!("killed run: {repeats} repeats, {announced} announced as possible");
     assert!(
         repeats <= announced,
         "{repeats} repeats, {announced} announced"

@@ -124,14 +124,8 @@ impl MotoServer {
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("AWS_REGION", REGION.into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            (
-                "AWS_CONFIG_FILE",
-                "/nonexistent/spillway-test-config".into(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/spillway-test-credentials".into(),
-            ),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
         ]
     }
 }
