@@ -114,7 +114,8 @@ struct FailureList<'a>(&'a [EntryFailure]);
 
 impl fmt::Display for FailureList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        const SHOWN: usize = 20;
+        for (i, e) in self.0.iter().take(SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
@@ -123,6 +124,9 @@ impl fmt::Display for FailureList<'_> {
                 "  line {} (id {}): {}: {}",
                 e.line, e.job_id, e.code, e.message
             )?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, "\n  ... and {} more", self.0.len() - SHOWN)?;
         }
         Ok(())
     }
