@@ -5,62 +5,18 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
-use spillway::backfill::jobs::{ATTR_JOB_ID, ATTR_SOURCE, Job};
-use spillway::backfill::{
-    self, BackfillError, BatchReply, BatchSink, CallError, FailedEntry, SqsSink, SubmitOptions,
-    checkpoint,
-};
+use spillway::backfill::jobs::{ATTR_JOB_ID, ATTR_SOURCE};
+use spillway::backfill::{self, BackfillError, SqsSink, SubmitOptions, checkpoint};
+use support::jobfiles::{assert_each_exactly_once, body_counts, test_dir, write_jobs};
 use support::moto::{self, DEFAULT_ACCOUNT};
 use support::queues::{attribute, create_queue, receive_all, visible_count};
-
-/// A fresh directory for one test's files.
-fn test_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spillway-backfill-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Writes `n` jobs; every fifth has no `id` (so it gets a derived one). Returns the lines.
-fn write_jobs(path: &Path, n: usize) -> Vec<String> {
-    let lines: Vec<String> = (1..=n)
-        .map(|i| {
-            if i % 5 == 0 {
-                format!("{{\"scene\":\"s{i}\",\"frame\":{i}}}")
-            } else {
-                format!(
-                    "{{\"id\":\"job-{i:05}\",\"frame\":{i},\"duration_s\":{}.5}}",
-                    i % 7
-                )
-            }
-        })
-        .collect();
-    std::fs::write(path, lines.join("\n") + "\n").unwrap();
-    lines
-}
-
-/// Body -> times received.
-fn body_counts(messages: &[aws_sdk_sqs::types::Message]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for m in messages {
-        *counts.entry(m.body().unwrap().to_owned()).or_insert(0) += 1;
-    }
-    counts
-}
-
-fn assert_each_exactly_once(lines: &[String], messages: &[aws_sdk_sqs::types::Message]) {
-    let counts = body_counts(messages);
-    assert_eq!(messages.len(), lines.len(), "message count");
-    for line in lines {
-        assert_eq!(counts.get(line), Some(&1), "{line}");
-    }
-}
+use support::sinks::{CrashAfterSend, FlakySink};
 
 fn options(input: &Path, url: &str) -> SubmitOptions {
     SubmitOptions {
@@ -175,58 +131,6 @@ async fn a_fifo_queue_gets_every_job_exactly_once() {
     deliver_all("happy.fifo").await;
 }
 
-/// Passes calls to SQS, except that on a batch's first call it sends only the even entries and
-/// reports the odd ones as failed (transiently), or refuses `refuse_line` for good.
-struct FlakySink {
-    inner: SqsSink,
-    seen: Mutex<std::collections::HashSet<usize>>,
-    calls: AtomicUsize,
-    refuse_line: Option<usize>,
-}
-
-impl BatchSink for FlakySink {
-    async fn send_batch(&self, jobs: &[&Job]) -> Result<BatchReply, CallError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let mut reply = BatchReply::default();
-        let mut forward = Vec::new();
-        {
-            let mut seen = self.seen.lock().unwrap();
-            for (i, job) in jobs.iter().enumerate() {
-                let first_time = seen.insert(job.line);
-                if Some(job.line) == self.refuse_line {
-                    reply.failed.push(FailedEntry {
-                        index: i,
-                        sender_fault: true,
-                        code: "InvalidMessageContents".into(),
-                        message: "refused by the test".into(),
-                    });
-                } else if first_time && i % 2 == 1 {
-                    reply.failed.push(FailedEntry {
-                        index: i,
-                        sender_fault: false,
-                        code: "InternalError".into(),
-                        message: "injected".into(),
-                    });
-                } else {
-                    forward.push(i);
-                }
-            }
-        }
-        if !forward.is_empty() {
-            let subset: Vec<&Job> = forward.iter().map(|&i| jobs[i]).collect();
-            let inner = self.inner.send_batch(&subset).await?;
-            reply
-                .succeeded
-                .extend(inner.succeeded.iter().map(|&k| forward[k]));
-            reply.failed.extend(inner.failed.into_iter().map(|mut f| {
-                f.index = forward[f.index];
-                f
-            }));
-        }
-        Ok(reply)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_failed_entries_are_resent_and_a_sender_fault_stops_the_run() {
     let server = moto::server();
@@ -298,26 +202,6 @@ async fn a_whole_batch_refused_by_sqs_is_permanent() {
         .unwrap_err();
     assert!(matches!(err, BackfillError::Permanent { .. }), "{err}");
     assert_eq!(err.exit_code(), 5);
-}
-
-/// Sends for real, but from call `hang_from` on never answers: a crash after the send.
-struct CrashAfterSend {
-    inner: SqsSink,
-    calls: AtomicUsize,
-    hang_from: usize,
-    hung: tokio::sync::mpsc::UnboundedSender<()>,
-}
-
-impl BatchSink for CrashAfterSend {
-    async fn send_batch(&self, jobs: &[&Job]) -> Result<BatchReply, CallError> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let reply = self.inner.send_batch(jobs).await;
-        if n >= self.hang_from {
-            let _ = self.hung.send(());
-            std::future::pending::<()>().await;
-        }
-        reply
-    }
 }
 
 /// Kills a run in process after 3 acknowledged batches and 4 sent-but-unanswered ones, then

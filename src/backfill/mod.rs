@@ -15,6 +15,7 @@
 //! [`dry_run`] and [`status`].
 
 pub mod checkpoint;
+pub mod checkpoint_writer;
 pub mod error;
 pub mod jobs;
 pub mod plan;

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
 
 use super::SubmitOptions;
-use super::checkpoint::{CheckpointWriter, Record};
+use super::checkpoint::Record;
+use super::checkpoint_writer::CheckpointWriter;
 use super::error::BackfillError;
 use super::plan::{Batch, Plan, resume_notice};
 use super::progress::Progress;
