@@ -31,7 +31,7 @@ for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.1; done
 port="$(cat "$work/port")"
 endpoint="http://127.0.0.1:$port"
 export AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-    AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 "$python" - "$work/jobs.jsonl" "$jobs" <<'PY'
 import json, sys

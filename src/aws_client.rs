@@ -13,8 +13,9 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 /// How to build clients. `Default` suits a controller: 3 attempts, 10 s per attempt.
 #[derive(Debug, Clone)]
 pub struct AwsOptions {
-    /// Used only when the standard chain (`AWS_REGION`, profile, IMDS) names no region.
-    pub fallback_region: Option<String>,
+    /// Overrides the standard chain's region (`AWS_REGION`, profile, IMDS) when set, e.g. with
+    /// the region a queue URL names.
+    pub region: Option<String>,
     /// Overrides `AWS_ENDPOINT_URL` when set.
     pub endpoint_url: Option<String>,
     /// Attempts per call made by the SDK's standard retry strategy; 1 disables SDK retries (for
@@ -27,7 +28,7 @@ pub struct AwsOptions {
 impl Default for AwsOptions {
     fn default() -> Self {
         AwsOptions {
-            fallback_region: None,
+            region: None,
             endpoint_url: None,
             max_attempts: 3,
             attempt_timeout: Duration::from_secs(10),
@@ -48,14 +49,10 @@ pub async fn load(options: &AwsOptions) -> SdkConfig {
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let config = loader.load().await;
-    match (&options.fallback_region, config.region()) {
-        (Some(region), None) => config
-            .into_builder()
-            .region(Region::new(region.clone()))
-            .build(),
-        _ => config,
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
     }
+    loader.load().await
 }
 
 /// An SQS client from `config`.

@@ -110,14 +110,15 @@ pub async fn run(args: BackfillArgs) -> Result<(), BackfillError> {
                 )));
             }
             // The backfill retries failed entries itself, so the SDK makes one attempt per call.
-            let config = aws_client::load(&AwsOptions {
-                fallback_region: aws_client::region_from_queue_url(&options.queue_url),
+            // SQS signs with the queue's region, so a region in the URL wins over the chain's.
+            let aws = AwsOptions {
+                region: aws_client::region_from_queue_url(&options.queue_url),
                 max_attempts: 1,
                 attempt_timeout: Duration::from_secs(20),
                 ..AwsOptions::default()
-            })
-            .await;
-            backfill::submit(&options, aws_client::sqs(&config))
+            };
+            let make_client = async || aws_client::sqs(&aws_client::load(&aws).await);
+            backfill::submit_with(&options, make_client)
                 .await
                 .map(|_| ())
         }

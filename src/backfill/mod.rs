@@ -102,13 +102,7 @@ pub async fn submit(
     options: &SubmitOptions,
     client: aws_sdk_sqs::Client,
 ) -> Result<Summary, BackfillError> {
-    let sink = SqsSink::new(
-        client,
-        &options.queue_url,
-        &options.group_id,
-        &source_name(&options.input),
-    );
-    submit_to(options, sink).await
+    submit_with(options, async || client).await
 }
 
 /// Validates the whole input, then (unless it is a dry run, which prints the plan instead)
@@ -117,9 +111,35 @@ pub async fn submit_to<S: BatchSink>(
     options: &SubmitOptions,
     sink: S,
 ) -> Result<Summary, BackfillError> {
+    let Some(plan) = plan_or_print_dry_run(options)? else {
+        return Ok(Summary::default());
+    };
+    run::execute(plan, sink, options).await
+}
+
+/// Like [`submit`], but the SQS client is made (e.g. the AWS configuration loaded) only once the
+/// input has been validated and the checkpoint matched, so a bad input fails fast and offline.
+pub async fn submit_with(
+    options: &SubmitOptions,
+    make_client: impl AsyncFnOnce() -> aws_sdk_sqs::Client,
+) -> Result<Summary, BackfillError> {
+    let Some(plan) = plan_or_print_dry_run(options)? else {
+        return Ok(Summary::default());
+    };
+    let sink = SqsSink::new(
+        make_client().await,
+        &options.queue_url,
+        &options.group_id,
+        &plan.source_name,
+    );
+    run::execute(plan, sink, options).await
+}
+
+/// The plan of a real run, or `None` after printing the dry-run report.
+fn plan_or_print_dry_run(options: &SubmitOptions) -> Result<Option<plan::Plan>, BackfillError> {
     if options.dry_run {
         print!("{}", dry_run(options)?);
-        return Ok(Summary::default());
+        return Ok(None);
     }
     let plan = plan::prepare(options)?;
     if !plan.rejected.is_empty() {
@@ -129,7 +149,7 @@ pub async fn submit_to<S: BatchSink>(
             plan.rejects_path.display()
         );
     }
-    run::execute(plan, sink, options).await
+    Ok(Some(plan))
 }
 
 /// The `backfill status` report for a checkpoint file.
