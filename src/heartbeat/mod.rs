@@ -5,6 +5,7 @@
 //! the service marks it here, the worker's next heartbeat reply says `drain`, and the worker
 //! is terminated only after it reports `drained` while idle.
 
+pub mod client;
 pub mod protocol;
 
 use std::collections::HashMap;

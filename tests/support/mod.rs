@@ -5,5 +5,7 @@
 
 pub mod jobfiles;
 pub mod moto;
+pub mod proxy;
 pub mod queues;
+pub mod service;
 pub mod sinks;

@@ -91,11 +91,17 @@ impl MotoServer {
 
     /// An SQS client acting in `account` (see [`fresh_account`]).
     pub fn sqs_client(&self, account: &str) -> aws_sdk_sqs::Client {
+        self.sqs_client_via(account, &self.endpoint())
+    }
+
+    /// An SQS client acting in `account` that sends its requests to `endpoint` (e.g. a
+    /// counting or fault-injecting proxy in front of this server).
+    pub fn sqs_client_via(&self, account: &str, endpoint: &str) -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-            .endpoint_url(self.endpoint())
+            .endpoint_url(endpoint)
             .interceptor(MotoAccount(account.to_owned()))
             .build();
         aws_sdk_sqs::Client::from_conf(config)
@@ -103,13 +109,18 @@ impl MotoServer {
 
     /// An EC2 client acting in `account`.
     pub fn ec2_client(&self, account: &str) -> aws_sdk_ec2::Client {
+        self.ec2_client_via(account, &self.endpoint())
+    }
+
+    /// An EC2 client acting in `account` that sends its requests to `endpoint`.
+    pub fn ec2_client_via(&self, account: &str, endpoint: &str) -> aws_sdk_ec2::Client {
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
             .region(aws_sdk_ec2::config::Region::new(REGION))
             .credentials_provider(aws_sdk_ec2::config::Credentials::new(
                 "test", "test", None, None, "moto",
             ))
-            .endpoint_url(self.endpoint())
+            .endpoint_url(endpoint)
             .interceptor(MotoAccount(account.to_owned()))
             .build();
         aws_sdk_ec2::Client::from_conf(config)
