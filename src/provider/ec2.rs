@@ -92,7 +92,8 @@ impl Ec2Fleet {
     /// (types × subnets; spot ones first for `spot-then-on-demand`) until `count` are running
     /// or the options run out. The first attempt sends `token` as its ClientToken; attempt `k`
     /// sends `token-k`: a replayed decision replays the same tokens, so EC2 launches nothing
-    /// twice. Capacity errors move on to the next option; any other error stops the launch.
+    /// twice. An option is repeated while it starts instances; capacity errors move on to the
+    /// next option; any other error stops the launch.
     pub async fn launch(
         &self,
         pool: &str,
@@ -107,21 +108,28 @@ impl Ec2Fleet {
             });
         };
         let mut done = Launched::default();
-        for (k, option) in options(launch).into_iter().enumerate() {
-            let want = count.saturating_sub(done.ids.len() as u32);
-            if want == 0 {
-                break;
-            }
-            let attempt_token = attempt_token(token, k);
-            match self.run(pool, source, &option, want, &attempt_token).await {
-                Ok(ids) => done.ids.extend(ids),
-                Err(e @ ProviderError::InsufficientCapacity { .. }) => {
-                    done.failures.push(format!("{}: {e}", option.describe()));
+        let mut k = 0;
+        'options: for option in options(launch) {
+            // Repeat an option while it makes progress (EC2 may start fewer than asked).
+            loop {
+                let want = count.saturating_sub(done.ids.len() as u32);
+                if want == 0 || k > count as usize + 16 {
+                    break 'options;
                 }
-                Err(e) if done.ids.is_empty() => return Err(e),
-                Err(e) => {
-                    done.failures.push(format!("{}: {e}", option.describe()));
-                    break;
+                let attempt_token = attempt_token(token, k);
+                k += 1;
+                match self.run(pool, source, &option, want, &attempt_token).await {
+                    Ok(ids) if ids.is_empty() => break,
+                    Ok(ids) => done.ids.extend(ids),
+                    Err(e @ ProviderError::InsufficientCapacity { .. }) => {
+                        done.failures.push(format!("{}: {e}", option.describe()));
+                        break;
+                    }
+                    Err(e) if done.ids.is_empty() => return Err(e),
+                    Err(e) => {
+                        done.failures.push(format!("{}: {e}", option.describe()));
+                        break 'options;
+                    }
                 }
             }
         }

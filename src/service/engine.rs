@@ -111,7 +111,8 @@ impl Engine {
             &records,
             now,
             lost_after,
-            self.started_at,
+            // LaunchTime has whole seconds: an instance launched in our first second counts.
+            self.started_at.minus(Duration::from_secs(2)),
         );
         for (id, d) in &view.boots {
             self.registry.mark_boot_recorded(id);

@@ -9,3 +9,4 @@ pub mod proxy;
 pub mod queues;
 pub mod service;
 pub mod sinks;
+pub mod workers;
