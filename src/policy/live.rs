@@ -313,3 +313,26 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{self, LaunchSource, Market, QueueClass};
+
+    #[test]
+    fn the_live_example_runs_and_the_simulation_policy_says_what_it_lacks() {
+        let text = include_str!("../../policies/picnik-live.toml");
+        let p = policy::from_toml_str(text, "picnik-live.toml").unwrap();
+        assert!(p.live_problems().is_empty(), "{:?}", p.live_problems());
+        let e = p.pools[1].ec2().unwrap();
+        assert_eq!(
+            e.launch.source,
+            Some(LaunchSource::Template("lt-0123456789abcdef0".into()))
+        );
+        assert_eq!(e.launch.market, Market::SpotThenOnDemand);
+        assert_eq!(e.launch.instance_types.len(), 3);
+        assert_eq!(p.queues[1].class, QueueClass::Batch);
+        assert_eq!(p.heartbeat.as_ref().unwrap().lost_after.as_secs(), 90);
+        let sim_only = policy::embedded_default().live_problems();
+        assert_eq!(sim_only.len(), 3, "{sim_only:?}");
+    }
+}
