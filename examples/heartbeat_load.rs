@@ -63,7 +63,7 @@ async fn main() {
                     worker_id: format!("load-{n}"),
                     pool: pool.clone(),
                     instance_id: None,
-                    state: if (n as u64 + round) % 3 == 0 {
+                    state: if (u64::from(n) + round).is_multiple_of(3) {
                         ReportedState::Busy
                     } else {
                         ReportedState::Idle
