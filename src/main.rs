@@ -4,22 +4,35 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use spillway::cli::{Cli, Command, PolicyCommand, policy_check, simulate};
+use spillway::cli::{Cli, Command, PolicyCommand, policy_check, run, simulate};
+use spillway::cli_backfill;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Simulate(args) => simulate::simulate(args),
-        Command::Compare(args) => simulate::compare(args),
+    let json_logs = matches!(&cli.command, Command::Run(a) if a.log_format == run::LogFormat::Json);
+    init_tracing(json_logs);
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Simulate(args) => simulate::simulate(&args),
+        Command::Compare(args) => simulate::compare(&args),
         Command::Policy {
             command: PolicyCommand::Check { files },
         } => {
-            if policy_check(files) {
+            if policy_check(&files) {
                 Ok(())
             } else {
                 return ExitCode::from(1);
             }
         }
+        Command::Backfill(args) => {
+            return match runtime().block_on(cli_backfill::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(error.exit_code())
+                }
+            };
+        }
+        Command::Run(args) => runtime().block_on(run::run(args)).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,5 +40,25 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

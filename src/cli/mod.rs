@@ -1,5 +1,6 @@
 //! Command-line arguments and the thin glue from each subcommand to the library.
 
+pub mod run;
 pub mod simulate;
 
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run every strategy on one workload, each swept over its main knob, side by side.
     Compare(simulate::CompareArgs),
+    /// Run the autoscaler against SQS and EC2 (or any AWS-compatible endpoint).
+    Run(run::RunArgs),
+    /// Bulk-submit jobs from a JSON Lines file to SQS, resumably.
+    Backfill(crate::cli_backfill::BackfillArgs),
     /// Validate policy files.
     Policy {
         #[command(subcommand)]

@@ -21,6 +21,28 @@ pub struct PolicyFile {
     pub batch: Option<Spanned<BatchSection>>,
     pub hpa: Option<Spanned<HpaSection>>,
     pub target_tracking: Option<Spanned<TargetTrackingSection>>,
+    /// `[[queue]]`: the SQS queues the live service observes (the simulator ignores them).
+    #[serde(default, rename = "queue")]
+    pub queues: Vec<Spanned<QueueSection>>,
+    /// `[heartbeat]`: how workers report to the live service.
+    pub heartbeat: Option<Spanned<HeartbeatSection>>,
+}
+
+/// One `[[queue]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    pub name: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub class: Option<Spanned<String>>,
+}
+
+/// `[heartbeat]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSection {
+    pub token_env: Option<Spanned<String>>,
+    pub lost_after: Option<Spanned<String>>,
 }
 
 /// `[control]`: how often and on what the loop decides.
@@ -64,6 +86,12 @@ pub struct PoolSection {
     pub cost_per_hour: Option<Spanned<f64>>,
     pub boot_time: Option<Spanned<String>>,
     pub boot_timeout: Option<Spanned<String>>,
+    // How the live service launches an EC2 pool's instances (the simulator ignores these).
+    pub launch_template: Option<Spanned<String>>,
+    pub image_id: Option<Spanned<String>>,
+    pub instance_types: Option<Spanned<Vec<String>>>,
+    pub subnet_ids: Option<Spanned<Vec<String>>>,
+    pub market: Option<Spanned<String>>,
 }
 
 /// `[budget]`: money limits.

@@ -5,6 +5,7 @@
 //! file, line and field, and nothing downstream ever sees a half-valid policy.
 
 pub mod file;
+mod live;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crate::control::oracle::OraclePlan;
 
+pub use live::{Ec2Launch, HeartbeatSettings, LaunchSource, Market, QueueClass, QueueSpec};
 pub use validate::{Problem, from_toml_str};
 
 /// Errors from loading a policy. The caller reacts by printing and exiting non-zero.
@@ -82,6 +84,10 @@ pub struct Policy {
     pub batch: BatchRules,
     pub hpa: HpaSettings,
     pub target_tracking: TargetTrackingSettings,
+    /// `[[queue]]`: queues the live service observes (empty for simulation-only policies).
+    pub queues: Vec<QueueSpec>,
+    /// `[heartbeat]`: worker reporting for the live service.
+    pub heartbeat: Option<HeartbeatSettings>,
 }
 
 /// `[control]`.
@@ -185,6 +191,8 @@ pub struct Ec2Pool {
     pub boot_time: Duration,
     /// A worker not ready this long after launch is a failed launch and is terminated.
     pub boot_timeout: Duration,
+    /// How the live service launches instances (unused by the simulator).
+    pub launch: Ec2Launch,
 }
 
 /// `[budget]`.

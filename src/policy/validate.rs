@@ -59,13 +59,13 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     text: &'a str,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, offset: usize, field: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, offset: usize, field: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             line: line_of(self.text, offset),
             field: field.to_string(),
@@ -95,7 +95,7 @@ impl Checker<'_> {
         }
     }
 
-    fn positive_duration(
+    pub(super) fn positive_duration(
         &mut self,
         v: Option<Spanned<String>>,
         at: usize,
@@ -425,8 +425,12 @@ impl Checker<'_> {
                 .max(1),
         };
 
+        let queues = self.queues(raw.queues);
+        let heartbeat = self.heartbeat(raw.heartbeat);
         Policy {
             name,
+            queues,
+            heartbeat,
             control: Control {
                 interval,
                 window,
@@ -451,7 +455,8 @@ impl Checker<'_> {
         }
     }
 
-    fn pool(&mut self, i: usize, at: usize, p: PoolSection) -> Pool {
+    fn pool(&mut self, i: usize, at: usize, mut p: PoolSection) -> Pool {
+        let launch_fields = super::live::LaunchFields::take(&mut p);
         let f = |name: &str| format!("pool[{i}].{name}");
         let name = match p.name {
             Some(n) if !n.get_ref().trim().is_empty() => n.into_inner(),
@@ -482,6 +487,7 @@ impl Checker<'_> {
         );
         let kind = match p.kind.as_ref().map(|k| k.get_ref().as_str()) {
             Some("static") => {
+                self.no_launch_fields(i, at, &launch_fields);
                 for (present, field) in [
                     (p.min.is_some(), "min"),
                     (p.max.is_some(), "max"),
@@ -534,11 +540,13 @@ impl Checker<'_> {
                 if boot_timeout < boot_time {
                     self.problem(at, &f("boot_timeout"), "must be at least boot_time");
                 }
+                let launch = self.ec2_launch(i, launch_fields);
                 PoolKind::Ec2(Ec2Pool {
                     min,
                     max,
                     boot_time,
                     boot_timeout,
+                    launch,
                 })
             }
             Some(other) => {

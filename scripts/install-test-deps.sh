@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs besides Rust: a Python venv `.venv-moto` in the repo root
+# holding the pinned moto server (scripts/requirements-test.txt).
+#
+# Idempotent: when the venv exists and was built from the current requirements file (a stamp
+# records the file's hash), it returns at once. Needs network only to reach PyPI.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv-moto"
+reqs="$root/scripts/requirements-test.txt"
+stamp="$venv/.requirements-sha256"
+python="${PYTHON:-python3}"
+
+want="$(sha256sum "$reqs" | cut -d' ' -f1)"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    exit 0
+fi
+
+echo "install-test-deps: building $venv from scripts/requirements-test.txt" >&2
+if [[ ! -x "$venv/bin/python" ]]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs"
+# Fail here, not in the first test, if the server cannot be imported.
+"$venv/bin/python" -c 'import moto, moto.server, flask, flask_cors, boto3; print("install-test-deps: moto", moto.__version__, file=__import__("sys").stderr)'
+echo "$want" > "$stamp"

@@ -1,0 +1,119 @@
+//! `spillway run`: argument types and the glue from them to [`crate::service::run`]: loads the
+//! policy, reads the heartbeat token from the environment, builds SDK clients from the
+//! standard chain (honouring `AWS_ENDPOINT_URL`), binds the listener and stops on SIGTERM or
+//! Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+
+use crate::aws_client::{self, AwsOptions};
+use crate::clock::SystemClock;
+use crate::policy::{self, PolicyError};
+use crate::service::{self, Deps, ServiceError};
+
+/// `spillway run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The policy file (with [[queue]], [heartbeat] and EC2 launch settings).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// Observe real queues and instances and log decisions; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Address for /metrics, /status and /v1/heartbeat.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+    /// Append every observation and decision to this JSON Lines file.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why `spillway run` could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("the heartbeat token variable {0} is unset or empty")]
+    MissingToken(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// Runs the service until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let policy = policy::load(&args.policy)?;
+    let problems = policy.live_problems();
+    if !problems.is_empty() {
+        return Err(ServiceError::NotRunnable(problems).into());
+    }
+    let token_env = policy
+        .heartbeat
+        .as_ref()
+        .map(|h| h.token_env.clone())
+        .unwrap_or_default();
+    let token = std::env::var(&token_env)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or(RunError::MissingToken(token_env))?;
+    let aws = aws_client::load(&AwsOptions::default()).await;
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: args.metrics_addr,
+            source,
+        })?;
+    let deps = Deps {
+        sample_every: service::default_sample_every(&policy),
+        ec2: aws_client::ec2(&aws),
+        sqs: aws_client::sqs(&aws),
+        clock: Arc::new(SystemClock::new()),
+        listener,
+        token,
+        dry_run: args.dry_run,
+        record: args.record,
+        policy,
+    };
+    service::run(deps, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

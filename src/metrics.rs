@@ -1,0 +1,192 @@
+//! Every Prometheus metric the service exports, named in this file only, and the text
+//! rendering served at `/metrics`.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder, exponential_buckets,
+};
+
+/// The service's metrics, registered in their own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `spillway_queue_messages{queue,state}`: latest sample; state = visible | in_flight | delayed.
+    pub queue_messages: GaugeVec,
+    /// `spillway_workers{pool,state}`: state = booting | idle | busy | draining.
+    pub workers: GaugeVec,
+    /// `spillway_desired_workers{pool}`.
+    pub desired_workers: GaugeVec,
+    /// `spillway_scaling_actions_total{pool,action,reason}`: one per action decided; reason is
+    /// `ReasonKind::label()`, or `worker_lost` / `drained` for the service's own terminations.
+    pub scaling_actions: IntCounterVec,
+    /// `spillway_boot_seconds`: launch to first heartbeat.
+    pub boot_seconds: Histogram,
+    /// `spillway_decide_seconds`: one `decide` call.
+    pub decide_seconds: Histogram,
+    /// `spillway_cost_usd_per_hour`: EC2 instances listed times their pool's price.
+    pub cost_usd_per_hour: Gauge,
+    /// `spillway_observation_errors_total{source}`: source = sqs | ec2.
+    pub observation_errors: IntCounterVec,
+    /// `spillway_action_errors_total{action}`: failed launches and terminations.
+    pub action_errors: IntCounterVec,
+    /// `spillway_launch_failures_total{pool}`: instances that never heartbeat within
+    /// `boot_timeout`, and launches EC2 refused.
+    pub launch_failures: IntCounterVec,
+    /// `spillway_heartbeats_total`.
+    pub heartbeats: IntCounter,
+    /// `spillway_heartbeats_rejected_total{reason}`: reason = unauthorized | too_large | malformed | full.
+    pub heartbeats_rejected: IntCounterVec,
+    /// `spillway_ticks_total`.
+    pub ticks: IntCounter,
+    /// `spillway_dry_run`: 1 when no mutating call is made.
+    pub dry_run: Gauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = Gauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        Metrics {
+            queue_messages: gauge_vec(
+                "spillway_queue_messages",
+                "Messages per queue and state (latest sample).",
+                &["queue", "state"],
+            ),
+            workers: gauge_vec(
+                "spillway_workers",
+                "Workers per pool and state.",
+                &["pool", "state"],
+            ),
+            desired_workers: gauge_vec(
+                "spillway_desired_workers",
+                "Workers the controller wants per pool.",
+                &["pool"],
+            ),
+            scaling_actions: counter_vec(
+                "spillway_scaling_actions_total",
+                "Actions decided, by pool, action and reason.",
+                &["pool", "action", "reason"],
+            ),
+            boot_seconds: histogram(
+                "spillway_boot_seconds",
+                "Launch to first heartbeat.",
+                exponential_buckets(5.0, 1.6, 12).expect("valid buckets"),
+            ),
+            decide_seconds: histogram(
+                "spillway_decide_seconds",
+                "Time spent in one decide call.",
+                exponential_buckets(0.000_01, 3.0, 12).expect("valid buckets"),
+            ),
+            cost_usd_per_hour: gauge(
+                "spillway_cost_usd_per_hour",
+                "Hourly price of the EC2 instances listed.",
+            ),
+            observation_errors: counter_vec(
+                "spillway_observation_errors_total",
+                "Failed observations by source.",
+                &["source"],
+            ),
+            action_errors: counter_vec(
+                "spillway_action_errors_total",
+                "Failed launches and terminations.",
+                &["action"],
+            ),
+            launch_failures: counter_vec(
+                "spillway_launch_failures_total",
+                "Instances that never became ready, and launches refused.",
+                &["pool"],
+            ),
+            heartbeats: counter("spillway_heartbeats_total", "Heartbeats accepted."),
+            heartbeats_rejected: counter_vec(
+                "spillway_heartbeats_rejected_total",
+                "Heartbeats refused, by reason.",
+                &["reason"],
+            ),
+            ticks: counter("spillway_ticks_total", "Control ticks run."),
+            dry_run: gauge("spillway_dry_run", "1 when running with --dry-run."),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            return format!("# encoding failed: {e}\n");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_labels() {
+        let m = Metrics::new();
+        m.queue_messages
+            .with_label_values(&["jobs", "visible"])
+            .set(3.0);
+        m.scaling_actions
+            .with_label_values(&["ec2", "launch", "backlog"])
+            .inc();
+        m.boot_seconds.observe(42.0);
+        let text = m.render();
+        assert!(
+            text.contains(r#"spillway_queue_messages{queue="jobs",state="visible"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"spillway_scaling_actions_total{action="launch",pool="ec2",reason="backlog"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains("spillway_boot_seconds_count 1"), "{text}");
+        assert!(text.contains("spillway_cost_usd_per_hour 0"), "{text}");
+    }
+}

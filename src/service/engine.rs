@@ -1,0 +1,224 @@
+//! One control tick of the live service: observe (queue window, EC2 listing, heartbeats),
+//! `decide`, log, export and record the decision, then act (unless `--dry-run`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::clock::{Clock, Stopwatch};
+use crate::control::{Action, ControlMemory, Observation, decide};
+use crate::heartbeat::Registry;
+use crate::metrics::Metrics;
+use crate::model::Timestamp;
+use crate::policy::Policy;
+use crate::provider::Instance;
+use crate::provider::ec2::Ec2Fleet;
+use crate::provider::sqs::{QueueSampler, QueueWindow};
+
+use super::observe::{self, FleetView};
+use super::status::{PoolCounts, Recorder, StatusBoard, TickReport};
+
+/// Launches not yet listed are counted as booting for this long (EC2's eventual consistency).
+const RECENT_LAUNCH_GRACE: Duration = Duration::from_secs(120);
+
+/// The control loop's state between ticks.
+pub struct Engine {
+    pub(super) policy: Policy,
+    pub(super) fleet: Ec2Fleet,
+    pub(super) sampler: QueueSampler,
+    pub(super) window: QueueWindow,
+    pub(super) registry: Arc<Registry>,
+    pub(super) metrics: Metrics,
+    pub(super) status: Arc<StatusBoard>,
+    pub(super) recorder: Option<Recorder>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) memory: ControlMemory,
+    /// Instances launched by this process and not listed yet, by id.
+    pub(super) recent: HashMap<String, Instance>,
+    pub(super) dry_run: bool,
+    pub(super) started_at: Timestamp,
+    pub(super) ticks: u64,
+}
+
+impl Engine {
+    /// Takes one queue sample into the window.
+    pub async fn sample(&mut self) {
+        let now = self.clock.now();
+        match self.sampler.sample(now).await {
+            Ok(s) => {
+                for (name, _, q) in &s.per_queue {
+                    for (state, v) in [
+                        ("visible", q.visible),
+                        ("in_flight", q.in_flight),
+                        ("delayed", q.delayed),
+                    ] {
+                        self.metrics
+                            .queue_messages
+                            .with_label_values(&[name.as_str(), state])
+                            .set(v);
+                    }
+                }
+                self.window.push(s);
+            }
+            Err((queue, e)) => {
+                self.metrics
+                    .observation_errors
+                    .with_label_values(&["sqs"])
+                    .inc();
+                warn!(queue = %queue, error = %e, "Queue sample failed; the queue counts as unknown.");
+                self.window.failed();
+            }
+        }
+    }
+
+    /// Runs one tick.
+    pub async fn tick(&mut self) {
+        let now = self.clock.now();
+        self.ticks += 1;
+        self.metrics.ticks.inc();
+        let mut errors = Vec::new();
+        let listing = match self.fleet.list().await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.metrics
+                    .observation_errors
+                    .with_label_values(&["ec2"])
+                    .inc();
+                warn!(error = %e, "Listing instances failed; the fleet counts as unknown.");
+                errors.push(format!("ec2: DescribeInstances failed: {e}"));
+                None
+            }
+        };
+        if let Some(listed) = &listing {
+            self.recent.retain(|id, i| {
+                !listed.iter().any(|l| &l.id == id)
+                    && now.since(i.launched_at) < RECENT_LAUNCH_GRACE
+            });
+        }
+        let (queue, batch) = self.window.observe(now, self.policy.control.window);
+        if queue.is_none() {
+            errors.push("sqs: the latest queue sample failed".into());
+        }
+        let lost_after = self.lost_after();
+        let records = self.registry.snapshot();
+        let recent: Vec<Instance> = self.recent.values().cloned().collect();
+        let view = observe::join(
+            &self.policy,
+            listing.as_deref(),
+            &recent,
+            &records,
+            now,
+            lost_after,
+            // LaunchTime has whole seconds: an instance launched in our first second counts.
+            self.started_at.minus(Duration::from_secs(2)),
+        );
+        for (id, d) in &view.boots {
+            self.registry.mark_boot_recorded(id);
+            self.metrics.boot_seconds.observe(d.as_secs_f64());
+        }
+        let obs = Observation {
+            queue,
+            batch,
+            pools: view.pools.clone(),
+            boots: view.boots.iter().map(|(_, d)| *d).collect(),
+        };
+        let watch = Stopwatch::start();
+        let step = decide(&self.policy, &obs, &self.memory, now);
+        self.metrics
+            .decide_seconds
+            .observe(watch.elapsed().as_secs_f64());
+        self.memory = step.memory;
+        let decision = step.decision;
+        self.export(&obs, &view, &decision);
+        if let Some(r) = &mut self.recorder
+            && let Err(e) = r.write(now, &obs, &decision)
+        {
+            warn!(error = %e, "Writing the decision record failed.");
+        }
+        let executed = if self.dry_run {
+            Vec::new()
+        } else {
+            self.act(&decision, &view, now).await
+        };
+        self.registry
+            .forget_silent_since(now.minus(lost_after * 10));
+        self.status.push(TickReport {
+            tick: self.ticks,
+            at: now,
+            observation_errors: errors,
+            queue: obs.queue,
+            workers: PoolCounts::of(&obs),
+            decision,
+            executed,
+        });
+    }
+
+    pub(super) fn lost_after(&self) -> Duration {
+        self.policy
+            .heartbeat
+            .as_ref()
+            .map_or(Duration::from_secs(60), |h| h.lost_after)
+    }
+
+    /// Logs every action with its reason and updates the gauges and counters.
+    fn export(&self, obs: &Observation, view: &FleetView, decision: &crate::control::Decision) {
+        let dry = self.dry_run;
+        for a in &decision.actions {
+            let reason = a.reason();
+            let pool = match a {
+                Action::Launch { pool, .. } | Action::Terminate { pool, .. } => pool.as_str(),
+                Action::Hold { pool, .. } => pool.as_deref().unwrap_or("all"),
+            };
+            self.metrics
+                .scaling_actions
+                .with_label_values(&[pool, a.label(), reason.kind.label()])
+                .inc();
+            match a {
+                Action::Launch {
+                    count,
+                    client_token,
+                    ..
+                } => info!(
+                    pool = %pool, count, reason = %reason, kind = reason.kind.label(),
+                    client_token = %client_token, dry_run = dry, "Launching workers."
+                ),
+                Action::Terminate { workers, .. } => info!(
+                    pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
+                    kind = reason.kind.label(), dry_run = dry, "Scaling in workers."
+                ),
+                Action::Hold { .. } => info!(
+                    pool = %pool, reason = %reason, kind = reason.kind.label(), dry_run = dry,
+                    "Holding."
+                ),
+            }
+        }
+        for (i, c) in PoolCounts::of(obs).iter().enumerate() {
+            for (state, n) in [
+                ("booting", c.booting),
+                ("idle", c.idle),
+                ("busy", c.busy),
+                ("draining", c.draining),
+            ] {
+                self.metrics
+                    .workers
+                    .with_label_values(&[c.pool.as_str(), state])
+                    .set(f64::from(n));
+            }
+            let desired = decision.desired_per_pool.get(i).copied().unwrap_or(0);
+            self.metrics
+                .desired_workers
+                .with_label_values(&[c.pool.as_str()])
+                .set(f64::from(desired));
+        }
+        let cost: f64 = self
+            .policy
+            .pools
+            .iter()
+            .zip(&view.instances_per_pool)
+            .map(|(p, n)| p.cost_per_hour * f64::from(*n))
+            .sum();
+        self.metrics.cost_usd_per_hour.set(cost);
+    }
+}

@@ -1,0 +1,116 @@
+//! The service's HTTP listener: `GET /metrics` (Prometheus text), `GET /status` (JSON) and
+//! `POST /v1/heartbeat` (bearer token, 16 KiB body limit, 400 on malformed JSON).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::clock::Clock;
+use crate::heartbeat::Registry;
+use crate::heartbeat::protocol::{self, MAX_BODY_BYTES, Rejection, Reply};
+use crate::metrics::Metrics;
+
+use super::status::StatusBoard;
+
+/// What the handlers share.
+pub struct HttpState {
+    pub registry: Arc<Registry>,
+    pub metrics: Metrics,
+    pub status: Arc<StatusBoard>,
+    /// The workers' bearer token.
+    pub token: String,
+    /// Pool names a heartbeat may name.
+    pub pools: Vec<String>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The routes.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .route("/v1/heartbeat", post(heartbeat))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(s): State<Arc<HttpState>>) -> Response {
+    axum::Json(s.status.to_json()).into_response()
+}
+
+async fn heartbeat(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match accept(&s, &headers, body) {
+        Ok(reply) => {
+            s.metrics.heartbeats.inc();
+            axum::Json(reply).into_response()
+        }
+        Err((code, label, message)) => {
+            s.metrics
+                .heartbeats_rejected
+                .with_label_values(&[label])
+                .inc();
+            (code, axum::Json(serde_json::json!({ "error": message }))).into_response()
+        }
+    }
+}
+
+type Refusal = (StatusCode, &'static str, String);
+
+fn accept(
+    s: &HttpState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Reply, Refusal> {
+    let refuse = |r: Rejection| {
+        let code = match r {
+            Rejection::Unauthorized => StatusCode::UNAUTHORIZED,
+            Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Malformed(_) => StatusCode::BAD_REQUEST,
+        };
+        (code, r.label(), r.to_string())
+    };
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !protocol::authorized(auth, &s.token) {
+        return Err(refuse(Rejection::Unauthorized));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            refuse(Rejection::TooLarge)
+        } else {
+            refuse(Rejection::Malformed(e.body_text()))
+        }
+    })?;
+    let hb = protocol::parse(&body).map_err(refuse)?;
+    if !s.pools.contains(&hb.pool) {
+        return Err(refuse(Rejection::Malformed(format!(
+            "unknown pool \"{}\"",
+            hb.pool
+        ))));
+    }
+    match s.registry.beat(hb, s.clock.now()) {
+        Some(command) => Ok(Reply { command }),
+        None => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "full",
+            "too many workers".into(),
+        )),
+    }
+}

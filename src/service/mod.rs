@@ -1,0 +1,158 @@
+//! `spillway run`: the live service. One tokio task runs the control loop (a queue sample
+//! every few seconds, a tick every `control.interval`); the HTTP listener serves `/metrics`,
+//! `/status` and `/v1/heartbeat`. Dependencies (SDK clients, clock, listener) are passed in
+//! and shutdown is a future, so tests run the whole service in-process against moto.
+//!
+//! Modules: [`engine`] (one tick), [`act`] (carrying out decisions), [`observe`] (joining the
+//! EC2 listing with heartbeats), [`http`], [`status`] (`/status` and `--record`).
+
+mod act;
+pub mod engine;
+pub mod http;
+pub mod observe;
+pub mod status;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::info;
+
+use crate::clock::Clock;
+use crate::control::ControlMemory;
+use crate::heartbeat::Registry;
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::provider::ec2::Ec2Fleet;
+use crate::provider::sqs::{QueueSampler, QueueWindow};
+
+use engine::Engine;
+use http::HttpState;
+use status::{Recorder, StatusBoard};
+
+/// Everything the service needs from outside.
+pub struct Deps {
+    pub policy: Policy,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub clock: Arc<dyn Clock>,
+    /// The bound listener for `/metrics`, `/status` and `/v1/heartbeat`.
+    pub listener: tokio::net::TcpListener,
+    /// The workers' bearer token.
+    pub token: String,
+    /// Observe and decide, but make no mutating call and tell no worker to drain.
+    pub dry_run: bool,
+    /// Append every observation and decision to this JSON Lines file.
+    pub record: Option<PathBuf>,
+    /// How often to sample the queues (also the loop's wake-up period).
+    pub sample_every: Duration,
+}
+
+/// Errors that stop the service; the caller prints them and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The policy lacks what the live service needs.
+    #[error("the policy cannot run live:\n  {}", .0.join("\n  "))]
+    NotRunnable(Vec<String>),
+    /// The `--record` file cannot be opened.
+    #[error("cannot open the record file {path}: {source}")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP listener failed.
+    #[error("the HTTP listener failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// The default queue sampling period: a few samples per interval, at most every 5 s.
+pub fn default_sample_every(policy: &Policy) -> Duration {
+    (policy.control.interval / 3).clamp(Duration::from_millis(200), Duration::from_secs(5))
+}
+
+/// Runs the service until `shutdown` completes; a tick in progress is finished first.
+pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), ServiceError> {
+    let problems = deps.policy.live_problems();
+    if !problems.is_empty() {
+        return Err(ServiceError::NotRunnable(problems));
+    }
+    let recorder = match &deps.record {
+        Some(path) => Some(Recorder::open(path).map_err(|source| ServiceError::Record {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let started_at = deps.clock.now();
+    let metrics = Metrics::new();
+    metrics.dry_run.set(if deps.dry_run { 1.0 } else { 0.0 });
+    let registry = Arc::new(Registry::new());
+    let status = Arc::new(StatusBoard::new(
+        &deps.policy.name,
+        deps.dry_run,
+        started_at,
+    ));
+    let http_state = Arc::new(HttpState {
+        registry: registry.clone(),
+        metrics: metrics.clone(),
+        status: status.clone(),
+        token: deps.token.clone(),
+        pools: deps.policy.pools.iter().map(|p| p.name.clone()).collect(),
+        clock: deps.clock.clone(),
+    });
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr = deps.listener.local_addr().map_err(ServiceError::Serve)?;
+    let server = tokio::spawn(
+        axum::serve(deps.listener, http::router(http_state))
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .into_future(),
+    );
+    info!(addr = %addr, policy = %deps.policy.name, dry_run = deps.dry_run, "Serving metrics, status and heartbeats.");
+
+    let interval = deps.policy.control.interval;
+    let mut engine = Engine {
+        fleet: Ec2Fleet::new(deps.ec2, &deps.policy.name),
+        sampler: QueueSampler::new(deps.sqs, deps.policy.queues.clone()),
+        window: QueueWindow::default(),
+        registry,
+        metrics,
+        status,
+        recorder,
+        clock: deps.clock.clone(),
+        memory: ControlMemory::default(),
+        recent: HashMap::new(),
+        dry_run: deps.dry_run,
+        started_at,
+        ticks: 0,
+        policy: deps.policy,
+    };
+    let mut wake = tokio::time::interval(deps.sample_every);
+    wake.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_tick = started_at;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            _ = wake.tick() => {}
+        }
+        engine.sample().await;
+        let now = deps.clock.now();
+        if now >= next_tick {
+            engine.tick().await;
+            next_tick = next_tick.plus(interval).max(now.plus(interval / 2));
+        }
+    }
+    info!(ticks = engine.ticks, "Shutting down.");
+    let _ = stop_http.send(());
+    match server.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServiceError::Serve(e)),
+        Err(e) => Err(ServiceError::Serve(std::io::Error::other(e))),
+    }
+}

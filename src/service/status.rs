@@ -1,0 +1,143 @@
+//! What `/status` shows (the last decisions with their reasons, per-pool worker counts, the
+//! last observation errors) and the `--record` JSON Lines log of every observation and
+//! decision.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::control::{Decision, Observation, QueueObservation};
+use crate::model::{Timestamp, WorkerState};
+
+/// How many recent ticks `/status` keeps.
+pub const RECENT_TICKS: usize = 20;
+
+/// Worker counts of one pool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PoolCounts {
+    pub pool: String,
+    /// `None` when the pool could not be listed.
+    pub known: bool,
+    pub booting: u32,
+    pub idle: u32,
+    pub busy: u32,
+    pub draining: u32,
+}
+
+impl PoolCounts {
+    /// Counts every pool of `obs`.
+    pub fn of(obs: &Observation) -> Vec<PoolCounts> {
+        obs.pools
+            .iter()
+            .map(|p| {
+                let mut c = PoolCounts {
+                    pool: p.pool.clone(),
+                    known: p.workers.is_some(),
+                    ..PoolCounts::default()
+                };
+                for w in p.workers.iter().flatten() {
+                    match w.state {
+                        WorkerState::Booting => c.booting += 1,
+                        WorkerState::Idle { .. } => c.idle += 1,
+                        WorkerState::Busy { .. } => c.busy += 1,
+                        WorkerState::Draining { .. } => c.draining += 1,
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+}
+
+/// One tick, as shown by `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickReport {
+    pub tick: u64,
+    pub at: Timestamp,
+    /// Why parts of the observation are missing this tick (empty when all was read).
+    pub observation_errors: Vec<String>,
+    pub queue: Option<QueueObservation>,
+    pub workers: Vec<PoolCounts>,
+    pub decision: Decision,
+    /// What the service did about it (empty in dry-run).
+    pub executed: Vec<String>,
+}
+
+/// The state `/status` serves.
+#[derive(Debug, Serialize)]
+struct Board {
+    policy: String,
+    dry_run: bool,
+    started_at: Timestamp,
+    ticks: u64,
+    recent: VecDeque<TickReport>,
+}
+
+/// Shared between the control loop (writes) and the HTTP handler (reads).
+#[derive(Debug)]
+pub struct StatusBoard(Mutex<Board>);
+
+impl StatusBoard {
+    pub fn new(policy: &str, dry_run: bool, started_at: Timestamp) -> Self {
+        StatusBoard(Mutex::new(Board {
+            policy: policy.to_string(),
+            dry_run,
+            started_at,
+            ticks: 0,
+            recent: VecDeque::new(),
+        }))
+    }
+
+    /// Adds a tick, keeping the last [`RECENT_TICKS`].
+    pub fn push(&self, report: TickReport) {
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        b.ticks = report.tick;
+        if b.recent.len() == RECENT_TICKS {
+            b.recent.pop_front();
+        }
+        b.recent.push_back(report);
+    }
+
+    /// The `/status` JSON: newest tick first.
+    pub fn to_json(&self) -> serde_json::Value {
+        let b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let recent: Vec<&TickReport> = b.recent.iter().rev().collect();
+        serde_json::json!({
+            "policy": b.policy,
+            "dry_run": b.dry_run,
+            "started_at": b.started_at,
+            "ticks": b.ticks,
+            "last": recent.first(),
+            "recent": recent,
+        })
+    }
+}
+
+/// The `--record` file: one JSON object per tick, `{"at", "observation", "decision"}`.
+#[derive(Debug)]
+pub struct Recorder(BufWriter<File>);
+
+impl Recorder {
+    /// Opens `path` for appending.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Recorder(BufWriter::new(f)))
+    }
+
+    /// Appends one line and flushes it.
+    pub fn write(
+        &mut self,
+        at: Timestamp,
+        observation: &Observation,
+        decision: &Decision,
+    ) -> std::io::Result<()> {
+        let line = serde_json::json!({"at": at, "observation": observation, "decision": decision});
+        serde_json::to_writer(&mut self.0, &line)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+}

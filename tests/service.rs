@@ -1,0 +1,260 @@
+//! `spillway run` end to end against moto: a backlog launches tagged instances, example
+//! workers (child processes pretending to be those instances) drain the queue exactly once,
+//! and the fleet scales back in to `min` by draining, never terminating a busy worker.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::process::Child;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::InstanceStateName;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use spillway::clock::SystemClock;
+use support::moto::{self, DEFAULT_ACCOUNT};
+use support::service::{self as svc, Options};
+use support::workers::{instances, spawn_worker};
+
+/// A policy with a one-second tick for tests.
+pub fn test_policy(name: &str, queue_url: &str, max: u32, scale_in_after: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+[control]
+interval = "1s"
+window = "2s"
+stale_after = "5s"
+max_launch_per_tick = {max}
+[target]
+free_busy_ratio = 0.0
+min_free = 0
+wait_slo = "30s"
+[hysteresis]
+band = 0.0
+scale_in_after = "{scale_in_after}"
+[[pool]]
+name = "ec2"
+kind = "ec2"
+min = 0
+max = {max}
+cost_per_hour = 0.1
+boot_time = "2s"
+boot_timeout = "5m"
+image_id = "ami-12c6146b"
+instance_types = ["c5.large", "c5a.large"]
+market = "on-demand"
+[[queue]]
+name = "jobs"
+url = "{queue_url}"
+class = "interactive"
+[heartbeat]
+token_env = "SPILLWAY_TEST_TOKEN"
+lost_after = "20s"
+"#
+    )
+}
+
+async fn send_jobs(sqs: &aws_sdk_sqs::Client, url: &str, n: usize, duration_s: f64) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
+        let mut req = sqs.send_message_batch().queue_url(url);
+        for i in chunk {
+            req = req.entries(
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(format!(r#"{{"id":"job-{i}","duration_s":{duration_s}}}"#))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        req.send().await.expect("SendMessageBatch");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_launches_tagged_workers_that_drain_it_then_scales_in_to_min() {
+    let server = moto::server();
+    let account = moto::fresh_account();
+    let ec2 = server.ec2_client(&account);
+    // Workers are separate processes on the default account: the queue lives there.
+    let sqs = server.sqs_client(DEFAULT_ACCOUNT);
+    let queue = support::queues::create_queue(&sqs, &format!("e2e-{account}")).await;
+    let jobs = 24;
+    send_jobs(&sqs, &queue, jobs, 1.5).await;
+    let name = format!("e2e-{account}");
+    let dir = std::env::temp_dir().join(format!("spillway-e2e-{account}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let done_file = dir.join("done.txt");
+    let record = dir.join("decisions.jsonl");
+    let _ = std::fs::remove_file(&done_file);
+    let running = svc::start(
+        svc::policy(&test_policy(&name, &queue, 4, "2s")),
+        ec2.clone(),
+        sqs.clone(),
+        Arc::new(SystemClock::new()),
+        Options {
+            record: Some(record.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+
+    let mut workers: HashMap<String, Child> = HashMap::new();
+    let mut exited: HashMap<String, bool> = HashMap::new();
+    let mut max_seen = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let listed = instances(&ec2, &name).await;
+        let live: Vec<&String> = listed
+            .iter()
+            .filter(|(_, s)| matches!(s, InstanceStateName::Running | InstanceStateName::Pending))
+            .map(|(id, _)| id)
+            .collect();
+        max_seen = max_seen.max(live.len());
+        for id in &live {
+            if !workers.contains_key(*id) {
+                let child = spawn_worker(server, &running.host(), &queue, "ec2", id, &done_file);
+                workers.insert((*id).clone(), child);
+            }
+        }
+        for (id, child) in workers.iter_mut() {
+            if let Some(st) = child.try_wait().unwrap() {
+                exited.entry(id.clone()).or_insert(st.success());
+            }
+        }
+        // An instance terminated while its worker still runs would have killed a job.
+        for (id, state) in &listed {
+            if *state == InstanceStateName::Terminated && workers.contains_key(id) {
+                let mut waited = 0;
+                while !exited.contains_key(id) && waited < 10 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if let Some(st) = workers.get_mut(id).unwrap().try_wait().unwrap() {
+                        exited.insert(id.clone(), st.success());
+                    }
+                    waited += 1;
+                }
+                assert_eq!(
+                    exited.get(id),
+                    Some(&true),
+                    "instance {id} was terminated but its worker had not drained and exited"
+                );
+            }
+        }
+        let done = std::fs::read_to_string(&done_file).unwrap_or_default();
+        let finished = done.lines().count() >= jobs;
+        if finished && live.is_empty() && !workers.is_empty() && exited.len() == workers.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled in 90 s: {} jobs done, {} live instances, {}/{} workers exited; status {:#}",
+            done.lines().count(),
+            live.len(),
+            exited.len(),
+            workers.len(),
+            running.status().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = running.metrics().await;
+    running.stop().await.expect("clean stop");
+
+    let done = std::fs::read_to_string(&done_file).unwrap();
+    let ids: Vec<&str> = done.lines().collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), jobs, "every job ran exactly once: {ids:?}");
+    assert_eq!(unique.len(), jobs);
+    assert!(
+        (2..=4).contains(&max_seen),
+        "scaled out within max: {max_seen}"
+    );
+    assert!(
+        exited.values().all(|ok| *ok),
+        "every worker drained and exited cleanly"
+    );
+    assert_eq!(support::queues::visible_count(&sqs, &queue).await, 0);
+    assert!(
+        svc::metric(
+            &metrics,
+            r#"spillway_scaling_actions_total{action="launch",pool="ec2",reason="backlog"}"#
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        svc::metric(
+            &metrics,
+            r#"spillway_scaling_actions_total{action="terminate",pool="ec2",reason="surplus"}"#
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        svc::metric(&metrics, "spillway_boot_seconds_count") >= 1.0,
+        "{metrics}"
+    );
+    let lines = std::fs::read_to_string(&record).unwrap();
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["observation"]["queue"].is_object() && first["decision"]["actions"].is_array());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn launched_instances_carry_the_policy_and_pool_tags() {
+    let server = moto::server();
+    let account = moto::fresh_account();
+    let ec2 = server.ec2_client(&account);
+    let fleet = spillway::provider::ec2::Ec2Fleet::new(ec2.clone(), "tags-test");
+    let policy = svc::policy(&test_policy("tags-test", "http://127.0.0.1:1/q", 3, "1m"));
+    let launch = &policy.pools[0].ec2().unwrap().launch;
+    let done = fleet
+        .launch("ec2", launch, 2, "spillway-test-token")
+        .await
+        .expect("launch");
+    assert_eq!(done.ids.len(), 2);
+    let out = ec2
+        .describe_instances()
+        .set_instance_ids(Some(done.ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    for i in out.reservations().iter().flat_map(|r| r.instances()) {
+        let tags: HashMap<&str, &str> = i
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        assert_eq!(tags.get("spillway:policy"), Some(&"tags-test"));
+        assert_eq!(tags.get("spillway:pool"), Some(&"ec2"));
+        assert_eq!(tags.get("Name"), Some(&"spillway-tags-test-ec2"));
+        assert_eq!(i.instance_type().map(|t| t.as_str()), Some("c5.large"));
+    }
+    let listed = fleet.list().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    // A foreign instance (no spillway tags) is never terminated, even when asked by id.
+    let foreign = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let foreign_id = foreign.instances()[0].instance_id().unwrap().to_string();
+    let other_policy = spillway::provider::ec2::Ec2Fleet::new(ec2.clone(), "someone-else");
+    let mut ask = done.ids.clone();
+    ask.push(foreign_id.clone());
+    assert!(
+        other_policy.terminate(&ask, None).await.unwrap().is_empty(),
+        "another policy's fleet terminated nothing"
+    );
+    let gone = fleet.terminate(&ask, Some("ec2")).await.unwrap();
+    assert_eq!(gone, done.ids, "only our own tagged instances");
+    assert!(fleet.list().await.unwrap().is_empty());
+    assert!(
+        fleet
+            .terminate(&done.ids, Some("ec2"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "already gone is success"
+    );
+}

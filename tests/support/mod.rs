@@ -1,0 +1,12 @@
+//! Shared support for integration tests: one moto server per test binary ([`moto`]), SQS queue
+//! helpers ([`queues`]), job files ([`jobfiles`]) and failure-injecting sinks ([`sinks`]). Each
+//! test binary uses only part of it.
+#![allow(dead_code)]
+
+pub mod jobfiles;
+pub mod moto;
+pub mod proxy;
+pub mod queues;
+pub mod service;
+pub mod sinks;
+pub mod workers;

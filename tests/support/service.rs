@@ -1,0 +1,160 @@
+//! Running `spillway run` in-process for a test: builds the policy from TOML, binds a free
+//! port, starts the service with the given SDK clients and clock, and stops it on demand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spillway::clock::Clock;
+use spillway::heartbeat::client;
+use spillway::policy::{self, Policy};
+use spillway::service::{self, Deps, ServiceError};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A service running in this test.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), ServiceError>>,
+}
+
+/// Parses policy TOML or panics with every problem.
+pub fn policy(toml: &str) -> Policy {
+    policy::from_toml_str(toml, "test policy").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Options for [`start`].
+pub struct Options {
+    pub dry_run: bool,
+    pub record: Option<PathBuf>,
+    pub sample_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dry_run: false,
+            record: None,
+            sample_every: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Starts the service.
+pub async fn start(
+    policy: Policy,
+    ec2: aws_sdk_ec2::Client,
+    sqs: aws_sdk_sqs::Client,
+    clock: Arc<dyn Clock>,
+    options: Options,
+) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let deps = Deps {
+        policy,
+        ec2,
+        sqs,
+        clock,
+        listener,
+        token: TOKEN.to_string(),
+        dry_run: options.dry_run,
+        record: options.record,
+        sample_every: options.sample_every,
+    };
+    let handle = tokio::spawn(service::run(deps, async {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        stop: Some(tx),
+        handle,
+    }
+}
+
+impl Running {
+    /// `host:port` of the listener.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops the service (after its current tick) and returns how it ended.
+    pub async fn stop(mut self) -> Result<(), ServiceError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), &mut self.handle)
+            .await
+            .expect("the service did not stop within 30 s")
+            .expect("the service task panicked")
+    }
+
+    /// `GET /status`.
+    pub async fn status(&self) -> serde_json::Value {
+        let r = client::request(
+            &self.host(),
+            "GET",
+            "/status",
+            &[],
+            b"",
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("GET /status");
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).expect("status JSON")
+    }
+
+    /// `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = client::request(
+            &self.host(),
+            "GET",
+            "/metrics",
+            &[],
+            b"",
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("GET /metrics");
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).expect("UTF-8 metrics")
+    }
+
+    /// Polls `/status` until `ok` holds for it, or panics after `within`.
+    pub async fn wait_status(
+        &self,
+        within: Duration,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let s = self.status().await;
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last status: {s:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The value of a metric line `name{labels} value`, or 0 when absent.
+pub fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name_and_labels)
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,95 @@
+//! Example render workers as child processes (`examples/render_worker.rs`), each pretending to
+//! run on one EC2 instance, and listing this policy's instances the way a test sees them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
+
+use super::moto::MotoServer;
+use super::service::TOKEN;
+
+/// The built example worker; builds it first if this test run did not.
+pub fn worker_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = debug.join("examples").join("render_worker");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "--locked", "--example", "render_worker"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build --example render_worker")
+            .success();
+        assert!(ok, "building the example worker failed");
+    }
+    bin
+}
+
+/// Starts a worker for `instance_id` in `pool`, talking to SQS on moto's default account and
+/// heartbeating to `service` (`host:port`).
+pub fn spawn_worker(
+    moto: &MotoServer,
+    service: &str,
+    queue_url: &str,
+    pool: &str,
+    instance_id: &str,
+    done_file: &Path,
+) -> Child {
+    let mut cmd = Command::new(worker_binary());
+    cmd.args([
+        "--service",
+        service,
+        "--queue-url",
+        queue_url,
+        "--pool",
+        pool,
+        "--worker-id",
+        instance_id,
+        "--instance-id",
+        instance_id,
+        "--heartbeat-every",
+        "0.3",
+        "--wait",
+        "1",
+    ])
+    .arg("--done-file")
+    .arg(done_file)
+    .env("SPILLWAY_TOKEN", TOKEN)
+    .env("RUST_LOG", "warn")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    for (k, v) in moto.child_env() {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn render_worker")
+}
+
+/// `(instance id, state)` of every instance tagged `spillway:policy = policy`, terminated ones
+/// included (moto keeps them listed).
+pub async fn instances(
+    ec2: &aws_sdk_ec2::Client,
+    policy: &str,
+) -> Vec<(String, InstanceStateName)> {
+    let out = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("tag:spillway:policy")
+                .values(policy)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeInstances");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| Some((i.instance_id()?.to_string(), i.state()?.name()?.clone())))
+        .collect()
+}
