@@ -161,6 +161,9 @@ pub fn plan_actions(
     }
 
     let acted = actions.iter().any(|a| !matches!(a, Action::Hold { .. }));
+    if constraint.is_none() && facts.missing_pool.is_some() {
+        constraint = Some(unsafe_data_reason(facts));
+    }
     if let Some(reason) = constraint {
         actions.push(Action::Hold { pool: None, reason });
     } else if !acted {

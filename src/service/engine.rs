@@ -37,12 +37,32 @@ pub struct Engine {
     pub(super) memory: ControlMemory,
     /// Instances launched by this process and not listed yet, by id.
     pub(super) recent: HashMap<String, Instance>,
+    /// Each worker's jobs-done counter at the previous tick; `None` before the first tick, so
+    /// a restart does not read every worker's lifetime total as one tick's completions.
+    pub(super) jobs_done: Option<HashMap<String, u64>>,
     pub(super) dry_run: bool,
     pub(super) started_at: Timestamp,
     pub(super) ticks: u64,
 }
 
 impl Engine {
+    /// Jobs finished since the previous tick, from the workers' jobs-done counters: a worker
+    /// first seen since then counts in full; a counter that went backwards (a restarted worker)
+    /// counts from zero. `None` on the first tick.
+    fn completions(&mut self, records: &[crate::heartbeat::Record]) -> Option<u64> {
+        let now: HashMap<String, u64> = records.iter().map(|r| (r.worker_id.clone(), r.jobs_done)).collect();
+        let done = self.jobs_done.as_ref().map(|before| {
+            now.iter()
+                .map(|(id, &n)| match before.get(id) {
+                    Some(&b) if n >= b => n - b,
+                    _ => n,
+                })
+                .sum()
+        });
+        self.jobs_done = Some(now);
+        done
+    }
+
     /// Takes one queue sample into the window.
     pub async fn sample(&mut self) {
         let now = self.clock.now();
@@ -118,11 +138,13 @@ impl Engine {
             self.registry.mark_boot_recorded(id);
             self.metrics.boot_seconds.observe(d.as_secs_f64());
         }
+        let completed = self.completions(&records);
         let obs = Observation {
             queue,
             batch,
             pools: view.pools.clone(),
             boots: view.boots.iter().map(|(_, d)| *d).collect(),
+            completed,
         };
         let watch = Stopwatch::start();
         let step = decide(&self.policy, &obs, &self.memory, now);

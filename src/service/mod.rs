@@ -126,6 +126,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         clock: deps.clock.clone(),
         memory: ControlMemory::default(),
         recent: HashMap::new(),
+        jobs_done: None,
         dry_run: deps.dry_run,
         started_at,
         ticks: 0,
