@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Messages per second of `spillway backfill submit` against a local moto server, next to a plain
-# boto3 script making the same SendMessageBatch calls with the same concurrency.
+# boto3 script making the same SendMessageBatch calls (10 entries, same attributes) with the same
+# concurrency (benches/backfill_boto3.py).
 #
-# Usage: benches/backfill_rate.sh [JOBS (default 5000)] [CONCURRENCY (default 8)] [ROUNDS (default 3)]
-# Env:   SPILLWAY_BIN=path  use this binary instead of building `cargo build --release --locked`.
+# Usage: benches/backfill_rate.sh [JOBS (5000)] [CONCURRENCY (8)] [ROUNDS (3)] [CHUNK (500)]
+# Env:   SPILLWAY_BIN=path  use this binary instead of `cargo build --release --locked`.
 #
-# Each round resets moto and gives each tool a fresh standard queue, alternating which goes
-# first. Both are bound by moto (one Python process, a few ms per request), so the figures
-# measure the client's overhead on top of the same server.
+# moto's SendMessage reads the queue's attributes for every message, which walks every message
+# already in the queue: a send costs O(queue depth) and filling one queue with 5,000 messages
+# takes minutes whatever the client (quadratic). To measure the clients rather than that, the
+# job file is cut into CHUNK-line files, each sent to a fresh queue after a moto reset; both
+# tools get the same chunks. Rates are messages over the summed send time each tool reports
+# (first call to last acknowledgement); the process wall time (with start-up) is shown too.
+# CHUNK=JOBS sends the whole file to one queue.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 jobs="${1:-5000}"
 concurrency="${2:-8}"
 rounds="${3:-3}"
+chunk="${4:-500}"
 
 scripts/install-test-deps.sh
 if [[ -z "${SPILLWAY_BIN:-}" ]]; then
@@ -33,38 +39,51 @@ endpoint="http://127.0.0.1:$port"
 export AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-"$python" - "$work/jobs.jsonl" "$jobs" <<'PY'
+"$python" - "$work" "$jobs" "$chunk" <<'PY'
 import json, sys
-path, n = sys.argv[1], int(sys.argv[2])
-with open(path, "w") as f:
-    for i in range(1, n + 1):
-        f.write(json.dumps({"id": f"job-{i:06d}", "scene": "bench", "frame": i, "duration_s": 30}) + "\n")
+work, n, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lines = [json.dumps({"id": f"job-{i:06d}", "scene": "bench", "frame": i, "duration_s": 30})
+         for i in range(1, n + 1)]
+for k in range(0, n, chunk):
+    with open(f"{work}/chunk-{k // chunk:04d}.jsonl", "w") as f:
+        f.write("\n".join(lines[k:k + chunk]) + "\n")
 PY
 
 new_queue() { # resets moto, prints the URL of a fresh queue
     curl -sf -X POST "$endpoint/moto-api/reset" > /dev/null
     "$python" -c 'import boto3,sys; print(boto3.client("sqs").create_queue(QueueName=sys.argv[1])["QueueUrl"])' "$1"
 }
-run_spillway() {
-    local url; url="$(new_queue "spillway-$1")"
-    local start end line
-    start="$(date +%s%N)"
-    line="$(RUST_LOG=warn "$SPILLWAY_BIN" backfill submit "$work/jobs.jsonl" --queue-url "$url" \
-        --concurrency "$concurrency" --checkpoint "$work/ckpt-$1" | grep '^backfill: ')"
-    end="$(date +%s%N)"
-    echo "spillway: ${line#backfill: } (process wall $(( (end - start) / 1000000 )) ms)"
-}
-run_boto3() {
-    local url; url="$(new_queue "boto3-$1")"
-    local start end line
-    start="$(date +%s%N)"
-    line="$("$python" benches/backfill_boto3.py "$work/jobs.jsonl" --queue-url "$url" --concurrency "$concurrency")"
-    end="$(date +%s%N)"
-    echo "$line (process wall $(( (end - start) / 1000000 )) ms)"
+
+# run TOOL ROUND: sends every chunk, prints "TOOL: sent N, send time S s, R messages/s, wall W s".
+run() {
+    local tool="$1" round="$2" file url out start end
+    : > "$work/figures"
+    for file in "$work"/chunk-*.jsonl; do
+        url="$(new_queue "$tool-$round")"
+        start="$(date +%s%N)"
+        if [[ "$tool" == spillway ]]; then
+            out="$(RUST_LOG=warn "$SPILLWAY_BIN" backfill submit "$file" --queue-url "$url" \
+                --concurrency "$concurrency" --checkpoint "$work/ckpt-$round-$(basename "$file")")"
+        else
+            out="$("$python" benches/backfill_boto3.py "$file" --queue-url "$url" --concurrency "$concurrency")"
+        fi
+        end="$(date +%s%N)"
+        # Both tools print "... sent N, ... elapsed T s, ..."; keep "N T wall_ns".
+        echo "$(echo "$out" | sed -n 's/.*sent \([0-9]*\),.*elapsed \([0-9.]*\) s.*/\1 \2/p') $(( end - start ))" >> "$work/figures"
+    done
+    "$python" - "$tool" "$work/figures" <<'PY'
+import sys
+tool, rows = sys.argv[1], [line.split() for line in open(sys.argv[2]) if line.strip()]
+sent = sum(int(r[0]) for r in rows)
+send = sum(float(r[1]) for r in rows)
+wall = sum(int(r[2]) for r in rows) / 1e9
+print(f"{tool:8}: sent {sent} in {len(rows)} queues, send time {send:.2f} s, "
+      f"{sent / send:.1f} messages/s (process wall {wall:.2f} s, {sent / wall:.1f} messages/s)")
+PY
 }
 
-echo "backfill_rate: $jobs jobs, concurrency $concurrency, $rounds rounds, moto on port $port"
+echo "backfill_rate: $jobs jobs in chunks of $chunk, concurrency $concurrency, $rounds rounds, moto on port $port"
 for round in $(seq "$rounds"); do
-    if (( round % 2 )); then run_spillway "$round"; run_boto3 "$round"
-    else run_boto3 "$round"; run_spillway "$round"; fi
+    if (( round % 2 )); then run spillway "$round"; run boto3 "$round"
+    else run boto3 "$round"; run spillway "$round"; fi
 done
