@@ -190,12 +190,18 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
     }
     // Widen while nothing meets the SLO (towards more capacity) or the best sits at the cheap
     // edge (towards less).
-    let cap = if knob.integer { policy.first_ec2().map_or(0, |(_, e)| e.max) as f64 } else { f64::INFINITY };
+    let cap = if knob.integer {
+        policy.first_ec2().map_or(0, |(_, e)| e.max) as f64
+    } else {
+        f64::INFINITY
+    };
     for _ in 0..4 {
         let best = cheapest(&runs);
         let cheap_end = if knob.larger_is_more { lo } else { hi };
         let toward_more = best.is_none();
-        let toward_less = best.as_ref().is_some_and(|b| (b.setting - cheap_end).abs() < 1e-9);
+        let toward_less = best
+            .as_ref()
+            .is_some_and(|b| (b.setting - cheap_end).abs() < 1e-9);
         if !toward_more && !toward_less {
             break;
         }
@@ -204,12 +210,26 @@ pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> 
             if hi >= cap {
                 break;
             }
-            (hi, if knob.log { hi * 4.0 } else { (hi + (hi - lo).max(1.0)).min(cap) })
+            (
+                hi,
+                if knob.log {
+                    hi * 4.0
+                } else {
+                    (hi + (hi - lo).max(1.0)).min(cap)
+                },
+            )
         } else {
             if lo <= 0.0 || (knob.log && lo < 1e-4) {
                 break;
             }
-            (if knob.log { lo / 4.0 } else { (lo - (hi - lo)).max(0.0) }, lo)
+            (
+                if knob.log {
+                    lo / 4.0
+                } else {
+                    (lo - (hi - lo)).max(0.0)
+                },
+                lo,
+            )
         };
         for x in grid(knob, a, b, 4) {
             eval(x, &mut runs);

@@ -209,7 +209,11 @@ fn a_failed_fleet_listing_launches_nothing_and_terminates_nothing_in_that_pool()
         step.decision
     );
     assert!(terminated(&step).is_empty());
-    assert_eq!(holds(&step), vec![ReasonKind::MissingFleet], "the hold says why");
+    assert_eq!(
+        holds(&step),
+        vec![ReasonKind::MissingFleet],
+        "the hold says why"
+    );
 }
 
 #[test]

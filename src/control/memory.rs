@@ -186,9 +186,20 @@ impl ControlMemory {
     /// over every pair of samples `span` apart within the last `history`), or `None` with too
     /// little history. Growth that can happen within a boot time is what idle workers must
     /// absorb, since no launch can arrive sooner.
-    pub fn demand_growth(&self, now: Timestamp, span: Duration, history: Duration, q: f64) -> Option<f64> {
+    pub fn demand_growth(
+        &self,
+        now: Timestamp,
+        span: Duration,
+        history: Duration,
+        q: f64,
+    ) -> Option<f64> {
         let from = now.minus(history);
-        let pts: Vec<(Timestamp, f64)> = self.demand.iter().copied().filter(|(t, _)| *t >= from).collect();
+        let pts: Vec<(Timestamp, f64)> = self
+            .demand
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t >= from)
+            .collect();
         let mut growth = Vec::with_capacity(pts.len());
         let mut j = 0;
         for i in 0..pts.len() {

@@ -34,7 +34,9 @@ const RESERVE_QUANTILE: f64 = 0.95;
 /// `max(min_free, free_busy_ratio × demand)` or the learned growth `reserve`, whichever is more.
 pub fn with_headroom(policy: &Policy, demand: f64, reserve: f64) -> u32 {
     let t = &policy.target;
-    let headroom = (t.free_busy_ratio * demand).max(t.min_free as f64).max(reserve);
+    let headroom = (t.free_busy_ratio * demand)
+        .max(t.min_free as f64)
+        .max(reserve);
     (demand + headroom - 1e-9).ceil().max(0.0) as u32
 }
 
@@ -111,7 +113,9 @@ pub fn plan(
     // Launches follow sustained demand: a spike that drains before a new worker could boot is
     // served by the workers on hand. The level is the mean over one boot time.
     let window_level = facts.queue_averaged.in_flight + facts.queue_averaged.visible;
-    let demand_now = memory.mean_demand(now, boot.max(policy.control.window)).unwrap_or(window_level);
+    let demand_now = memory
+        .mean_demand(now, boot.max(policy.control.window))
+        .unwrap_or(window_level);
     let (future, kind) = forecast(memory, now, demand_now, boot);
     // Idle workers must absorb the demand growth that can happen before a launch is ready.
     let reaction = boot + policy.control.interval;
@@ -120,7 +124,9 @@ pub fn plan(
     let growth = match memory.reserve {
         Some((at, g)) if now.since(at) < RESERVE_REFRESH => g,
         _ => {
-            let g = memory.demand_growth(now, reaction, RESERVE_HISTORY, RESERVE_QUANTILE).unwrap_or(0.0);
+            let g = memory
+                .demand_growth(now, reaction, RESERVE_HISTORY, RESERVE_QUANTILE)
+                .unwrap_or(0.0);
             memory.reserve = Some((now, g));
             g
         }
@@ -142,7 +148,9 @@ pub fn plan(
     memory.unserved_last = unserved.max(0.0);
     if unserved > 0.0 && persistent {
         memory.surplus = None;
-        let add = desired_out.saturating_sub(capacity).max(unserved.ceil() as u32);
+        let add = desired_out
+            .saturating_sub(capacity)
+            .max(unserved.ceil() as u32);
         return FleetPlan::resize(
             ec2 + add,
             Reason::new(
@@ -174,7 +182,10 @@ pub fn plan(
         }
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
-            format!("capacity {capacity} within {:.0}% of desired {desired_out}", band * 100.0),
+            format!(
+                "capacity {capacity} within {:.0}% of desired {desired_out}",
+                band * 100.0
+            ),
         ));
     }
 
@@ -188,7 +199,10 @@ pub fn plan(
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
-            format!("capacity {capacity} within {:.0}% of desired {desired_in}", band * 100.0),
+            format!(
+                "capacity {capacity} within {:.0}% of desired {desired_in}",
+                band * 100.0
+            ),
         ));
     }
     let surplus = capacity - desired_in;

@@ -50,7 +50,10 @@ impl Engine {
     /// first seen since then counts in full; a counter that went backwards (a restarted worker)
     /// counts from zero. `None` on the first tick.
     fn completions(&mut self, records: &[crate::heartbeat::Record]) -> Option<u64> {
-        let now: HashMap<String, u64> = records.iter().map(|r| (r.worker_id.clone(), r.jobs_done)).collect();
+        let now: HashMap<String, u64> = records
+            .iter()
+            .map(|r| (r.worker_id.clone(), r.jobs_done))
+            .collect();
         let done = self.jobs_done.as_ref().map(|before| {
             now.iter()
                 .map(|(id, &n)| match before.get(id) {

@@ -230,7 +230,11 @@ impl Report {
             100.0 * self.ec2_busy_hours / self.ec2_billed_hours.max(1e-9),
             self.ec2_cost_usd
         );
-        let _ = writeln!(s, "  EC2 breakdown    {:>10.1} h booting, {:.1} h idle", self.ec2_boot_hours, self.ec2_idle_hours);
+        let _ = writeln!(
+            s,
+            "  EC2 breakdown    {:>10.1} h booting, {:.1} h idle",
+            self.ec2_boot_hours, self.ec2_idle_hours
+        );
         let _ = writeln!(
             s,
             "  floor            {:>10.1} EC2 h (zero idle, zero boot)   → {:.2}× the floor",
