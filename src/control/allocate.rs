@@ -122,6 +122,9 @@ pub fn plan_actions(
         }
     }
 
+    if need > 0 && constraint.is_none() && facts.missing_pool.is_some() {
+        constraint = Some(unsafe_data_reason(facts));
+    }
     if need > 0 && constraint.is_none() {
         constraint = Some(Reason::new(
             ReasonKind::MaxInstances,
@@ -231,7 +234,7 @@ fn unsafe_data_reason(facts: &Facts) -> Reason {
     if let Some(pool) = &facts.missing_pool {
         return Reason::new(
             ReasonKind::MissingFleet,
-            format!("worker listing for pool {pool} failed; not scaling in on missing data"),
+            format!("worker listing for pool {pool} failed; no launch or scale-in on missing data"),
         );
     }
     match facts.queue_status {

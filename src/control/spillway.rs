@@ -109,18 +109,19 @@ pub fn plan(
         };
     }
 
-    // Busy workers averaged over the window (the latest count is noisy); waiting jobs as of now.
-    // Launches follow sustained demand: a spike that drains before a new worker could boot is
-    // served by the workers on hand. The level is the mean over one boot time.
+    // Launches follow sustained demand. Jobs the fleet's own completions absorb within the wait
+    // SLO (`absorbed`, from measured throughput) need no new worker: short-job noise above the
+    // mean over one boot time is ignored, while a step up of long jobs counts at once.
+    let absorbed = memory.throughput.unwrap_or(0.0) * policy.target.wait_slo.as_secs_f64();
     let window_level = facts.queue_averaged.in_flight + facts.queue_averaged.visible;
+    let latest_level = busy + facts.queue_latest.visible;
     let demand_now = memory
         .mean_demand(now, boot.max(policy.control.window))
-        .unwrap_or(window_level);
+        .unwrap_or(window_level)
+        .max(latest_level - absorbed);
     let (future, kind) = forecast(memory, now, demand_now, boot);
     // Idle workers must absorb the demand growth that can happen before a launch is ready.
     let reaction = boot + policy.control.interval;
-    // Growth the fleet's own completions absorb within the wait SLO needs no idle worker.
-    let absorbed = memory.throughput.unwrap_or(0.0) * policy.target.wait_slo.as_secs_f64();
     let growth = match memory.reserve {
         Some((at, g)) if now.since(at) < RESERVE_REFRESH => g,
         _ => {
@@ -193,7 +194,10 @@ pub fn plan(
     // peak of noise keeps about two standard deviations of idle workers all day, while the
     // queue absorbs short excursions above the mean well within the wait SLO.
     let span = policy.hysteresis.scale_in_after.max(policy.control.window);
-    let mean = memory.mean_demand(now, span).unwrap_or(demand_now);
+    let mean = memory
+        .mean_demand(now, span)
+        .unwrap_or(demand_now)
+        .max(latest_level - absorbed);
     let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
     if (capacity as f64) <= desired_in as f64 * (1.0 + band) || ec2 == 0 {
         memory.surplus = None;
