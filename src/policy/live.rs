@@ -8,8 +8,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::Policy;
+use super::checker::Checker;
 use super::file::{HeartbeatSection, PoolSection, QueueSection};
-use super::validate::Checker;
 
 /// How to launch the instances of one EC2 pool.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,0 +1,142 @@
+//! The primitives policy validation is built from: a `Checker` that collects problems with
+//! their line numbers, and typed readers for durations, numbers and counts that report a
+//! problem instead of failing.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::validate::Problem;
+use crate::model::parse_duration;
+
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+pub(super) struct Checker<'a> {
+    pub(super) text: &'a str,
+    pub(super) problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    pub(super) fn problem(&mut self, offset: usize, field: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line: line_of(self.text, offset),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        v: Option<Spanned<String>>,
+        at: usize,
+        field: &str,
+        default: Option<Duration>,
+    ) -> Duration {
+        match v {
+            Some(s) => match parse_duration(s.get_ref()) {
+                Ok(d) => d,
+                Err(msg) => {
+                    self.problem(s.span().start, field, msg);
+                    Duration::ZERO
+                }
+            },
+            None => default.unwrap_or_else(|| {
+                self.problem(at, field, "required field is missing");
+                Duration::ZERO
+            }),
+        }
+    }
+
+    pub(super) fn positive_duration(
+        &mut self,
+        v: Option<Spanned<String>>,
+        at: usize,
+        field: &str,
+        default: Option<Duration>,
+    ) -> Duration {
+        let start = v.as_ref().map(|s| s.span().start).unwrap_or(at);
+        let d = self.duration(v, at, field, default);
+        if d.is_zero() && !self.problems.iter().any(|p| p.field == field) {
+            self.problem(start, field, "must be longer than zero");
+        }
+        d
+    }
+
+    pub(super) fn number(
+        &mut self,
+        v: Option<Spanned<f64>>,
+        at: usize,
+        field: &str,
+        default: Option<f64>,
+        valid: impl Fn(f64) -> bool,
+        rule: &str,
+    ) -> f64 {
+        match v {
+            Some(s) => {
+                let x = *s.get_ref();
+                if !x.is_finite() || !valid(x) {
+                    self.problem(
+                        s.span().start,
+                        field,
+                        format!("{x} is out of range: {rule}"),
+                    );
+                }
+                x
+            }
+            None => default.unwrap_or_else(|| {
+                self.problem(at, field, "required field is missing");
+                0.0
+            }),
+        }
+    }
+
+    pub(super) fn count(
+        &mut self,
+        v: Option<Spanned<i64>>,
+        at: usize,
+        field: &str,
+        default: Option<u32>,
+    ) -> u32 {
+        match v {
+            Some(s) => match u32::try_from(*s.get_ref()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.problem(
+                        s.span().start,
+                        field,
+                        format!(
+                            "{} is out of range: must be a whole number ≥ 0",
+                            s.get_ref()
+                        ),
+                    );
+                    0
+                }
+            },
+            None => default.unwrap_or_else(|| {
+                self.problem(at, field, "required field is missing");
+                0
+            }),
+        }
+    }
+}
+
+/// Splits an optional section into (its offset, its contents), reporting it if missing.
+pub(super) fn split<T>(
+    section: Option<Spanned<T>>,
+    name: &str,
+    check: &mut Checker<'_>,
+) -> (usize, Option<T>) {
+    match section {
+        Some(s) => (s.span().start, Some(s.into_inner())),
+        None => {
+            check.problem(0, name, format!("required section [{name}] is missing"));
+            (0, None)
+        }
+    }
+}
