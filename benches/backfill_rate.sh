@@ -3,7 +3,7 @@
 # boto3 script making the same SendMessageBatch calls (10 entries, same attributes) with the same
 # concurrency (benches/backfill_boto3.py).
 #
-# Usage: benches/backfill_rate.sh [JOBS (5000)] [CONCURRENCY (8)] [ROUNDS (3)] [CHUNK (500)]
+# Usage: benches/backfill_rate.sh [JOBS (5000)] [CONCURRENCY (8)] [ROUNDS (3)] [CHUNK (100)]
 # Env:   SPILLWAY_BIN=path  use this binary instead of `cargo build --release --locked`.
 #
 # moto's SendMessage reads the queue's attributes for every message, which walks every message
@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs="${1:-5000}"
 concurrency="${2:-8}"
 rounds="${3:-3}"
-chunk="${4:-500}"
+chunk="${4:-100}"
 
 scripts/install-test-deps.sh
 if [[ -z "${SPILLWAY_BIN:-}" ]]; then
