@@ -3,14 +3,14 @@
 # boto3 script making the same SendMessageBatch calls (10 entries, same attributes) with the same
 # concurrency (benches/backfill_boto3.py).
 #
-# Usage: benches/backfill_rate.sh [JOBS (5000)] [CONCURRENCY (8)] [ROUNDS (3)] [CHUNK (500)]
+# Usage: benches/backfill_rate.sh [JOBS (5000)] [CONCURRENCY (8)] [ROUNDS (3)] [CHUNK (100)]
 # Env:   SPILLWAY_BIN=path  use this binary instead of `cargo build --release --locked`.
 #
 # moto's SendMessage reads the queue's attributes for every message, which walks every message
 # already in the queue: a send costs O(queue depth) and filling one queue with 5,000 messages
 # takes minutes whatever the client (quadratic). To measure the clients rather than that, the
 # job file is cut into CHUNK-line files, each sent to a fresh queue after a moto reset; both
-# tools get the same chunks. Rates are messages over the summed send time each tool reports
+# tools get the same chunks, taking turns chunk by chunk. Rates are messages over the summed send time each tool reports
 # (first call to last acknowledgement); the process wall time (with start-up) is shown too.
 # CHUNK=JOBS sends the whole file to one queue.
 set -euo pipefail
@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs="${1:-5000}"
 concurrency="${2:-8}"
 rounds="${3:-3}"
-chunk="${4:-500}"
+chunk="${4:-100}"
 
 scripts/install-test-deps.sh
 if [[ -z "${SPILLWAY_BIN:-}" ]]; then
@@ -54,24 +54,27 @@ new_queue() { # resets moto, prints the URL of a fresh queue
     "$python" -c 'import boto3,sys; print(boto3.client("sqs").create_queue(QueueName=sys.argv[1])["QueueUrl"])' "$1"
 }
 
-# run TOOL ROUND: sends every chunk, prints "TOOL: sent N, send time S s, R messages/s, wall W s".
-run() {
-    local tool="$1" round="$2" file url out start end
-    : > "$work/figures"
-    for file in "$work"/chunk-*.jsonl; do
-        url="$(new_queue "$tool-$round")"
-        start="$(date +%s%N)"
-        if [[ "$tool" == spillway ]]; then
-            out="$(RUST_LOG=warn "$SPILLWAY_BIN" backfill submit "$file" --queue-url "$url" \
-                --concurrency "$concurrency" --checkpoint "$work/ckpt-$round-$(basename "$file")")"
-        else
-            out="$("$python" benches/backfill_boto3.py "$file" --queue-url "$url" --concurrency "$concurrency")"
-        fi
-        end="$(date +%s%N)"
-        # Both tools print "... sent N, ... elapsed T s, ..."; keep "N T wall_ns".
-        echo "$(echo "$out" | sed -n 's/.*sent \([0-9]*\),.*elapsed \([0-9.]*\) s.*/\1 \2/p') $(( end - start ))" >> "$work/figures"
-    done
-    "$python" - "$tool" "$work/figures" <<'PY'
+# one TOOL FILE ROUND: sends FILE to a fresh queue, appends "sent send_seconds wall_ns" to
+# $work/figures-TOOL.
+one() {
+    local tool="$1" file="$2" round="$3" url out start end
+    url="$(new_queue "$tool-$round")"
+    start="$(date +%s%N)"
+    if [[ "$tool" == spillway ]]; then
+        out="$(RUST_LOG=warn "$SPILLWAY_BIN" backfill submit "$file" --queue-url "$url" \
+            --concurrency "$concurrency" --checkpoint "$work/ckpt-$round-$(basename "$file")")"
+    else
+        out="$("$python" benches/backfill_boto3.py "$file" --queue-url "$url" --concurrency "$concurrency")"
+    fi
+    end="$(date +%s%N)"
+    # Both tools print "... sent N, ... elapsed T s, ...".
+    echo "$(echo "$out" | sed -n 's/.*sent \([0-9]*\),.*elapsed \([0-9.]*\) s.*/\1 \2/p') $(( end - start ))" \
+        >> "$work/figures-$tool"
+}
+
+# report TOOL: one line of totals for the round.
+report() {
+    "$python" - "$1" "$work/figures-$1" <<'PY'
 import sys
 tool, rows = sys.argv[1], [line.split() for line in open(sys.argv[2]) if line.strip()]
 sent = sum(int(r[0]) for r in rows)
@@ -83,7 +86,18 @@ PY
 }
 
 echo "backfill_rate: $jobs jobs in chunks of $chunk, concurrency $concurrency, $rounds rounds, moto on port $port"
+# The tools take turns chunk by chunk (alternating who goes first), so a change in the machine's
+# load during a round affects both alike.
 for round in $(seq "$rounds"); do
-    if (( round % 2 )); then run spillway "$round"; run boto3 "$round"
-    else run boto3 "$round"; run spillway "$round"; fi
+    : > "$work/figures-spillway"
+    : > "$work/figures-boto3"
+    i=0
+    for file in "$work"/chunk-*.jsonl; do
+        if (( (i + round) % 2 )); then one spillway "$file" "$round"; one boto3 "$file" "$round"
+        else one boto3 "$file" "$round"; one spillway "$file" "$round"; fi
+        i=$(( i + 1 ))
+    done
+    echo "round $round:"
+    report spillway
+    report boto3
 done
