@@ -87,11 +87,35 @@ fn booting_workers_count_as_capacity_on_the_way() {
 
 #[test]
 fn small_shortfalls_within_the_band_cause_no_churn() {
-    // 40 dc busy + 10 ec2 busy, nothing waiting: desired 63; 60 on hand is within 15%.
+    // 40 dc busy + 10 ec2 busy, nothing waiting: desired 63 (13 of it headroom). 62 on hand is
+    // short by less than 15% of the headroom, so nothing launches.
+    let farm = Farm::at(at(600))
+        .dc_busy(40)
+        .ec2_busy(10)
+        .ec2_idle_since(12, at(590));
+    let step = farm.decide(&picnik(), &ControlMemory::default());
+    assert!(
+        launches(&step).is_empty() && terminated(&step).is_empty(),
+        "{:?}",
+        step.decision
+    );
+    // 60 on hand is short by 3: more than the band tolerates, so the headroom is restored.
     let farm = Farm::at(at(600))
         .dc_busy(40)
         .ec2_busy(10)
         .ec2_idle_since(10, at(590));
+    let step = farm.decide(&picnik(), &ControlMemory::default());
+    assert_eq!(
+        launches(&step).iter().map(|l| l.1).sum::<u32>(),
+        3,
+        "{:?}",
+        step.decision
+    );
+    // Nor does a small surplus scale in: 70 on hand is within 15% above 63.
+    let farm = Farm::at(at(600))
+        .dc_busy(40)
+        .ec2_busy(10)
+        .ec2_idle_since(20, at(590));
     let step = farm.decide(&picnik(), &ControlMemory::default());
     assert!(
         launches(&step).is_empty() && terminated(&step).is_empty(),

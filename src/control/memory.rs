@@ -231,6 +231,16 @@ impl ControlMemory {
         (n > 0).then(|| sum / n as f64)
     }
 
+    /// Largest demand sample newer than `span` (`None` without samples).
+    pub fn max_demand(&self, now: Timestamp, span: Duration) -> Option<f64> {
+        let from = now.minus(span);
+        self.demand
+            .iter()
+            .filter(|(t, _)| *t >= from)
+            .map(|(_, d)| *d)
+            .max_by(f64::total_cmp)
+    }
+
     /// Least-squares slope of demand (jobs per second) over the samples newer than `span`.
     pub fn demand_slope(&self, now: Timestamp, span: Duration) -> f64 {
         let from = now.minus(span);

@@ -1,12 +1,16 @@
 //! spillway's own strategy: keep headroom for the demand expected one boot time from now.
 //!
-//! Capacity (ready + booting, datacenter first) is compared with
-//! `desired = ceil(future + max(min_free, free_busy_ratio × future))`, where `future` is the
-//! larger of today's demand (busy + waiting jobs), its recent trend extrapolated over the
-//! measured boot time, and the rise the time-of-day profile expects over that boot time.
-//! Launches happen when jobs wait that nothing on hand or on the way will serve, or when
-//! capacity falls below the hysteresis band; scale-in only after the surplus persisted
-//! `scale_in_after`, and only by the smallest surplus seen in that time.
+//! Capacity (ready + booting, datacenter first) is compared with `desired = ceil(future +
+//! headroom)`. Demand is busy + waiting jobs, taken as the mean over one measured boot time or the
+//! latest demand less what the fleet's own completions absorb within the wait SLO, whichever is
+//! more (short-job noise is ignored, a step up of long jobs counts at once), less a standing queue
+//! the fleet clears within a quarter of the SLO. `future` adds the 15-minute trend over the boot
+//! time or the rise the time-of-day profile expects. Headroom is the policy's
+//! `max(min_free, free_busy_ratio × future)`, or the learned growth reserve if more. Launches
+//! happen when the shortfall exceeds `band` × headroom (plus what completions absorb), or at once
+//! when waiting jobs would take longer than half the SLO to drain; scale-in only after capacity
+//! exceeded `(1 + band)` × desired for `scale_in_after`, against the mean (or, for jobs that do not
+//! revert, the recent peak) of demand over that time.
 
 use std::time::Duration;
 
@@ -25,10 +29,12 @@ const MAX_PROFILE_RISE: f64 = 1.5;
 
 /// How much demand history the growth reserve is learned from.
 const RESERVE_HISTORY: Duration = Duration::from_secs(2 * 3600);
+/// Share of the wait SLO a standing queue may take before it needs workers of its own.
+const QUEUE_ALLOWANCE: f64 = 0.25;
 /// How often the growth reserve is recomputed.
 const RESERVE_REFRESH: Duration = Duration::from_secs(300);
 /// The quantile of demand growth over a boot time that idle workers absorb.
-const RESERVE_QUANTILE: f64 = 0.95;
+const RESERVE_QUANTILE: f64 = 0.9;
 
 /// Workers wanted for `demand` jobs: the demand plus its headroom, which is the policy's
 /// `max(min_free, free_busy_ratio × demand)` or the learned growth `reserve`, whichever is more.
@@ -115,10 +121,13 @@ pub fn plan(
     let absorbed = memory.throughput.unwrap_or(0.0) * policy.target.wait_slo.as_secs_f64();
     let window_level = facts.queue_averaged.in_flight + facts.queue_averaged.visible;
     let latest_level = busy + facts.queue_latest.visible;
+    // A standing queue the fleet clears within a fraction of the SLO needs no worker of its own.
+    let allowance = (QUEUE_ALLOWANCE * absorbed).min(facts.queue_averaged.visible);
     let demand_now = memory
         .mean_demand(now, boot.max(policy.control.window))
         .unwrap_or(window_level)
-        .max(latest_level - absorbed);
+        .max(latest_level - absorbed)
+        - allowance;
     let (future, kind) = forecast(memory, now, demand_now, boot);
     // Idle workers must absorb the demand growth that can happen before a launch is ready.
     let reaction = boot + policy.control.interval;
@@ -167,7 +176,12 @@ pub fn plan(
     }
     if desired_out > capacity {
         memory.surplus = None;
-        if (capacity as f64) < desired_out as f64 * (1.0 - band) {
+        // The band tolerates a shortfall of part of the headroom, plus what the fleet's own
+        // completions absorb within the SLO (up to the band of demand). Applied to the whole
+        // fleet regardless, it would let the headroom erode before a burst of long jobs.
+        let headroom = (desired_out as f64 - future).max(0.0);
+        let tolerated = band * headroom + absorbed.min(band * future);
+        if (capacity as f64) < desired_out as f64 - tolerated - 1e-9 {
             return FleetPlan::resize(
                 ec2 + (desired_out - capacity),
                 Reason::new(
@@ -194,10 +208,13 @@ pub fn plan(
     // peak of noise keeps about two standard deviations of idle workers all day, while the
     // queue absorbs short excursions above the mean well within the wait SLO.
     let span = policy.hysteresis.scale_in_after.max(policy.control.window);
+    // Growth the fleet's completions do not absorb within the SLO does not revert by itself
+    // (long jobs): keep the recent peak of it, as the idle capacity the next burst will need.
     let mean = memory
         .mean_demand(now, span)
         .unwrap_or(demand_now)
-        .max(latest_level - absorbed);
+        .max(latest_level - absorbed)
+        .max(memory.max_demand(now, span).unwrap_or(0.0) - absorbed);
     let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
     if (capacity as f64) <= desired_in as f64 * (1.0 + band) || ec2 == 0 {
         memory.surplus = None;
