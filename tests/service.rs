@@ -13,46 +13,21 @@ use aws_sdk_ec2::types::InstanceStateName;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use spillway::clock::SystemClock;
 use support::moto::{self, DEFAULT_ACCOUNT};
-use support::service::{self as svc, Options};
+use support::service::{self as svc, Options, TestPolicy};
 use support::workers::{instances, spawn_worker};
 
 /// A policy with a one-second tick for tests.
 pub fn test_policy(name: &str, queue_url: &str, max: u32, scale_in_after: &str) -> String {
-    format!(
-        r#"
-name = "{name}"
-[control]
-interval = "1s"
-window = "2s"
-stale_after = "5s"
-max_launch_per_tick = {max}
-[target]
-free_busy_ratio = 0.0
-min_free = 0
-wait_slo = "30s"
-[hysteresis]
-band = 0.0
-scale_in_after = "{scale_in_after}"
-[[pool]]
-name = "ec2"
-kind = "ec2"
-min = 0
-max = {max}
-cost_per_hour = 0.1
-boot_time = "2s"
-boot_timeout = "5m"
-image_id = "ami-12c6146b"
-instance_types = ["c5.large", "c5a.large"]
-market = "on-demand"
-[[queue]]
-name = "jobs"
-url = "{queue_url}"
-class = "interactive"
-[heartbeat]
-token_env = "SPILLWAY_TEST_TOKEN"
-lost_after = "20s"
-"#
-    )
+    TestPolicy {
+        name,
+        queue_url,
+        max,
+        scale_in_after,
+        boot_timeout: "5m",
+        lost_after: "20s",
+        instance_types: r#"["c5.large", "c5a.large"]"#,
+    }
+    .toml()
 }
 
 async fn send_jobs(sqs: &aws_sdk_sqs::Client, url: &str, n: usize, duration_s: f64) {

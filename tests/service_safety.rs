@@ -17,43 +17,19 @@ use spillway::heartbeat::client;
 use spillway::heartbeat::protocol::{Command, Heartbeat, ReportedState};
 use support::moto;
 use support::proxy::{Fault, Proxy};
-use support::service::{self as svc, Options, TOKEN};
+use support::service::{self as svc, Options, TOKEN, TestPolicy};
 
 fn policy_toml(name: &str, queue_url: &str, max: u32) -> String {
-    format!(
-        r#"
-name = "{name}"
-[control]
-interval = "1s"
-window = "2s"
-stale_after = "5s"
-max_launch_per_tick = {max}
-[target]
-free_busy_ratio = 0.0
-min_free = 0
-wait_slo = "30s"
-[hysteresis]
-band = 0.0
-scale_in_after = "1s"
-[[pool]]
-name = "ec2"
-kind = "ec2"
-min = 0
-max = {max}
-cost_per_hour = 0.1
-boot_time = "2s"
-boot_timeout = "1h"
-image_id = "ami-12c6146b"
-instance_types = ["c5.large"]
-[[queue]]
-name = "jobs"
-url = "{queue_url}"
-class = "interactive"
-[heartbeat]
-token_env = "SPILLWAY_TEST_TOKEN"
-lost_after = "1h"
-"#
-    )
+    TestPolicy {
+        name,
+        queue_url,
+        max,
+        scale_in_after: "1s",
+        boot_timeout: "1h",
+        lost_after: "1h",
+        instance_types: r#"["c5.large"]"#,
+    }
+    .toml()
 }
 
 struct World {

@@ -22,6 +22,68 @@ pub struct Running {
     handle: JoinHandle<Result<(), ServiceError>>,
 }
 
+/// What the service tests vary in their one-second-tick policy.
+pub struct TestPolicy<'a> {
+    pub name: &'a str,
+    pub queue_url: &'a str,
+    pub max: u32,
+    pub scale_in_after: &'a str,
+    pub boot_timeout: &'a str,
+    pub lost_after: &'a str,
+    /// The `instance_types` array, written as TOML.
+    pub instance_types: &'a str,
+}
+
+impl TestPolicy<'_> {
+    /// The policy text: one EC2 pool, one interactive queue, heartbeats with [`TOKEN`]'s env var.
+    pub fn toml(&self) -> String {
+        let TestPolicy {
+            name,
+            queue_url,
+            max,
+            scale_in_after,
+            boot_timeout,
+            lost_after,
+            instance_types,
+        } = self;
+        format!(
+            r#"
+name = "{name}"
+[control]
+interval = "1s"
+window = "2s"
+stale_after = "5s"
+max_launch_per_tick = {max}
+[target]
+free_busy_ratio = 0.0
+min_free = 0
+wait_slo = "30s"
+[hysteresis]
+band = 0.0
+scale_in_after = "{scale_in_after}"
+[[pool]]
+name = "ec2"
+kind = "ec2"
+min = 0
+max = {max}
+cost_per_hour = 0.1
+boot_time = "2s"
+boot_timeout = "{boot_timeout}"
+image_id = "ami-12c6146b"
+instance_types = {instance_types}
+market = "on-demand"
+[[queue]]
+name = "jobs"
+url = "{queue_url}"
+class = "interactive"
+[heartbeat]
+token_env = "SPILLWAY_TEST_TOKEN"
+lost_after = "{lost_after}"
+"#
+        )
+    }
+}
+
 /// Parses policy TOML or panics with every problem.
 pub fn policy(toml: &str) -> Policy {
     policy::from_toml_str(toml, "test policy").unwrap_or_else(|e| panic!("{e}"))
