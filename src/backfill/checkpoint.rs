@@ -208,11 +208,12 @@ pub fn check_matches(path: &Path, found: &Header, want: &Header) -> Result<(), B
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn header() -> Header {
+    /// A checkpoint header for tests (also used by `checkpoint_writer`'s tests).
+    pub(crate) fn header() -> Header {
         Header {
             version: FORMAT_VERSION,
             input: "jobs.jsonl".into(),
@@ -225,7 +226,8 @@ mod tests {
         }
     }
 
-    fn temp_path(name: &str) -> PathBuf {
+    /// A path in a per-process temporary directory.
+    pub(crate) fn temp_path(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("spillway-ckpt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(name)

@@ -118,27 +118,9 @@ fn sync_parent_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backfill::checkpoint::{FORMAT_VERSION, load};
+    use crate::backfill::checkpoint::load;
+    use crate::backfill::checkpoint::tests::{header, temp_path};
     use std::collections::HashSet;
-
-    fn header() -> Header {
-        Header {
-            version: FORMAT_VERSION,
-            input: "jobs.jsonl".into(),
-            input_size: 10,
-            input_sha256: "ab".into(),
-            queue_url: "http://q".into(),
-            fifo: false,
-            group_id: None,
-            total_jobs: 5,
-        }
-    }
-
-    fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("spillway-ckpt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
 
     #[tokio::test]
     async fn records_round_trip_and_in_doubt_is_sent_minus_acked() {
