@@ -17,13 +17,13 @@ pub mod world;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::control::{ControlMemory, Observation, QueueObservation, decide};
-use crate::model::{QueueStats, Timestamp};
+use crate::control::{ControlMemory, Observation, PoolObservation, QueueObservation, decide};
+use crate::model::{QueueStats, Timestamp, Worker, WorkerState};
 use crate::policy::Policy;
 
 use report::{Report, Sample};
 use trace::{Job, JobClass};
-use world::{Scheduled, World};
+use world::{Scheduled, WState, World};
 
 /// A change of render speed in one pool for a while (an incident).
 #[derive(Debug, Clone, PartialEq)]
@@ -110,33 +110,7 @@ impl Integrals {
 
 /// Runs `policy` over `jobs` (sorted by submission time).
 pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
-    let mut world = World::new(
-        policy,
-        jobs.len(),
-        config.seed,
-        config.boot_jitter,
-        config.launch_failure_rate,
-    );
-    let speed_changes: Vec<(usize, i64, i64, f64)> = config
-        .speed_changes
-        .iter()
-        .filter_map(|c| {
-            let p = policy.pools.iter().position(|p| p.name == c.pool)?;
-            Some((
-                p,
-                (c.from_s * 1000.0) as i64,
-                (c.to_s * 1000.0) as i64,
-                c.factor,
-            ))
-        })
-        .collect();
-    let speed = move |pool: usize, now: i64| -> f64 {
-        speed_changes
-            .iter()
-            .filter(|(p, a, b, _)| *p == pool && now >= *a && now < *b)
-            .map(|c| c.3)
-            .product()
-    };
+    let mut world = World::new(policy, jobs.len(), config);
     let has_batch = jobs.iter().any(|j| j.class == JobClass::Batch);
     let interval_ms = policy.control.interval.as_millis().max(1) as i64;
     let window_ms = policy.control.window.as_millis().max(1) as i64;
@@ -195,12 +169,12 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                 break;
             };
             let s = match ev {
-                Event::JobDone(w) => world.job_done(w, jobs, now, &speed),
-                Event::BootDone(w) => world.boot_done(w, jobs, now, &speed),
+                Event::JobDone(w) => world.job_done(w, jobs, now),
+                Event::BootDone(w) => world.boot_done(w, jobs, now),
             };
             schedule(&mut heap, s);
         } else if t_job == t {
-            let s = world.arrive(next_job as u32, jobs, now, &speed);
+            let s = world.arrive(next_job as u32, jobs, now);
             schedule(&mut heap, s);
             next_job += 1;
             if next_job % 65_536 == 0 {
@@ -250,7 +224,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                     sampled_at: Timestamp(now),
                 }
             });
-            world.observe_pools(policy, &mut obs.pools);
+            observe_pools(&world, policy, &mut obs.pools);
             obs.boots = std::mem::take(&mut world.boots);
             obs.completed = Some(std::mem::take(&mut world.completed_since_tick));
             let step = decide(policy, &obs, &memory, Timestamp(now));
@@ -272,4 +246,35 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         policy, jobs, &world, &samples, &curve, &decisions, now, config,
     );
     SimOutput { report, samples }
+}
+
+/// The workers of each pool as the controller would observe them.
+fn observe_pools(world: &World, policy: &Policy, out: &mut Vec<PoolObservation>) {
+    out.clear();
+    for (p, pool) in policy.pools.iter().enumerate() {
+        let workers = world.live[p]
+            .iter()
+            .map(|&i| {
+                let w = &world.workers[i as usize];
+                let state = match w.state {
+                    WState::Booting | WState::Gone => WorkerState::Booting,
+                    WState::Idle { since } => WorkerState::Idle {
+                        since: Timestamp(since),
+                    },
+                    WState::Busy { since } => WorkerState::Busy {
+                        since: Timestamp(since),
+                    },
+                };
+                Worker {
+                    id: w.id.clone(),
+                    launched_at: Timestamp(w.launched_ms),
+                    state,
+                }
+            })
+            .collect();
+        out.push(PoolObservation {
+            pool: pool.name.clone(),
+            workers: Some(workers),
+        });
+    }
 }

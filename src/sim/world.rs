@@ -8,10 +8,11 @@
 
 use std::collections::VecDeque;
 
-use crate::control::{Action, Decision, PoolObservation};
-use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
+use crate::control::{Action, Decision};
+use crate::model::WorkerId;
 use crate::policy::{Policy, PoolKind};
 
+use super::SimConfig;
 use super::rng::SimRng;
 use super::trace::{Job, JobClass};
 
@@ -83,17 +84,13 @@ pub struct World {
     launch_failure_rate: f64,
     rng: SimRng,
     next_id: u64,
+    /// Speed incidents: (pool, from ms, to ms, factor).
+    incidents: Vec<(usize, i64, i64, f64)>,
 }
 
 impl World {
     /// A farm with the policy's static workers present and idle at time 0.
-    pub fn new(
-        policy: &Policy,
-        jobs: usize,
-        seed: u64,
-        boot_jitter: f64,
-        launch_failure_rate: f64,
-    ) -> World {
+    pub fn new(policy: &Policy, jobs: usize, config: &SimConfig) -> World {
         let n = policy.pools.len();
         let mut w = World {
             workers: Vec::new(),
@@ -114,10 +111,23 @@ impl World {
                 .iter()
                 .map(|p| p.ec2().map_or(0.0, |e| e.boot_time.as_millis() as f64))
                 .collect(),
-            boot_jitter,
-            launch_failure_rate,
-            rng: SimRng::new(seed, 0xb007),
+            boot_jitter: config.boot_jitter,
+            launch_failure_rate: config.launch_failure_rate,
+            rng: SimRng::new(config.seed, 0xb007),
             next_id: 0,
+            incidents: config
+                .speed_changes
+                .iter()
+                .filter_map(|c| {
+                    let p = policy.pools.iter().position(|p| p.name == c.pool)?;
+                    Some((
+                        p,
+                        (c.from_s * 1000.0) as i64,
+                        (c.to_s * 1000.0) as i64,
+                        c.factor,
+                    ))
+                })
+                .collect(),
         };
         for (i, pool) in policy.pools.iter().enumerate() {
             if let PoolKind::Static { workers } = pool.kind {
@@ -193,14 +203,17 @@ impl World {
         None
     }
 
-    fn start(
-        &mut self,
-        worker: u32,
-        job_idx: u32,
-        job: &Job,
-        now: i64,
-        speed_factor: f64,
-    ) -> Scheduled {
+    /// The speed factor of `pool` at `now` after incidents.
+    fn speed_factor(&self, pool: usize, now: i64) -> f64 {
+        self.incidents
+            .iter()
+            .filter(|(p, a, b, _)| *p == pool && now >= *a && now < *b)
+            .map(|c| c.3)
+            .product()
+    }
+
+    fn start(&mut self, worker: u32, job_idx: u32, job: &Job, now: i64) -> Scheduled {
+        let speed_factor = self.speed_factor(self.workers[worker as usize].pool, now);
         let w = &mut self.workers[worker as usize];
         w.state = WState::Busy { since: now };
         self.busy += 1;
@@ -218,39 +231,23 @@ impl World {
     }
 
     /// A job arrives: it starts on an idle worker or waits.
-    pub fn arrive(
-        &mut self,
-        job_idx: u32,
-        jobs: &[Job],
-        now: i64,
-        speed: &dyn Fn(usize, i64) -> f64,
-    ) -> Option<Scheduled> {
+    pub fn arrive(&mut self, job_idx: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         let job = &jobs[job_idx as usize];
         let can_start = job.class == JobClass::Interactive || self.queues[0].is_empty();
         if can_start && let Some(w) = self.take_idle() {
-            let f = speed(self.workers[w as usize].pool, now);
-            return Some(self.start(w, job_idx, job, now, f));
+            return Some(self.start(w, job_idx, job, now));
         }
         self.queues[usize::from(job.class == JobClass::Batch)].push_back(job_idx);
         None
     }
 
     /// A worker is free (job done or boot done): it takes the next job or goes idle.
-    pub fn free(
-        &mut self,
-        worker: u32,
-        jobs: &[Job],
-        now: i64,
-        speed: &dyn Fn(usize, i64) -> f64,
-    ) -> Option<Scheduled> {
+    pub fn free(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         let next = self.queues[0]
             .pop_front()
             .or_else(|| self.queues[1].pop_front());
         match next {
-            Some(j) => {
-                let f = speed(self.workers[worker as usize].pool, now);
-                Some(self.start(worker, j, &jobs[j as usize], now, f))
-            }
+            Some(j) => Some(self.start(worker, j, &jobs[j as usize], now)),
             None => {
                 let w = &mut self.workers[worker as usize];
                 w.state = WState::Idle { since: now };
@@ -261,38 +258,34 @@ impl World {
     }
 
     /// A job finished on `worker`.
-    pub fn job_done(
-        &mut self,
-        worker: u32,
-        jobs: &[Job],
-        now: i64,
-        speed: &dyn Fn(usize, i64) -> f64,
-    ) -> Option<Scheduled> {
+    pub fn job_done(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         self.busy -= 1;
         self.completed_since_tick += 1;
-        self.free(worker, jobs, now, speed)
+        self.free(worker, jobs, now)
     }
 
     /// `worker` finished booting, unless it was terminated meanwhile.
-    pub fn boot_done(
-        &mut self,
-        worker: u32,
-        jobs: &[Job],
-        now: i64,
-        speed: &dyn Fn(usize, i64) -> f64,
-    ) -> Option<Scheduled> {
+    pub fn boot_done(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         let w = &self.workers[worker as usize];
         if w.state != WState::Booting {
             return None;
         }
+        let booted_ms = self.end_boot(worker, now);
+        self.boots
+            .push(std::time::Duration::from_millis(booted_ms as u64));
+        self.free(worker, jobs, now)
+    }
+
+    /// `worker` leaves the booting state at `now` (ready or terminated): its boot time is billed
+    /// as booting. Returns how long it booted, in milliseconds.
+    fn end_boot(&mut self, worker: u32, now: i64) -> i64 {
+        let w = &self.workers[worker as usize];
+        let booted_ms = (now - w.launched_ms).max(0);
         self.booting -= 1;
         if self.pool_is_ec2[w.pool] {
-            self.tally.ec2_boot_s += (now - w.launched_ms).max(0) as f64 / 1000.0;
+            self.tally.ec2_boot_s += booted_ms as f64 / 1000.0;
         }
-        self.boots.push(std::time::Duration::from_millis(
-            (now - w.launched_ms).max(0) as u64,
-        ));
-        self.free(worker, jobs, now, speed)
+        booted_ms
     }
 
     /// Applies a decision's launches and terminations; returns boots to schedule.
@@ -348,8 +341,7 @@ impl World {
                 return;
             }
             WState::Booting => {
-                self.booting -= 1;
-                self.tally.ec2_boot_s += (now - w.launched_ms).max(0) as f64 / 1000.0;
+                self.end_boot(idx, now);
             }
             _ => {}
         }
@@ -381,37 +373,6 @@ impl World {
         let alive: Vec<u32> = self.live.iter().flatten().copied().collect();
         for idx in alive {
             self.bill(idx, now);
-        }
-    }
-
-    /// The workers of each pool as the controller would observe them.
-    pub fn observe_pools(&self, policy: &Policy, out: &mut Vec<PoolObservation>) {
-        out.clear();
-        for (p, pool) in policy.pools.iter().enumerate() {
-            let workers = self.live[p]
-                .iter()
-                .map(|&i| {
-                    let w = &self.workers[i as usize];
-                    let state = match w.state {
-                        WState::Booting | WState::Gone => WorkerState::Booting,
-                        WState::Idle { since } => WorkerState::Idle {
-                            since: Timestamp(since),
-                        },
-                        WState::Busy { since } => WorkerState::Busy {
-                            since: Timestamp(since),
-                        },
-                    };
-                    Worker {
-                        id: w.id.clone(),
-                        launched_at: Timestamp(w.launched_ms),
-                        state,
-                    }
-                })
-                .collect();
-            out.push(PoolObservation {
-                pool: pool.name.clone(),
-                workers: Some(workers),
-            });
         }
     }
 }
