@@ -7,6 +7,7 @@
 mod checker;
 pub mod file;
 mod live;
+mod pool_check;
 mod validate;
 
 use std::path::{Path, PathBuf};
