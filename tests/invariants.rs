@@ -23,6 +23,8 @@ struct Tick {
     waiting: u32,
     queue: u8,
     listing_missing: bool,
+    /// Batch jobs waiting and how many busy workers run batch jobs.
+    batch: Option<(u32, usize)>,
 }
 
 fn tick() -> impl Strategy<Value = Tick> {
@@ -34,22 +36,34 @@ fn tick() -> impl Strategy<Value = Tick> {
         prop_oneof![Just(0u32), 0u32..20, 0u32..400],
         prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
         prop::bool::weighted(0.1),
+        prop::option::weighted(0.3, (0u32..5000, 0usize..80)),
     )
         .prop_map(
-            |(dc_busy, ec2_busy, ec2_idle, ec2_booting, waiting, queue, listing_missing)| Tick {
-                dc_busy,
-                ec2_busy,
-                ec2_idle,
-                ec2_booting,
-                waiting,
-                queue,
-                listing_missing,
+            |(dc_busy, ec2_busy, ec2_idle, ec2_booting, waiting, queue, listing_missing, batch)| {
+                Tick {
+                    dc_busy,
+                    ec2_busy,
+                    ec2_idle,
+                    ec2_booting,
+                    waiting,
+                    queue,
+                    listing_missing,
+                    batch,
+                }
             },
         )
 }
 
-fn policy_for(strategy: &str, max: u32, budget: u32, band: f64, scale_in_after_s: u32) -> Policy {
-    let text = policy::EMBEDDED_DEFAULT
+fn policy_for(
+    strategy: &str,
+    max: u32,
+    budget: u32,
+    band: f64,
+    scale_in_after_s: u32,
+    batch_rules: &str,
+) -> Policy {
+    let text = policy::EMBEDDED_DEFAULT.to_string() + batch_rules;
+    let text = text
         .replace(
             "strategy = \"spillway\"",
             &format!("strategy = \"{strategy}\""),
@@ -75,6 +89,9 @@ fn farm_for(t: &Tick, now_s: i64) -> Farm {
     for ago in &t.ec2_booting {
         f = f.ec2_booting_since(1, at(now_s - *ago as i64));
     }
+    if let Some((waiting, running)) = t.batch {
+        f = f.batch(waiting as f64, running);
+    }
     f = match t.queue {
         1 => f.queue_age(Duration::from_secs(900)),
         2 => f.queue_missing(),
@@ -97,9 +114,15 @@ proptest! {
         budget in 1u32..40,
         band in prop::sample::select(vec![0.0, 0.1, 0.3]),
         scale_in_after_s in prop::sample::select(vec![0u32, 60, 300]),
+        batch_rules in prop::sample::select(vec![
+            "",
+            "\n[batch]\ndeadline = \"2h\"\n",
+            "\n[batch]\nmax_ec2 = 30\n",
+            "\n[batch]\ndeadline = \"1h\"\nmax_ec2 = 50\nmax_usd = 5\n",
+        ]),
         ticks in prop::collection::vec(tick(), 1..25),
     ) {
-        let policy = policy_for(strategy, max, budget, band, scale_in_after_s);
+        let policy = policy_for(strategy, max, budget, band, scale_in_after_s, batch_rules);
         let cost = policy.pools[1].cost_per_hour;
         let mut memory = ControlMemory::default();
         for (k, t) in ticks.iter().enumerate() {
@@ -112,6 +135,7 @@ proptest! {
             let existing = farm.ec2.len() as u32;
             let mut launched = 0u32;
             let mut terminated_pools = HashSet::new();
+            let mut drained = 0;
             let mut launched_pools = HashSet::new();
             for a in &d.actions {
                 prop_assert!(!a.reason().text.trim().is_empty());
@@ -133,6 +157,17 @@ proptest! {
                             prop_assert!(idle_or_booting, "terminated a draining worker {}", id);
                         }
                     }
+                    Action::Drain { pool, workers, .. } => {
+                        prop_assert_eq!(pool.as_str(), "ec2", "datacenter workers are never drained");
+                        prop_assert!(t.batch.is_some(), "drained busy workers without a batch: {:?}", d);
+                        terminated_pools.insert(pool.clone());
+                        drained += workers.len();
+                        for id in workers {
+                            let w = farm.ec2.iter().find(|w| &w.id == id);
+                            prop_assert!(w.is_some(), "drained an unknown worker {}", id);
+                            prop_assert!(matches!(w.unwrap().state, WorkerState::Busy { .. }), "drained a worker that is not busy {}", id);
+                        }
+                    }
                     Action::Hold { .. } => {}
                 }
             }
@@ -143,7 +178,7 @@ proptest! {
             }
             let unsafe_data = t.queue != 0 || t.listing_missing;
             if unsafe_data {
-                prop_assert!(d.terminated() == 0, "scaled in on stale or missing data: {:?}", d);
+                prop_assert!(d.terminated() == 0 && drained == 0, "scaled in on stale or missing data: {:?}", d);
             }
             if t.listing_missing {
                 prop_assert_eq!(launched, 0, "launched blind into a pool it could not list");

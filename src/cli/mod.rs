@@ -68,6 +68,10 @@ pub struct WorkloadArgs {
     /// Spread (log-normal sigma) of boot times around the pool's boot_time.
     #[arg(long, default_value_t = 0.15)]
     pub boot_jitter: f64,
+    /// Inject a backfill file (JSON Lines, as `backfill submit` takes) at time T as batch jobs,
+    /// e.g. `jobs.jsonl@33h`; jobs without `duration_s` draw from --durations. Repeatable.
+    #[arg(long, value_name = "FILE@T")]
+    pub backfill: Vec<String>,
 }
 
 /// Prints every problem of every file; returns whether all were valid.

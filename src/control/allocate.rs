@@ -140,7 +140,7 @@ pub fn plan_actions(
         if !facts.scale_in_safe() {
             constraint = Some(unsafe_data_reason(facts));
         } else {
-            let removed = choose_victims(
+            let mut removed = choose_victims(
                 policy,
                 obs,
                 facts,
@@ -148,6 +148,25 @@ pub fn plan_actions(
                 &plan.reason,
                 &mut actions,
             );
+            let mut excess = current - target - removed.iter().sum::<u32>();
+            // A batch keeps workers busy back to back, so surplus EC2 workers would never go
+            // idle: drain them (they finish their job, then go).
+            if excess > 0 && facts.batch.is_some_and(|b| b.backlog >= 0.5) {
+                let drained = choose_drains(
+                    policy,
+                    obs,
+                    facts,
+                    &removed,
+                    excess,
+                    &plan.reason,
+                    &mut actions,
+                );
+                for (r, d) in removed.iter_mut().zip(&drained) {
+                    *r += d;
+                }
+                excess -= drained.iter().sum::<u32>();
+            }
+            let _ = excess;
             for (i, n) in removed.iter().enumerate() {
                 desired_per_pool[i] -= n;
             }
@@ -228,6 +247,61 @@ fn choose_victims(
         });
     }
     removed
+}
+
+/// Picks busy EC2 workers to drain after `removed` idle ones were terminated: pools in reverse
+/// policy order, longest busy first, `excess` in all, never below a pool's `min`.
+fn choose_drains(
+    policy: &Policy,
+    obs: &Observation,
+    facts: &Facts,
+    removed: &[u32],
+    mut excess: u32,
+    reason: &Reason,
+    actions: &mut Vec<Action>,
+) -> Vec<u32> {
+    let mut drained = vec![0; policy.pools.len()];
+    for (i, pool) in policy.pools.iter().enumerate().rev() {
+        let Some(ec2) = pool.ec2() else { continue };
+        let left = facts.pools[i].capacity() - removed[i];
+        let drainable = excess.min(left.saturating_sub(ec2.min));
+        let Some(workers) = obs.pools.get(i).and_then(|p| p.workers.as_ref()) else {
+            continue;
+        };
+        if drainable == 0 {
+            continue;
+        }
+        let mut busy: Vec<(Timestamp, &crate::model::WorkerId)> = workers
+            .iter()
+            .filter_map(|w| match w.state {
+                WorkerState::Busy { since } => Some((since, &w.id)),
+                _ => None,
+            })
+            .collect();
+        busy.sort_unstable();
+        let chosen: Vec<_> = busy
+            .into_iter()
+            .take(drainable as usize)
+            .map(|(_, id)| id.clone())
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        drained[i] = chosen.len() as u32;
+        excess -= drained[i];
+        actions.push(Action::Drain {
+            pool: pool.name.clone(),
+            workers: chosen,
+            reason: Reason::new(
+                reason.kind,
+                format!(
+                    "{} (busy with batch work: drained, then terminated)",
+                    reason.text
+                ),
+            ),
+        });
+    }
+    drained
 }
 
 fn unsafe_data_reason(facts: &Facts) -> Reason {

@@ -42,6 +42,17 @@ impl Decision {
             .sum()
     }
 
+    /// Busy workers told to drain, in total.
+    pub fn drained(&self) -> usize {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Drain { workers, .. } => workers.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Workers to terminate in total.
     pub fn terminated(&self) -> usize {
         self.actions
@@ -71,6 +82,13 @@ pub enum Action {
         workers: Vec<WorkerId>,
         reason: Reason,
     },
+    /// Tell these busy workers of `pool` to finish their current job and take no other; each is
+    /// terminated once idle. Used when a batch keeps surplus EC2 workers from ever going idle.
+    Drain {
+        pool: String,
+        workers: Vec<WorkerId>,
+        reason: Reason,
+    },
     /// Change nothing (in `pool`, or in the whole fleet when `None`).
     Hold {
         pool: Option<String>,
@@ -84,15 +102,17 @@ impl Action {
         match self {
             Action::Launch { reason, .. }
             | Action::Terminate { reason, .. }
+            | Action::Drain { reason, .. }
             | Action::Hold { reason, .. } => reason,
         }
     }
 
-    /// `launch`, `terminate` or `hold`: the metric label.
+    /// `launch`, `terminate`, `drain` or `hold`: the metric label.
     pub fn label(&self) -> &'static str {
         match self {
             Action::Launch { .. } => "launch",
             Action::Terminate { .. } => "terminate",
+            Action::Drain { .. } => "drain",
             Action::Hold { .. } => "hold",
         }
     }
@@ -141,8 +161,18 @@ pub enum ReasonKind {
     PoolMinimum,
     /// A worker did not become ready within `boot_timeout`.
     BootTimeout,
-    /// Batch (backfill) work drove the action.
-    Batch,
+    /// `batch.deadline` sized the batch's EC2 workers.
+    BatchDeadline,
+    /// `batch.max_ec2` sized (or capped) the batch's EC2 workers.
+    BatchMaxEc2,
+    /// `batch.max_usd` capped the batch's EC2 workers.
+    BatchBudget,
+    /// No `[batch]` rule: the batch runs on spare capacity only.
+    BatchSpareOnly,
+    /// The batch's throughput is not measured yet; its allotment waits.
+    BatchMeasuring,
+    /// The batch finished; its EC2 workers are released.
+    BatchDone,
     /// A baseline strategy's own rule drove the action.
     Baseline,
     /// The clairvoyant plan drove the action.
@@ -175,7 +205,12 @@ impl ReasonKind {
             ReasonKind::WithinBand => "within_band",
             ReasonKind::PoolMinimum => "pool_minimum",
             ReasonKind::BootTimeout => "boot_timeout",
-            ReasonKind::Batch => "batch",
+            ReasonKind::BatchDeadline => "batch_deadline",
+            ReasonKind::BatchMaxEc2 => "batch_max_ec2",
+            ReasonKind::BatchBudget => "batch_max_usd",
+            ReasonKind::BatchSpareOnly => "batch_spare_only",
+            ReasonKind::BatchMeasuring => "batch_measuring",
+            ReasonKind::BatchDone => "batch_done",
             ReasonKind::Baseline => "baseline",
             ReasonKind::Oracle => "oracle",
             ReasonKind::StaleQueue => "stale_queue",

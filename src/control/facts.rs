@@ -37,6 +37,17 @@ impl PoolFacts {
     }
 }
 
+/// The batch queue at one tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchQueue {
+    /// Jobs not yet finished: visible plus in flight (latest sample).
+    pub backlog: f64,
+    /// Batch jobs running now (latest sample).
+    pub in_flight: f64,
+    /// Batch jobs running, averaged over the window.
+    pub in_flight_averaged: f64,
+}
+
 /// Whether the queue statistics can be acted on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum QueueStatus {
@@ -55,9 +66,9 @@ pub struct Facts {
     pub queue_latest: QueueStats,
     /// The window-averaged queue sample when fresh.
     pub queue_averaged: QueueStats,
-    /// Batch queue, latest and averaged visible messages (0 when there is none).
-    pub batch_visible: f64,
-    pub batch_in_flight: f64,
+    /// The batch (backfill) queue when its statistics are fresh; `None` when there is no batch
+    /// queue or it could not be read (never read as empty).
+    pub batch: Option<BatchQueue>,
     /// Sum over pools.
     pub busy: u32,
     pub idle: u32,
@@ -77,8 +88,7 @@ impl Facts {
             queue_status: QueueStatus::Missing,
             queue_latest: QueueStats::default(),
             queue_averaged: QueueStats::default(),
-            batch_visible: 0.0,
-            batch_in_flight: 0.0,
+            batch: None,
             busy: 0,
             idle: 0,
             booting: 0,
@@ -98,8 +108,11 @@ impl Facts {
         if let Some(b) = &obs.batch
             && now.since(b.sampled_at) <= policy.control.stale_after
         {
-            facts.batch_visible = b.latest.visible;
-            facts.batch_in_flight = b.latest.in_flight;
+            facts.batch = Some(BatchQueue {
+                backlog: b.latest.visible + b.latest.in_flight,
+                in_flight: b.latest.in_flight,
+                in_flight_averaged: b.averaged.in_flight,
+            });
         }
         for (i, pool) in policy.pools.iter().enumerate() {
             let workers = obs

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;
 
+use super::batch::BatchMemory;
+
 /// How many recent boot durations the estimator keeps.
 const BOOT_SAMPLES: usize = 32;
 /// How many demand samples the trend keeps.
@@ -45,6 +47,9 @@ pub struct ControlMemory {
     pub surplus: Option<Surplus>,
     /// Mean demand per time-of-day slot, learned across days.
     pub profile: TimeOfDayProfile,
+    /// The running batch (backfill), if any.
+    #[serde(default)]
+    pub batch: BatchMemory,
     /// State of the HPA baseline.
     pub hpa: HpaMemory,
     /// State of the target-tracking baseline.

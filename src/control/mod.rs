@@ -10,6 +10,8 @@
 //! launches and named terminations under the caps of [`caps`] and the shared safety rules.
 
 pub mod allocate;
+pub mod batch;
+pub mod batch_rules;
 pub mod caps;
 pub mod decision;
 pub mod facts;
@@ -45,10 +47,15 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
             facts.queue_averaged.in_flight + facts.queue_averaged.visible,
         );
     }
+    // Strategies size the fleet for interactive work; the batch's allotment comes on top.
+    let view = batch::interactive_view(policy, &facts, memory.batch.allotted);
     let plan = match &policy.control.strategy {
-        Strategy::Spillway => spillway::plan(policy, &facts, &mut memory, now),
-        Strategy::Hpa => hpa::plan(policy, &facts, &mut memory, now),
-        Strategy::TargetTracking => target_tracking::plan(policy, obs, &facts, &mut memory, now),
+        Strategy::Spillway => {
+            let plan = spillway::plan(policy, &view, &mut memory, now);
+            batch::plan(policy, &facts, &view, &mut memory, plan, now)
+        }
+        Strategy::Hpa => hpa::plan(policy, &view, &mut memory, now),
+        Strategy::TargetTracking => target_tracking::plan(policy, obs, &view, &mut memory, now),
         Strategy::Static => static_plan(policy),
         Strategy::Oracle(plan) => oracle::plan(policy, plan, now),
     };

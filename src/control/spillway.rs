@@ -70,6 +70,14 @@ fn forecast(
     (future, kind)
 }
 
+/// The boot time the first EC2 pool's policy expects (3 minutes without an EC2 pool).
+pub fn configured_boot(policy: &Policy) -> Duration {
+    policy
+        .first_ec2()
+        .map(|(_, e)| e.boot_time)
+        .unwrap_or(Duration::from_secs(180))
+}
+
 /// The spillway strategy's plan for this tick.
 pub fn plan(
     policy: &Policy,
@@ -77,11 +85,7 @@ pub fn plan(
     memory: &mut ControlMemory,
     now: Timestamp,
 ) -> FleetPlan {
-    let configured_boot = policy
-        .first_ec2()
-        .map(|(_, e)| e.boot_time)
-        .unwrap_or(Duration::from_secs(180));
-    let boot = memory.boot_estimate(configured_boot);
+    let boot = memory.boot_estimate(configured_boot(policy));
     let capacity = facts.capacity();
     let ec2 = facts.ec2_capacity(policy);
     let busy = facts.busy as f64;

@@ -40,7 +40,9 @@ impl Engine {
                         .inc_by(ids.len() as u64);
                     done.push(self.terminate(pool, &ids, "boot_timeout").await);
                 }
-                Action::Terminate { pool, workers, .. } => {
+                // Scale-in and drains both go through the worker: it finishes any job, says it
+                // is drained, and only then is terminated (see `observe`).
+                Action::Terminate { pool, workers, .. } | Action::Drain { pool, workers, .. } => {
                     for w in workers {
                         if self.registry.request_drain(&w.0, now) {
                             info!(pool = %pool, worker = %w, "Asked the worker to drain.");

@@ -193,7 +193,9 @@ impl Engine {
         for a in &decision.actions {
             let reason = a.reason();
             let pool = match a {
-                Action::Launch { pool, .. } | Action::Terminate { pool, .. } => pool.as_str(),
+                Action::Launch { pool, .. }
+                | Action::Terminate { pool, .. }
+                | Action::Drain { pool, .. } => pool.as_str(),
                 Action::Hold { pool, .. } => pool.as_deref().unwrap_or("all"),
             };
             self.metrics
@@ -212,6 +214,10 @@ impl Engine {
                 Action::Terminate { workers, .. } => info!(
                     pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
                     kind = reason.kind.label(), dry_run = dry, "Scaling in workers."
+                ),
+                Action::Drain { workers, .. } => info!(
+                    pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
+                    kind = reason.kind.label(), dry_run = dry, "Draining busy workers."
                 ),
                 Action::Hold { .. } => info!(
                     pool = %pool, reason = %reason, kind = reason.kind.label(), dry_run = dry,

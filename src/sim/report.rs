@@ -83,6 +83,8 @@ pub struct Report {
     /// Whether the p99 wait meets the SLO.
     pub meets_slo: bool,
     pub batch_jobs: u64,
+    /// When the first batch job was submitted, seconds from the start (null without batch jobs).
+    pub batch_submitted_s: Option<f64>,
     /// When the last batch job finished, seconds from the start (null without batch jobs).
     pub batch_finished_s: Option<f64>,
     pub ec2_billed_hours: f64,
@@ -173,6 +175,10 @@ impl Report {
             slo_attainment: within,
             meets_slo: p99 <= slo && completed == jobs.len() as u64,
             batch_jobs,
+            batch_submitted_s: jobs
+                .iter()
+                .find(|j| j.class == JobClass::Batch)
+                .map(|j| j.submit_ms as f64 / 1000.0),
             batch_finished_s: batch_end,
             ec2_billed_hours: t.ec2_billed_s / 3600.0,
             ec2_busy_hours: t.ec2_busy_s / 3600.0,
@@ -261,12 +267,14 @@ impl Report {
             e.timeshare_over * 100.0,
             e.jitter
         );
-        if let Some(b) = self.batch_finished_s {
+        if let (Some(a), Some(b)) = (self.batch_submitted_s, self.batch_finished_s) {
             let _ = writeln!(
                 s,
-                "  batch            {} jobs, last finished at {:.1} h",
+                "  batch            {} jobs, first submitted at {:.1} h, last finished at {:.1} h ({:.2} h later)",
                 self.batch_jobs,
-                b / 3600.0
+                a / 3600.0,
+                b / 3600.0,
+                (b - a) / 3600.0
             );
         }
         s

@@ -8,9 +8,10 @@
 
 use std::collections::VecDeque;
 
-use crate::control::{Action, Decision};
 use crate::model::WorkerId;
 use crate::policy::{Policy, PoolKind};
+
+mod actions;
 
 use super::SimConfig;
 use super::rng::SimRng;
@@ -32,6 +33,10 @@ pub struct SimWorker {
     pub pool: usize,
     pub launched_ms: i64,
     pub state: WState,
+    /// Told to drain: finishes its job, then is terminated.
+    pub draining: bool,
+    /// Whether the job it runs is a batch job.
+    on_batch: bool,
     /// Position in `World::live[pool]`.
     slot: usize,
 }
@@ -68,6 +73,8 @@ pub struct World {
     idle: Vec<Vec<u32>>,
     pub queues: [VecDeque<u32>; 2],
     pub busy: u32,
+    /// Workers running batch jobs (included in `busy`).
+    pub busy_batch: u32,
     pub booting: u32,
     pub tally: Tally,
     /// Boot durations completed since the last observation.
@@ -98,6 +105,7 @@ impl World {
             idle: vec![Vec::new(); n],
             queues: [VecDeque::new(), VecDeque::new()],
             busy: 0,
+            busy_batch: 0,
             booting: 0,
             tally: Tally::default(),
             boots: Vec::new(),
@@ -154,6 +162,8 @@ impl World {
             pool,
             launched_ms: now,
             state,
+            draining: false,
+            on_batch: false,
             slot,
         });
         idx
@@ -216,7 +226,9 @@ impl World {
         let speed_factor = self.speed_factor(self.workers[worker as usize].pool, now);
         let w = &mut self.workers[worker as usize];
         w.state = WState::Busy { since: now };
+        w.on_batch = job.class == JobClass::Batch;
         self.busy += 1;
+        self.busy_batch += u32::from(w.on_batch);
         self.started[job_idx as usize] = now;
         let run_s = job.duration_s / (self.pool_speed[w.pool] * speed_factor).max(1e-9);
         if self.pool_is_ec2[w.pool] {
@@ -261,6 +273,12 @@ impl World {
     pub fn job_done(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         self.busy -= 1;
         self.completed_since_tick += 1;
+        let w = &self.workers[worker as usize];
+        self.busy_batch -= u32::from(w.on_batch);
+        if w.draining {
+            self.retire(worker, now);
+            return None;
+        }
         self.free(worker, jobs, now)
     }
 
@@ -286,77 +304,6 @@ impl World {
             self.tally.ec2_boot_s += booted_ms as f64 / 1000.0;
         }
         booted_ms
-    }
-
-    /// Applies a decision's launches and terminations; returns boots to schedule.
-    pub fn apply(&mut self, decision: &Decision, policy: &Policy, now: i64) -> Vec<Scheduled> {
-        let mut out = Vec::new();
-        for action in &decision.actions {
-            match action {
-                Action::Launch { pool, count, .. } => {
-                    let Some(p) = policy.pools.iter().position(|x| &x.name == pool) else {
-                        continue;
-                    };
-                    for _ in 0..*count {
-                        self.next_id += 1;
-                        let idx = self.add_worker(
-                            p,
-                            WorkerId(format!("i-{:08x}", self.next_id)),
-                            now,
-                            WState::Booting,
-                        );
-                        self.booting += 1;
-                        self.tally.launches += 1;
-                        if self.rng.chance(self.launch_failure_rate) {
-                            self.tally.launch_failures += 1;
-                            continue;
-                        }
-                        let boot = self.boot_ms[p]
-                            * (self.boot_jitter * self.rng.normal()).exp().clamp(0.5, 2.0);
-                        out.push(Scheduled::BootDone {
-                            worker: idx,
-                            at: now + boot.round() as i64,
-                        });
-                    }
-                }
-                Action::Terminate { workers, .. } => {
-                    for id in workers {
-                        self.terminate(id, now);
-                    }
-                }
-                Action::Hold { .. } => {}
-            }
-        }
-        out
-    }
-
-    fn terminate(&mut self, id: &WorkerId, now: i64) {
-        let Some(idx) = self.find_live(id) else {
-            return;
-        };
-        let w = &self.workers[idx as usize];
-        match w.state {
-            WState::Busy { .. } => {
-                self.tally.busy_terminations_refused += 1;
-                return;
-            }
-            WState::Booting => {
-                self.end_boot(idx, now);
-            }
-            _ => {}
-        }
-        self.bill(idx, now);
-        self.workers[idx as usize].state = WState::Gone;
-        self.remove_live(idx);
-        self.tally.terminations += 1;
-    }
-
-    fn find_live(&self, id: &WorkerId) -> Option<u32> {
-        self.live
-            .iter()
-            .flatten()
-            .copied()
-            .find(|&i| &self.workers[i as usize].id == id)
     }
 
     fn bill(&mut self, idx: u32, now: i64) {

@@ -42,6 +42,8 @@ pub struct Farm {
     pub queue_age: Duration,
     pub queue_missing: bool,
     pub ec2_listing_missing: bool,
+    /// A batch queue: jobs waiting, and how many busy workers run batch jobs.
+    pub batch: Option<(f64, usize)>,
     pub next: usize,
 }
 
@@ -56,6 +58,7 @@ impl Farm {
             queue_age: Duration::ZERO,
             queue_missing: false,
             ec2_listing_missing: false,
+            batch: None,
             next: 0,
         };
         for i in 0..40 {
@@ -144,6 +147,12 @@ impl Farm {
         self
     }
 
+    /// A batch queue with `waiting` jobs; `running` of the busy workers run batch jobs.
+    pub fn batch(mut self, waiting: f64, running: usize) -> Farm {
+        self.batch = Some((waiting, running));
+        self
+    }
+
     /// The observation `decide` would receive.
     pub fn observe(&self) -> Observation {
         let busy = self
@@ -152,18 +161,28 @@ impl Farm {
             .chain(&self.ec2)
             .filter(|w| w.is_busy())
             .count() as f64;
+        let running = self.batch.map_or(0.0, |(_, r)| (r as f64).min(busy));
         let stats = QueueStats {
             visible: self.waiting,
-            in_flight: busy,
+            in_flight: busy - running,
             delayed: 0.0,
         };
+        let batch_stats = self.batch.map(|(waiting, _)| QueueStats {
+            visible: waiting,
+            in_flight: running,
+            delayed: 0.0,
+        });
         Observation {
             queue: (!self.queue_missing).then(|| QueueObservation {
                 averaged: stats,
                 latest: stats,
                 sampled_at: self.now.minus(self.queue_age),
             }),
-            batch: None,
+            batch: batch_stats.map(|b| QueueObservation {
+                averaged: b,
+                latest: b,
+                sampled_at: self.now,
+            }),
             pools: vec![
                 PoolObservation {
                     pool: "datacenter".into(),
