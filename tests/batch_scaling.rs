@@ -197,3 +197,25 @@ fn a_finished_batch_releases_its_workers_with_a_reason() {
     );
     assert_eq!(step.memory.batch.allotted, 0);
 }
+
+#[test]
+fn a_batch_nothing_can_run_gets_one_ec2_worker_to_measure_its_throughput() {
+    // No headroom target: a busy datacenter leaves the batch nothing to run on.
+    let text = format!("{}\n[batch]\ndeadline = \"8h\"\n", policy::EMBEDDED_DEFAULT)
+        .replace("free_busy_ratio = 0.25", "free_busy_ratio = 0.0")
+        .replace("min_free = 2", "min_free = 0");
+    let policy = policy::from_toml_str(&text, "batch.toml").expect("valid policy");
+    let busy = |t| Farm::at(at(t)).dc_busy(40);
+    let without = busy(600).decide(&policy, &ControlMemory::default());
+    let with = busy(600)
+        .batch(1_000.0, 0)
+        .decide(&policy, &ControlMemory::default());
+    let count = |s: &Step| launched(s).iter().map(|l| l.0).sum::<u32>();
+    assert_eq!(count(&with), count(&without) + 1, "{:?}", with.decision);
+    assert_eq!(with.memory.batch.allotted, 1);
+    // With idle datacenter workers to measure on, no EC2 worker is launched for it.
+    let idle = Farm::at(at(600))
+        .batch(1_000.0, 0)
+        .decide(&policy, &ControlMemory::default());
+    assert!(launched(&idle).is_empty(), "{:?}", idle.decision);
+}

@@ -169,6 +169,7 @@ pub fn plan(
             static_workers: facts.static_ready as f64,
             interactive_now: facts.queue_averaged.in_flight + facts.queue_averaged.visible,
             profile,
+            batch_running: batch.in_flight,
         };
         let (want, reason) = batch_rules::allotment(
             policy,

@@ -38,6 +38,8 @@ pub struct Supply<'a> {
     pub interactive_now: f64,
     /// Interactive demand by time of day, learned across days.
     pub profile: &'a TimeOfDayProfile,
+    /// Batch jobs running now.
+    pub batch_running: f64,
 }
 
 impl Supply<'_> {
@@ -86,11 +88,35 @@ pub fn allotment(
 ) -> (u32, Reason) {
     let rules = &policy.batch;
     let Some(rate) = memory.rate_per_worker.filter(|r| *r > 0.0) else {
+        // Without a measured throughput only `max_ec2` alone can size the batch. Otherwise the
+        // batch is measured first: on the workers already running it or free for it, or else on
+        // one EC2 worker.
+        if rules.deadline.is_none() && rules.max_usd.is_none() {
+            let max = rules.max_ec2.unwrap_or(0);
+            return (
+                max,
+                Reason::new(
+                    ReasonKind::BatchMaxEc2,
+                    format!("{backlog:.0} batch jobs: {max} EC2 workers (batch.max_ec2)"),
+                ),
+            );
+        }
+        let probe = if supply.batch_running >= 0.5 || supply.spare_now() >= 1.0 {
+            memory.allotted
+        } else {
+            memory
+                .allotted
+                .max(1)
+                .min(rules.max_ec2.unwrap_or(u32::MAX))
+        };
         return (
-            memory.allotted,
+            probe,
             Reason::new(
                 ReasonKind::BatchMeasuring,
-                format!("{backlog:.0} batch jobs queued; measuring batch throughput before sizing"),
+                format!(
+                    "{backlog:.0} batch jobs queued; measuring batch throughput on {:.0} worker(s) before sizing",
+                    supply.batch_running.max(probe as f64)
+                ),
             ),
         );
     };
@@ -223,6 +249,7 @@ mod tests {
             static_workers: 40.0,
             interactive_now: 30.0,
             profile: &profile,
+            batch_running: 0.0,
         };
         let now = Timestamp::from_millis(0);
         let hour = now.plus(Duration::from_secs(3600));
@@ -234,6 +261,7 @@ mod tests {
             static_workers: 40.0,
             interactive_now: 80.0,
             profile: &profile,
+            batch_running: 0.0,
         };
         assert_eq!(busy.spare_now(), 20.0, "the fleet's headroom is spare");
     }

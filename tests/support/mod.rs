@@ -1,8 +1,9 @@
 //! Shared support for integration tests: one moto server per test binary ([`moto`]), SQS queue
-//! helpers ([`queues`]), job files ([`jobfiles`]) and failure-injecting sinks ([`sinks`]). Each
+//! helpers ([`queues`]), job files ([`jobfiles`]), example worker fleets ([`fleet`]) and failure-injecting sinks ([`sinks`]). Each
 //! test binary uses only part of it.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod jobfiles;
 pub mod moto;
 pub mod proxy;

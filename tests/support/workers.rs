@@ -40,7 +40,23 @@ pub fn spawn_worker(
     instance_id: &str,
     done_file: &Path,
 ) -> Child {
+    spawn_worker_with_batch(moto, service, queue_url, None, pool, instance_id, done_file)
+}
+
+/// [`spawn_worker`], also serving `batch_queue_url` when the interactive queue is empty.
+pub fn spawn_worker_with_batch(
+    moto: &MotoServer,
+    service: &str,
+    queue_url: &str,
+    batch_queue_url: Option<&str>,
+    pool: &str,
+    instance_id: &str,
+    done_file: &Path,
+) -> Child {
     let mut cmd = Command::new(worker_binary());
+    if let Some(url) = batch_queue_url {
+        cmd.args(["--batch-queue-url", url]);
+    }
     cmd.args([
         "--service",
         service,
