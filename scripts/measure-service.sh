@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures `spillway run` against a local moto: resident memory of an idle service, and CPU
-# time per tick with N simulated workers heartbeating (examples/heartbeat_load.rs).
+# time per tick with N simulated workers heartbeating (examples/heartbeat_load/, one new
+# connection per heartbeat). For the heartbeat latency and drop figures see scripts/load-test.
 # Loopback only; every process it starts is stopped at the end.
 #
 # Usage: scripts/measure-service.sh [WORKERS=1000] [SECONDS=60]
@@ -70,7 +71,7 @@ c1=$(cpu); t1=$(ticks)
 echo "no load: $((t1 - t0)) ticks, $(( (c1 - c0) * 1000 / hz )) ms CPU, $(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.2f", c * 1000 / hz / t}') ms CPU per tick"
 
 "$target/examples/heartbeat_load" --service "127.0.0.1:$port_svc" --pool datacenter \
-    --workers "$workers" --every 5 --duration "$((seconds + 15))" > "$tmp/load.out" &
+    --workers "$workers" --every 5 --duration "$((seconds + 15))" --connections 0 > "$tmp/load.out" &
 pids+=($!)
 sleep 10   # every worker has reported
 c0=$(cpu); t0=$(ticks)
