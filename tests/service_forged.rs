@@ -10,31 +10,14 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{InstanceStateName, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::InstanceStateName;
 use spillway::clock::SystemClock;
 use spillway::heartbeat::client;
 use spillway::heartbeat::protocol::{Heartbeat, ReportedState};
 use support::moto;
 use support::proxy::Proxy;
 use support::service::{self as svc, Options, TOKEN, TestPolicy};
-
-/// Starts an instance carrying `tags` (key, value) and returns its id.
-async fn instance(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) -> String {
-    let mut req = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1);
-    if !tags.is_empty() {
-        let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
-        for (k, v) in tags {
-            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-        }
-        req = req.tag_specifications(spec.build());
-    }
-    let out = req.send().await.expect("RunInstances");
-    out.instances()[0].instance_id().unwrap().to_string()
-}
+use support::workers::start_instance;
 
 async fn state(ec2: &aws_sdk_ec2::Client, id: &str) -> InstanceStateName {
     let out = ec2
@@ -73,8 +56,8 @@ async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
     let sqs = server.sqs_client_via(&account, &proxy.endpoint());
     let queue = support::queues::create_queue(&server.sqs_client(&account), "jobs").await;
     let name = format!("forged-{account}");
-    let foreign = instance(&direct, &[]).await;
-    let other_policy = instance(
+    let foreign = start_instance(&direct, &[]).await;
+    let other_policy = start_instance(
         &direct,
         &[
             ("spillway:policy", "someone-else"),
@@ -82,14 +65,14 @@ async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
         ],
     )
     .await;
-    let other_pool = instance(
+    let other_pool = start_instance(
         &direct,
-        &[("spillway:policy", &name), ("spillway:pool", "gpu")],
+        &[("spillway:policy", name.as_str()), ("spillway:pool", "gpu")],
     )
     .await;
-    let ours = instance(
+    let ours = start_instance(
         &direct,
-        &[("spillway:policy", &name), ("spillway:pool", "ec2")],
+        &[("spillway:policy", name.as_str()), ("spillway:pool", "ec2")],
     )
     .await;
     let policy = TestPolicy {
