@@ -2,11 +2,11 @@
 //! one pool, each heartbeating every `--every` seconds (start times spread evenly over one
 //! period), for `--duration` seconds, against a service on this machine.
 //!
-//! It prints heartbeats sent, accepted and dropped (sent − accepted: any error or non-200
-//! answer is a drop), failures by kind, the latency of accepted heartbeats (request start to
-//! whole answer read) and the schedule lag (request start minus when it was due: waiting for
-//! a pooled connection or for the generator's own thread) as p50/p90/p99/p99.9/max, and the
-//! generator's own CPU time. A large schedule lag means the generator, not the service, was
+//! It prints heartbeats expected, sent, accepted and dropped (expected − accepted: any error,
+//! non-200 answer or heartbeat never sent is a drop), failures by kind, the latency of
+//! accepted heartbeats (request start to whole answer read) and the schedule lag (request
+//! start minus when it was due: waiting for a pooled connection or for the generator's own
+//! thread) as p50/p90/p99/p99.9/max, and the generator's own CPU time. A large schedule lag means the generator, not the service, was
 //! the bottleneck, and the latency figures understate what workers would see.
 //!
 //! ```text
@@ -147,7 +147,7 @@ async fn generate(args: Args) {
         every.as_secs_f64(),
         transport.describe()
     );
-    println!("{}", tally.report());
+    println!("{}", tally.report(u64::from(args.workers) * rounds));
     match (cpu_before, own_cpu()) {
         (Some(a), Some(b)) => println!(
             "generator: wall_s {wall:.1} cpu_s {:.1} ({:.0}% of one core)",

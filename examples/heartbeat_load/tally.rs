@@ -49,8 +49,9 @@ impl Tally {
         (c.sent, c.accepted, c.sent - c.accepted)
     }
 
-    /// The final report, one `key: values` line per figure.
-    pub fn report(&self) -> String {
+    /// The final report, one `key: values` line per figure. `expected` is how many heartbeats
+    /// the schedule held: dropped counts those never sent too.
+    pub fn report(&self, expected: u64) -> String {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let failures = if c.failed.is_empty() {
             "none".to_string()
@@ -62,11 +63,11 @@ impl Tally {
         let latency = Percentiles::of(&mut c.latency_us);
         let lag = Percentiles::of(&mut c.lag_us);
         format!(
-            "heartbeats: sent {sent} accepted {accepted} dropped {}\n\
+            "heartbeats: expected {expected} sent {sent} accepted {accepted} dropped {}\n\
              failures: {failures}\n\
              latency_ms: {latency}\n\
              schedule_lag_ms: {lag}",
-            sent - accepted,
+            expected.saturating_sub(accepted),
         )
     }
 }
@@ -125,15 +126,15 @@ mod tests {
     }
 
     #[test]
-    fn dropped_is_sent_minus_accepted() {
+    fn dropped_is_expected_minus_accepted() {
         let t = Tally::default();
         let ms = Duration::from_millis;
         t.record(ms(0), ms(2), None);
         t.record(ms(1), ms(5_000), Some("timeout".into()));
         t.record(ms(0), ms(1), Some("status 503".into()));
         assert_eq!(t.counts(), (3, 1, 2));
-        let r = t.report();
-        assert!(r.contains("sent 3 accepted 1 dropped 2"), "{r}");
+        let r = t.report(4);
+        assert!(r.contains("expected 4 sent 3 accepted 1 dropped 3"), "{r}");
         assert!(r.contains("failures: status 503: 1, timeout: 1"), "{r}");
         assert!(r.contains("latency_ms: p50 2.000"), "{r}");
     }
