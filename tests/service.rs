@@ -13,7 +13,7 @@ use spillway::clock::SystemClock;
 use support::fleet::Fleet;
 use support::moto::{self, DEFAULT_ACCOUNT};
 use support::service::{self as svc, Options, TestPolicy};
-use support::workers::spawn_worker;
+use support::workers::{spawn_worker, start_instance};
 
 /// A policy with a one-second tick for tests.
 pub fn test_policy(name: &str, queue_url: &str, max: u32, scale_in_after: &str) -> String {
@@ -168,15 +168,7 @@ async fn launched_instances_carry_the_policy_and_pool_tags() {
     let listed = fleet.list().await.unwrap();
     assert_eq!(listed.len(), 2);
     // A foreign instance (no spillway tags) is never terminated, even when asked by id.
-    let foreign = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
-    let foreign_id = foreign.instances()[0].instance_id().unwrap().to_string();
+    let foreign_id = start_instance(&ec2, &[]).await;
     let other_policy = spillway::provider::ec2::Ec2Fleet::new(ec2.clone(), "someone-else");
     let mut ask = done.ids.clone();
     ask.push(foreign_id.clone());
