@@ -7,6 +7,7 @@ use clap::Args;
 use super::WorkloadArgs;
 use crate::compare;
 use crate::policy::{self, Policy};
+use crate::sim::faults::{Faults, parse_window};
 use crate::sim::injection::Injection;
 use crate::sim::plot::{PlotData, PlotSample, render_svg};
 use crate::sim::scenario;
@@ -84,7 +85,24 @@ pub fn load_workload(
         )
         .into());
     }
+    let mut faults = Faults {
+        spot_interruptions_per_hour: w.spot_interruptions,
+        ..Faults::default()
+    };
+    for spec in &w.ec2_outage {
+        faults
+            .ec2_outages
+            .push(parse_window(spec).map_err(|e| format!("--ec2-outage {e}"))?);
+    }
+    if !(w.spot_interruptions.is_finite() && w.spot_interruptions >= 0.0) {
+        return Err(format!(
+            "--spot-interruptions {} must be 0 or more",
+            w.spot_interruptions
+        )
+        .into());
+    }
     let config = SimConfig {
+        faults,
         seed: w.seed,
         boot_jitter: w.boot_jitter,
         launch_failure_rate: w.launch_failure_rate,
@@ -145,6 +163,11 @@ fn base_workload(
         )
     })?;
     config.speed_changes = s.speed_changes;
+    config.faults.ec2_outages.extend(s.faults.ec2_outages);
+    config.faults.spot_interruptions_per_hour += s.faults.spot_interruptions_per_hour;
+    if w.launch_failure_rate == 0.0 {
+        config.launch_failure_rate = s.launch_failure_rate;
+    }
     let mut jobs = s.jobs;
     if w.scale != 1.0 {
         let raw = trace::RawTrace::JobLog(

@@ -7,6 +7,7 @@
 //! policy, trace and seed always give the same report.
 
 pub mod demand;
+pub mod faults;
 pub mod injection;
 pub mod plot;
 pub mod report;
@@ -53,6 +54,8 @@ pub struct SimConfig {
     pub progress: bool,
     /// Keep every tick's decision in the output (`simulate --decisions`).
     pub keep_decisions: bool,
+    /// EC2 outages and spot interruptions.
+    pub faults: faults::Faults,
 }
 
 impl Default for SimConfig {
@@ -65,6 +68,7 @@ impl Default for SimConfig {
             sample_every_s: 60.0,
             progress: false,
             keep_decisions: false,
+            faults: faults::Faults::default(),
         }
     }
 }
@@ -193,6 +197,11 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             samples.push(Sample::take(&world, now));
             next_sample += sample_ms;
         } else {
+            let ec2_down = config.faults.ec2_down(now);
+            let rate = config.faults.spot_interruptions_per_hour;
+            for s in world.interrupt_spot(rate, interval_ms, jobs, now) {
+                schedule(&mut heap, Some(s));
+            }
             let (visible_avg, busy_avg) = integrals.window_mean(now, window_ms);
             let latest = QueueStats {
                 visible: world.queues[0].len() as f64,
@@ -236,6 +245,14 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                 }
             });
             observe_pools(&world, policy, &mut obs.pools);
+            if ec2_down {
+                // DescribeInstances fails too: the EC2 pools are unknown, not empty.
+                for (p, pool) in obs.pools.iter_mut().zip(&policy.pools) {
+                    if pool.ec2().is_some() {
+                        p.workers = None;
+                    }
+                }
+            }
             obs.boots = std::mem::take(&mut world.boots);
             obs.completed = Some(std::mem::take(&mut world.completed_since_tick));
             let step = decide(policy, &obs, &memory, Timestamp(now));
@@ -243,7 +260,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             if config.keep_decisions {
                 kept.push((now as f64 / 1000.0, step.decision.clone()));
             }
-            for s in world.apply(&step.decision, policy, now) {
+            for s in world.apply(&step.decision, policy, now, ec2_down) {
                 schedule(&mut heap, Some(s));
             }
             memory = step.memory;

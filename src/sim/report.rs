@@ -101,6 +101,11 @@ pub struct Report {
     /// Terminations of busy workers that the simulated world refused (always 0 for a correct
     /// controller; counted, never hidden).
     pub busy_terminations_refused: u64,
+    /// Spot instances taken away, and jobs they were running (run again from the queue).
+    pub spot_interruptions: u64,
+    pub jobs_restarted: u64,
+    /// EC2 actions that failed because the API was unreachable.
+    pub ec2_actions_failed: u64,
     pub oracle_ec2_hours_floor: f64,
     pub elasticity: Elasticity,
     pub simulated_hours: f64,
@@ -190,6 +195,9 @@ impl Report {
             terminations: t.terminations,
             launch_failures: t.launch_failures,
             busy_terminations_refused: t.busy_terminations_refused,
+            spot_interruptions: t.spot_interruptions,
+            jobs_restarted: t.jobs_restarted,
+            ec2_actions_failed: t.ec2_actions_failed,
             oracle_ec2_hours_floor: demand::ec2_hours_floor(
                 policy,
                 &config.speed_changes,
@@ -257,6 +265,13 @@ impl Report {
             "  actions          {} launches, {} terminations, {} launch failures",
             self.launches, self.terminations, self.launch_failures
         );
+        if self.spot_interruptions + self.ec2_actions_failed > 0 {
+            let _ = writeln!(
+                s,
+                "  faults           {} spot interruptions ({} jobs run again), {} EC2 actions failed",
+                self.spot_interruptions, self.jobs_restarted, self.ec2_actions_failed
+            );
+        }
         let e = &self.elasticity;
         let _ = writeln!(
             s,

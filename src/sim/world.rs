@@ -12,6 +12,7 @@ use crate::model::WorkerId;
 use crate::policy::{Policy, PoolKind};
 
 mod actions;
+mod interruptions;
 
 use super::SimConfig;
 use super::rng::SimRng;
@@ -37,6 +38,9 @@ pub struct SimWorker {
     pub draining: bool,
     /// Whether the job it runs is a batch job.
     on_batch: bool,
+    /// The job it runs (when busy) and when that job will end (ms).
+    job: u32,
+    busy_until: i64,
     /// Position in `World::live[pool]`.
     slot: usize,
 }
@@ -62,6 +66,11 @@ pub struct Tally {
     pub ec2_cost_usd: f64,
     pub ec2_busy_s: f64,
     pub datacenter_busy_s: f64,
+    /// Spot instances taken away, and jobs they were running (back in the queue).
+    pub spot_interruptions: u64,
+    pub jobs_restarted: u64,
+    /// EC2 actions that failed because the API was unreachable.
+    pub ec2_actions_failed: u64,
 }
 
 /// The simulated farm.
@@ -90,6 +99,8 @@ pub struct World {
     boot_jitter: f64,
     launch_failure_rate: f64,
     rng: SimRng,
+    /// Spot interruptions draw from their own stream: other draws stay as without them.
+    spot_rng: SimRng,
     next_id: u64,
     /// Speed incidents: (pool, from ms, to ms, factor).
     incidents: Vec<(usize, i64, i64, f64)>,
@@ -122,6 +133,7 @@ impl World {
             boot_jitter: config.boot_jitter,
             launch_failure_rate: config.launch_failure_rate,
             rng: SimRng::new(config.seed, 0xb007),
+            spot_rng: SimRng::new(config.seed, 0x5b07),
             next_id: 0,
             incidents: config
                 .speed_changes
@@ -164,6 +176,8 @@ impl World {
             state,
             draining: false,
             on_batch: false,
+            job: 0,
+            busy_until: 0,
             slot,
         });
         idx
@@ -236,10 +250,10 @@ impl World {
         } else {
             self.tally.datacenter_busy_s += run_s;
         }
-        Scheduled::JobDone {
-            worker,
-            at: now + (run_s * 1000.0).round().max(1.0) as i64,
-        }
+        let at = now + (run_s * 1000.0).round().max(1.0) as i64;
+        w.job = job_idx;
+        w.busy_until = at;
+        Scheduled::JobDone { worker, at }
     }
 
     /// A job arrives: it starts on an idle worker or waits.
@@ -271,6 +285,10 @@ impl World {
 
     /// A job finished on `worker`.
     pub fn job_done(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
+        // The job of an interrupted worker went back to the queue; its old end means nothing.
+        if !matches!(self.workers[worker as usize].state, WState::Busy { .. }) {
+            return None;
+        }
         self.busy -= 1;
         self.completed_since_tick += 1;
         let w = &self.workers[worker as usize];

@@ -9,10 +9,30 @@ use crate::policy::Policy;
 use super::{Scheduled, WState, World};
 
 impl World {
-    /// Applies a decision's launches and terminations; returns boots to schedule.
-    pub fn apply(&mut self, decision: &Decision, policy: &Policy, now: i64) -> Vec<Scheduled> {
+    /// Applies a decision's launches, terminations and drains; returns boots to schedule. With
+    /// `ec2_down` every action on an EC2 pool fails (and is counted).
+    pub fn apply(
+        &mut self,
+        decision: &Decision,
+        policy: &Policy,
+        now: i64,
+        ec2_down: bool,
+    ) -> Vec<Scheduled> {
         let mut out = Vec::new();
         for action in &decision.actions {
+            let on_ec2 = match action {
+                Action::Launch { pool, .. }
+                | Action::Terminate { pool, .. }
+                | Action::Drain { pool, .. } => policy
+                    .pools
+                    .iter()
+                    .any(|p| &p.name == pool && p.ec2().is_some()),
+                Action::Hold { .. } => false,
+            };
+            if ec2_down && on_ec2 {
+                self.tally.ec2_actions_failed += 1;
+                continue;
+            }
             match action {
                 Action::Launch { pool, count, .. } => {
                     let Some(p) = policy.pools.iter().position(|x| &x.name == pool) else {
