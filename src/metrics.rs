@@ -40,6 +40,10 @@ pub struct Metrics {
     pub ticks: IntCounter,
     /// `spillway_dry_run`: 1 when no mutating call is made.
     pub dry_run: Gauge,
+    /// `spillway_paused`: 1 while an operator has paused scaling.
+    pub paused: Gauge,
+    /// `spillway_admin_requests_total{outcome}`: outcome = paused | resumed | unauthorized | disabled.
+    pub admin_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -140,6 +144,15 @@ impl Metrics {
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
             dry_run: gauge("spillway_dry_run", "1 when running with --dry-run."),
+            paused: gauge(
+                "spillway_paused",
+                "1 while scaling is paused by an operator.",
+            ),
+            admin_requests: counter_vec(
+                "spillway_admin_requests_total",
+                "Pause and resume requests, by outcome.",
+                &["outcome"],
+            ),
             registry,
         }
     }

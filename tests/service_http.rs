@@ -16,9 +16,11 @@ use spillway::heartbeat::protocol::MAX_BODY_BYTES;
 use spillway::metrics::Metrics;
 use spillway::model::Timestamp;
 use spillway::service::http::{HttpState, router};
+use spillway::service::pause::PauseSwitch;
 use spillway::service::status::StatusBoard;
 
 const TOKEN: &str = "correct-horse-battery-staple";
+const ADMIN: &str = "admin-token-not-the-workers";
 
 struct Server {
     host: String,
@@ -32,6 +34,8 @@ async fn serve() -> Server {
         metrics: Metrics::new(),
         status: Arc::new(StatusBoard::new("p", false, Timestamp::from_millis(0))),
         token: TOKEN.into(),
+        admin_token: Some(ADMIN.into()),
+        pause: Arc::new(PauseSwitch::default()),
         pools: vec!["ec2".into(), "datacenter".into()],
         clock: Arc::new(ManualClock::new(Timestamp::from_millis(5_000))),
     });

@@ -32,6 +32,14 @@ pub struct RunArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Environment variable holding the admin token for POST /v1/pause and /v1/resume (unset
+    /// or empty: those endpoints are disabled).
+    #[arg(long, default_value = "SPILLWAY_ADMIN_TOKEN")]
+    pub admin_token_env: String,
+    /// Pause all scaling while this file exists (its first line is the reason); observation,
+    /// decisions, metrics and /status go on.
+    #[arg(long)]
+    pub pause_file: Option<PathBuf>,
 }
 
 /// `--log-format`.
@@ -90,6 +98,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         token,
         dry_run: args.dry_run,
         record: args.record,
+        admin_token: std::env::var(&args.admin_token_env)
+            .ok()
+            .filter(|t| !t.is_empty()),
+        pause_file: args.pause_file,
         policy,
     };
     service::run(deps, shutdown_signal()).await?;

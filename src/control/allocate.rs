@@ -11,6 +11,7 @@ use crate::policy::Policy;
 use super::caps;
 use super::decision::{Action, Decision, Reason, ReasonKind};
 use super::facts::{Facts, QueueStatus};
+use super::ledger::Ledger;
 use super::observation::Observation;
 
 /// What a strategy wants: a total EC2 worker count, or to hold, and why.
@@ -44,6 +45,7 @@ pub fn plan_actions(
     policy: &Policy,
     obs: &Observation,
     facts: &Facts,
+    ledger: &Ledger,
     plan: FleetPlan,
     now: Timestamp,
 ) -> Decision {
@@ -93,7 +95,12 @@ pub fn plan_actions(
         if want == 0 {
             continue;
         }
-        let grant = caps::grant_launch(policy, facts, i, want, planned_usd);
+        let planned: u32 = desired_per_pool
+            .iter()
+            .zip(&facts.pools)
+            .map(|(d, f)| d.saturating_sub(f.capacity()))
+            .sum();
+        let grant = caps::grant_launch(policy, facts, ledger, i, want, planned, planned_usd, now);
         if let Some((kind, text)) = &grant.bound {
             constraint = Some(Reason::new(
                 *kind,

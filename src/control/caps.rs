@@ -1,12 +1,15 @@
 //! Every cap on launches, enforced here and nowhere else.
 //!
 //! A strategy asks for workers; this module grants what the pool's `max`, the per-tick launch
-//! step and the hourly dollar budget allow, and says which cap bound when one did.
+//! step, the launches-per-hour guard, the hourly dollar budget and the daily dollar budget
+//! allow, and says which cap bound when one did.
 
 use crate::policy::{Policy, PoolKind};
 
 use super::decision::ReasonKind;
 use super::facts::Facts;
+use super::ledger::Ledger;
+use crate::model::Timestamp;
 
 /// The outcome of asking for launches in one pool.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +35,18 @@ pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
         .sum()
 }
 
-/// How many of `want` workers pool `index` may launch, given `planned_usd` per hour already
-/// granted to other pools this tick.
+/// How many of `want` workers pool `index` may launch, given `planned` launches and
+/// `planned_usd` per hour already granted to other pools this tick, and the recent `ledger`.
+#[allow(clippy::too_many_arguments)]
 pub fn grant_launch(
     policy: &Policy,
     facts: &Facts,
+    ledger: &Ledger,
     index: usize,
     want: u32,
+    planned: u32,
     planned_usd: f64,
+    now: Timestamp,
 ) -> Grant {
     let pool = &policy.pools[index];
     let Some(ec2) = pool.ec2() else {
@@ -68,6 +75,33 @@ pub fn grant_launch(
             ReasonKind::StepCap,
             format!("at most {step} launches per tick (control.max_launch_per_tick)"),
         ));
+    }
+    if let Some(per_hour) = policy.budget.max_launches_per_hour {
+        let used = ledger.launches_last_hour(now) + planned;
+        let left = per_hour.saturating_sub(used);
+        if granted > left {
+            granted = left;
+            bound = Some((
+                ReasonKind::LaunchRateCap,
+                format!(
+                    "{used} launches in the last hour, at most {per_hour} (budget.max_launches_per_hour)"
+                ),
+            ));
+        }
+    }
+    if let Some(max_day) = policy.budget.max_daily_usd
+        && pool.cost_per_hour > 0.0
+    {
+        let spent = ledger.spent_last_day(now);
+        if spent >= max_day && granted > 0 {
+            granted = 0;
+            bound = Some((
+                ReasonKind::DailyBudgetCap,
+                format!(
+                    "${spent:.2} spent on EC2 in the last 24 h, at most ${max_day:.2} (budget.max_daily_usd)"
+                ),
+            ));
+        }
     }
     if let Some(max_usd) = policy.budget.max_hourly_usd
         && pool.cost_per_hour > 0.0

@@ -189,6 +189,12 @@ pub enum ReasonKind {
     BudgetCap,
     /// `control.max_launch_per_tick` bound the launch.
     StepCap,
+    /// `budget.max_launches_per_hour` bound the launch.
+    LaunchRateCap,
+    /// `budget.max_daily_usd` was spent: no launch.
+    DailyBudgetCap,
+    /// An operator paused scaling: observing, not acting.
+    Paused,
     /// Surplus exists but no idle EC2 worker can be terminated.
     NoIdleWorker,
 }
@@ -219,6 +225,9 @@ impl ReasonKind {
             ReasonKind::MaxInstances => "max_instances",
             ReasonKind::BudgetCap => "budget_cap",
             ReasonKind::StepCap => "step_cap",
+            ReasonKind::LaunchRateCap => "launch_rate_cap",
+            ReasonKind::DailyBudgetCap => "daily_budget_cap",
+            ReasonKind::Paused => "paused",
             ReasonKind::NoIdleWorker => "no_idle_worker",
         }
     }
@@ -233,6 +242,9 @@ impl ReasonKind {
                 | ReasonKind::MaxInstances
                 | ReasonKind::BudgetCap
                 | ReasonKind::StepCap
+                | ReasonKind::LaunchRateCap
+                | ReasonKind::DailyBudgetCap
+                | ReasonKind::Paused
         )
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::Timestamp;
 
 use super::batch::BatchMemory;
+use super::ledger::Ledger;
 
 /// How many recent boot durations the estimator keeps.
 const BOOT_SAMPLES: usize = 32;
@@ -47,6 +48,9 @@ pub struct ControlMemory {
     pub surplus: Option<Surplus>,
     /// Mean demand per time-of-day slot, learned across days.
     pub profile: TimeOfDayProfile,
+    /// Launches over the last hour and EC2 dollars over the last day, for the runaway guards.
+    #[serde(default)]
+    pub ledger: Ledger,
     /// The running batch (backfill), if any.
     #[serde(default)]
     pub batch: BatchMemory,

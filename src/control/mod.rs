@@ -17,6 +17,7 @@ pub mod decision;
 pub mod facts;
 pub mod hpa;
 pub mod hpa_math;
+pub mod ledger;
 pub mod memory;
 pub mod observation;
 pub mod oracle;
@@ -37,6 +38,15 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
     let facts = Facts::gather(policy, obs, now);
     let mut memory = memory.clone();
     memory.ticks += 1;
+    // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
+    if let Some(last) = memory.last_tick
+        && facts.missing_pool.is_none()
+    {
+        let hours = now.since(last).as_secs_f64() / 3600.0;
+        memory
+            .ledger
+            .record_spend(now, caps::hourly_spend(policy, &facts) * hours);
+    }
     memory.record_completions(now, obs.completed);
     for boot in &obs.boots {
         memory.record_boot(*boot);
@@ -46,6 +56,19 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
             now,
             facts.queue_averaged.in_flight + facts.queue_averaged.visible,
         );
+    }
+    if let Some(why) = &obs.paused {
+        let reason = Reason::new(
+            ReasonKind::Paused,
+            format!("scaling is paused ({why}); observing, not acting"),
+        );
+        let desired: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
+        let decision = Decision {
+            actions: vec![Action::Hold { pool: None, reason }],
+            desired_total: desired.iter().sum(),
+            desired_per_pool: desired,
+        };
+        return Step { decision, memory };
     }
     // Strategies size the fleet for interactive work; the batch's allotment comes on top.
     let view = batch::interactive_view(policy, &facts, memory.batch.allotted);
@@ -59,7 +82,8 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
         Strategy::Static => static_plan(policy),
         Strategy::Oracle(plan) => oracle::plan(policy, plan, now),
     };
-    let decision = allocate::plan_actions(policy, obs, &facts, plan, now);
+    let decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
+    memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }
 }
 

@@ -28,6 +28,10 @@ pub struct Observation {
     /// `None` when unknown. Gives throughput, hence how fast a queue drains by itself.
     #[serde(default)]
     pub completed: Option<u64>,
+    /// Set (with who and why) while an operator has paused scaling: `decide` still observes
+    /// and learns, but every decision is a hold.
+    #[serde(default)]
+    pub paused: Option<String>,
 }
 
 /// Queue statistics: averaged over the policy window and the latest sample.

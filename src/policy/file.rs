@@ -99,6 +99,8 @@ pub struct PoolSection {
 #[serde(deny_unknown_fields)]
 pub struct BudgetSection {
     pub max_hourly_usd: Option<Spanned<f64>>,
+    pub max_daily_usd: Option<Spanned<f64>>,
+    pub max_launches_per_hour: Option<Spanned<i64>>,
 }
 
 /// `[batch]`: how backfills may use EC2.

@@ -202,6 +202,10 @@ pub struct Ec2Pool {
 pub struct Budget {
     /// Upper bound on the summed hourly price of all EC2 workers.
     pub max_hourly_usd: Option<f64>,
+    /// No launch once EC2 has cost this much over the last 24 hours.
+    pub max_daily_usd: Option<f64>,
+    /// At most this many launches in any hour (a runaway guard).
+    pub max_launches_per_hour: Option<u32>,
 }
 
 /// `[batch]`: how a backfill may use EC2. With no rule, batch work only uses spare datacenter

@@ -1,5 +1,5 @@
 //! One control tick of the live service: observe (queue window, EC2 listing, heartbeats),
-//! `decide`, log, export and record the decision, then act (unless `--dry-run`).
+//! `decide`, log, export and record the decision, then act (unless `--dry-run` or paused).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +41,8 @@ pub struct Engine {
     /// a restart does not read every worker's lifetime total as one tick's completions.
     pub(super) jobs_done: Option<HashMap<String, u64>>,
     pub(super) dry_run: bool,
+    /// While paused: observe and decide, act on nothing (not even clean-up).
+    pub(super) pause: Arc<super::pause::PauseSwitch>,
     pub(super) started_at: Timestamp,
     pub(super) ticks: u64,
 }
@@ -148,7 +150,11 @@ impl Engine {
             pools: view.pools.clone(),
             boots: view.boots.iter().map(|(_, d)| *d).collect(),
             completed,
+            paused: self.pause.state(),
         };
+        self.metrics
+            .paused
+            .set(if obs.paused.is_some() { 1.0 } else { 0.0 });
         let watch = Stopwatch::start();
         let step = decide(&self.policy, &obs, &self.memory, now);
         self.metrics
@@ -162,7 +168,7 @@ impl Engine {
         {
             warn!(error = %e, "Writing the decision record failed.");
         }
-        let executed = if self.dry_run {
+        let executed = if self.dry_run || obs.paused.is_some() {
             Vec::new()
         } else {
             self.act(&decision, &view, now).await

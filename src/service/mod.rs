@@ -4,12 +4,14 @@
 //! and shutdown is a future, so tests run the whole service in-process against moto.
 //!
 //! Modules: [`engine`] (one tick), [`act`] (carrying out decisions), [`observe`] (joining the
-//! EC2 listing with heartbeats), [`http`], [`status`] (`/status` and `--record`).
+//! EC2 listing with heartbeats), [`http`], [`status`] (`/status` and `--record`), [`pause`]
+//! (the operator's pause switch).
 
 mod act;
 pub mod engine;
 pub mod http;
 pub mod observe;
+pub mod pause;
 pub mod status;
 
 use std::collections::HashMap;
@@ -48,6 +50,10 @@ pub struct Deps {
     pub record: Option<PathBuf>,
     /// How often to sample the queues (also the loop's wake-up period).
     pub sample_every: Duration,
+    /// The bearer token of `POST /v1/pause` and `/v1/resume`; `None` disables them.
+    pub admin_token: Option<String>,
+    /// Scaling is paused while this file exists.
+    pub pause_file: Option<PathBuf>,
 }
 
 /// Errors that stop the service; the caller prints them and exits non-zero.
@@ -90,6 +96,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     let metrics = Metrics::new();
     metrics.dry_run.set(if deps.dry_run { 1.0 } else { 0.0 });
     let registry = Arc::new(Registry::new());
+    let pause = Arc::new(pause::PauseSwitch::new(deps.pause_file.clone()));
     let status = Arc::new(StatusBoard::new(
         &deps.policy.name,
         deps.dry_run,
@@ -100,6 +107,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         metrics: metrics.clone(),
         status: status.clone(),
         token: deps.token.clone(),
+        admin_token: deps.admin_token.clone(),
+        pause: pause.clone(),
         pools: deps.policy.pools.iter().map(|p| p.name.clone()).collect(),
         clock: deps.clock.clone(),
     });
@@ -128,6 +137,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         recent: HashMap::new(),
         jobs_done: None,
         dry_run: deps.dry_run,
+        pause,
         started_at,
         ticks: 0,
         policy: deps.policy,

@@ -133,6 +133,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut heap: BinaryHeap<Reverse<(i64, Event)>> = BinaryHeap::new();
     let mut memory = ControlMemory::default();
     let mut obs = Observation {
+        paused: None,
         queue: None,
         batch: None,
         pools: Vec::new(),

@@ -195,6 +195,7 @@ impl Farm {
             ],
             boots: Vec::new(),
             completed: None,
+            paused: None,
         }
     }
 

@@ -94,6 +94,8 @@ pub struct Options {
     pub dry_run: bool,
     pub record: Option<PathBuf>,
     pub sample_every: Duration,
+    pub admin_token: Option<String>,
+    pub pause_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -102,6 +104,8 @@ impl Default for Options {
             dry_run: false,
             record: None,
             sample_every: Duration::from_millis(300),
+            admin_token: None,
+            pause_file: None,
         }
     }
 }
@@ -129,6 +133,8 @@ pub async fn start(
         dry_run: options.dry_run,
         record: options.record,
         sample_every: options.sample_every,
+        admin_token: options.admin_token,
+        pause_file: options.pause_file,
     };
     let handle = tokio::spawn(service::run(deps, async {
         let _ = rx.await;
