@@ -60,6 +60,11 @@ pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
+/// A DynamoDB client from `config` (the replicas' lease).
+pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
 /// An EC2 client from `config`.
 pub fn ec2(config: &SdkConfig) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(config)

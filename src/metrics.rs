@@ -42,6 +42,8 @@ pub struct Metrics {
     pub dry_run: Gauge,
     /// `spillway_paused`: 1 while an operator has paused scaling.
     pub paused: Gauge,
+    /// `spillway_leader`: 1 when this replica may act (it holds the lease, or runs alone).
+    pub leader: Gauge,
     /// `spillway_admin_requests_total{outcome}`: outcome = paused | resumed | unauthorized | disabled.
     pub admin_requests: IntCounterVec,
 }
@@ -147,6 +149,10 @@ impl Metrics {
             paused: gauge(
                 "spillway_paused",
                 "1 while scaling is paused by an operator.",
+            ),
+            leader: gauge(
+                "spillway_leader",
+                "1 when this replica holds the lease or runs alone.",
             ),
             admin_requests: counter_vec(
                 "spillway_admin_requests_total",

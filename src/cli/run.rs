@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// decisions, metrics and /status go on.
     #[arg(long)]
     pub pause_file: Option<PathBuf>,
+    /// This replica's id in the policy's [lease] (default: hostname and process id).
+    #[arg(long)]
+    pub replica_id: Option<String>,
 }
 
 /// `--log-format`.
@@ -102,10 +105,20 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             .ok()
             .filter(|t| !t.is_empty()),
         pause_file: args.pause_file,
+        dynamodb: Some(aws_client::dynamodb(&aws)),
+        replica_id: args.replica_id.unwrap_or_else(default_replica_id),
         policy,
     };
     service::run(deps, shutdown_signal()).await?;
     Ok(())
+}
+
+/// `hostname:pid`.
+fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -26,6 +26,8 @@ pub struct PolicyFile {
     pub queues: Vec<Spanned<QueueSection>>,
     /// `[heartbeat]`: how workers report to the live service.
     pub heartbeat: Option<Spanned<HeartbeatSection>>,
+    /// `[lease]`: leader election between replicas of the live service.
+    pub lease: Option<Spanned<LeaseSection>>,
 }
 
 /// One `[[queue]]`.
@@ -43,6 +45,14 @@ pub struct QueueSection {
 pub struct HeartbeatSection {
     pub token_env: Option<Spanned<String>>,
     pub lost_after: Option<Spanned<String>>,
+}
+
+/// `[lease]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseSection {
+    pub table: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
 }
 
 /// `[control]`: how often and on what the loop decides.

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use crate::control::oracle::OraclePlan;
 
-pub use live::{Ec2Launch, HeartbeatSettings, LaunchSource, Market, QueueClass, QueueSpec};
+pub use live::{
+    Ec2Launch, HeartbeatSettings, LaunchSource, LeaseSettings, Market, QueueClass, QueueSpec,
+};
 pub use validate::{Problem, from_toml_str};
 
 /// Errors from loading a policy. The caller reacts by printing and exiting non-zero.
@@ -90,6 +92,8 @@ pub struct Policy {
     pub queues: Vec<QueueSpec>,
     /// `[heartbeat]`: worker reporting for the live service.
     pub heartbeat: Option<HeartbeatSettings>,
+    /// `[lease]`: leader election between service replicas; `None` runs a single replica.
+    pub lease: Option<LeaseSettings>,
 }
 
 /// `[control]`.

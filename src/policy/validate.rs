@@ -331,10 +331,12 @@ impl Checker<'_> {
 
         let queues = self.queues(raw.queues);
         let heartbeat = self.heartbeat(raw.heartbeat);
+        let lease = self.lease(raw.lease);
         Policy {
             name,
             queues,
             heartbeat,
+            lease,
             control: Control {
                 interval,
                 window,

@@ -1,11 +1,13 @@
 //! The act-and-observe seam towards AWS: the EC2 fleet ([`ec2::Ec2Fleet`]: list by tag, launch
 //! with fallbacks, terminate only what carries this policy's tags) and the SQS queue sampler
-//! ([`sqs::QueueSampler`], with the window average in [`sqs::QueueWindow`]).
+//! ([`sqs::QueueSampler`], with the window average in [`sqs::QueueWindow`]), and the replicas'
+//! leader lease in DynamoDB ([`lease::Lease`]).
 //!
 //! Both take ready-made SDK clients, so the service uses the standard credential chain and
 //! `AWS_ENDPOINT_URL` (see [`crate::aws_client`]) while tests point them at moto.
 
 pub mod ec2;
+pub mod lease;
 pub mod sqs;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
@@ -71,6 +73,7 @@ where
     if CAPACITY_CODES.contains(&code.as_str()) {
         ProviderError::InsufficientCapacity { code, message }
     } else if code.ends_with(".NotFound")
+        || code == "ResourceNotFoundException"
         || code.starts_with("AWS.SimpleQueueService.NonExistentQueue")
     {
         ProviderError::NotFound { code, message }

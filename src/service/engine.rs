@@ -1,5 +1,6 @@
 //! One control tick of the live service: observe (queue window, EC2 listing, heartbeats),
-//! `decide`, log, export and record the decision, then act (unless `--dry-run` or paused).
+//! `decide`, log, export and record the decision, then act (unless `--dry-run`, paused, or a
+//! follower of the replicas' lease).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::model::Timestamp;
 use crate::policy::Policy;
 use crate::provider::Instance;
 use crate::provider::ec2::Ec2Fleet;
+use crate::provider::lease::Lease;
 use crate::provider::sqs::{QueueSampler, QueueWindow};
 
 use super::observe::{self, FleetView};
@@ -43,11 +45,43 @@ pub struct Engine {
     pub(super) dry_run: bool,
     /// While paused: observe and decide, act on nothing (not even clean-up).
     pub(super) pause: Arc<super::pause::PauseSwitch>,
+    /// The replicas' lease (`[lease]`); `None` for a single replica.
+    pub(super) lease: Option<Lease>,
+    pub(super) next_lease_check: Timestamp,
     pub(super) started_at: Timestamp,
     pub(super) ticks: u64,
 }
 
 impl Engine {
+    /// Renews or tries to take the lease every third of its period (between ticks too, so a
+    /// follower takes over within about one period of the leader's last renewal).
+    pub(super) async fn keep_lease(&mut self) {
+        let now = self.clock.now();
+        let Some(lease) = &mut self.lease else {
+            return;
+        };
+        if now < self.next_lease_check {
+            return;
+        }
+        self.next_lease_check = now.plus(lease.duration() / 3);
+        match lease.refresh(now).await {
+            Ok(role) => {
+                let leads = lease.leads(now);
+                if (self.metrics.leader.get() > 0.5) != leads {
+                    info!(replica = %lease.me(), role = ?role, "Lease role changed.");
+                }
+                self.metrics.leader.set(if leads { 1.0 } else { 0.0 });
+            }
+            Err(e) => {
+                self.metrics
+                    .observation_errors
+                    .with_label_values(&["lease"])
+                    .inc();
+                warn!(error = %e, "Renewing the lease failed; leadership lapses unless renewed in time.");
+            }
+        }
+    }
+
     /// Jobs finished since the previous tick, from the workers' jobs-done counters: a worker
     /// first seen since then counts in full; a counter that went backwards (a restarted worker)
     /// counts from zero. `None` on the first tick.
@@ -168,7 +202,30 @@ impl Engine {
         {
             warn!(error = %e, "Writing the decision record failed.");
         }
-        let executed = if self.dry_run || obs.paused.is_some() {
+        // A follower decides (for /status and the record) but never acts; the leader checks its
+        // fence right before acting, so a leader paused past its lease does not act on it.
+        let (leading, role) = match &mut self.lease {
+            None => (true, "single".to_string()),
+            Some(l) if !l.leads(now) => (false, format!("follower ({})", l.me())),
+            Some(l) if self.dry_run || obs.paused.is_some() => {
+                (true, format!("leader ({})", l.me()))
+            }
+            Some(l) => {
+                let fenced = l.fence(now).await;
+                let me = l.me().to_string();
+                if fenced {
+                    (true, format!("leader ({me})"))
+                } else {
+                    warn!(replica = %me, "Lost the lease before acting; not acting this tick.");
+                    (
+                        false,
+                        format!("follower ({me}): the lease moved on before acting"),
+                    )
+                }
+            }
+        };
+        self.metrics.leader.set(if leading { 1.0 } else { 0.0 });
+        let executed = if self.dry_run || obs.paused.is_some() || !leading {
             Vec::new()
         } else {
             self.act(&decision, &view, now).await
@@ -183,6 +240,7 @@ impl Engine {
             workers: PoolCounts::of(&obs),
             decision,
             executed,
+            role,
         });
     }
 

@@ -20,14 +20,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::control::ControlMemory;
 use crate::heartbeat::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::provider::ProviderError;
 use crate::provider::ec2::Ec2Fleet;
+use crate::provider::lease::Lease;
 use crate::provider::sqs::{QueueSampler, QueueWindow};
 
 use engine::Engine;
@@ -54,6 +56,9 @@ pub struct Deps {
     pub admin_token: Option<String>,
     /// Scaling is paused while this file exists.
     pub pause_file: Option<PathBuf>,
+    /// For the policy's `[lease]`: the DynamoDB client and this replica's id.
+    pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    pub replica_id: String,
 }
 
 /// Errors that stop the service; the caller prints them and exits non-zero.
@@ -69,6 +74,9 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    /// The lease table cannot be used (missing, no permission): replicas cannot elect a leader.
+    #[error("the lease table cannot be used: {0}")]
+    Lease(String),
     /// The HTTP listener failed.
     #[error("the HTTP listener failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -85,6 +93,33 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     if !problems.is_empty() {
         return Err(ServiceError::NotRunnable(problems));
     }
+    let lease = match (&deps.policy.lease, &deps.dynamodb) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ServiceError::NotRunnable(vec![
+                "lease: [lease] needs a DynamoDB client".into(),
+            ]));
+        }
+        (Some(l), Some(client)) => {
+            let mut lease = Lease::new(
+                client.clone(),
+                &l.table,
+                &deps.policy.name,
+                &deps.replica_id,
+                l.duration,
+            );
+            match lease.refresh(deps.clock.now()).await {
+                Ok(role) => info!(replica = %deps.replica_id, role = ?role, "Lease checked."),
+                Err(e @ (ProviderError::NotFound { .. } | ProviderError::Other { .. })) => {
+                    return Err(ServiceError::Lease(e.to_string()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "The lease could not be read yet; following until it can.")
+                }
+            }
+            Some(lease)
+        }
+    };
     let recorder = match &deps.record {
         Some(path) => Some(Recorder::open(path).map_err(|source| ServiceError::Record {
             path: path.clone(),
@@ -138,6 +173,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         jobs_done: None,
         dry_run: deps.dry_run,
         pause,
+        lease,
+        next_lease_check: deps.clock.now(),
         started_at,
         ticks: 0,
         policy: deps.policy,
@@ -153,6 +190,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
             _ = wake.tick() => {}
         }
         engine.sample().await;
+        engine.keep_lease().await;
         let now = deps.clock.now();
         if now >= next_tick {
             engine.tick().await;

@@ -5,6 +5,7 @@
 
 pub mod fleet;
 pub mod jobfiles;
+pub mod leases;
 pub mod moto;
 pub mod proxy;
 pub mod queues;

@@ -126,6 +126,20 @@ impl MotoServer {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
+    /// A DynamoDB client acting in `account`.
+    pub fn dynamodb_client(&self, account: &str) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .endpoint_url(self.endpoint())
+            .interceptor(MotoAccount(account.to_owned()))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
     /// Environment for a child process (e.g. the `spillway` binary) to reach this server through
     /// the standard chain. It lands in [`DEFAULT_ACCOUNT`].
     pub fn child_env(&self) -> Vec<(&'static str, String)> {

@@ -96,6 +96,8 @@ pub struct Options {
     pub sample_every: Duration,
     pub admin_token: Option<String>,
     pub pause_file: Option<PathBuf>,
+    pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    pub replica_id: String,
 }
 
 impl Default for Options {
@@ -106,6 +108,8 @@ impl Default for Options {
             sample_every: Duration::from_millis(300),
             admin_token: None,
             pause_file: None,
+            dynamodb: None,
+            replica_id: "test-replica".into(),
         }
     }
 }
@@ -135,6 +139,8 @@ pub async fn start(
         sample_every: options.sample_every,
         admin_token: options.admin_token,
         pause_file: options.pause_file,
+        dynamodb: options.dynamodb,
+        replica_id: options.replica_id,
     };
     let handle = tokio::spawn(service::run(deps, async {
         let _ = rx.await;
