@@ -92,6 +92,11 @@ mod tests {
         assert_eq!(l.launches_last_hour(at_min(30)), 11);
         assert_eq!(
             l.launches_last_hour(at_min(60)),
+            11,
+            "whole minutes: never fewer"
+        );
+        assert_eq!(
+            l.launches_last_hour(at_min(61)),
             4,
             "minute 0 has left the hour"
         );
