@@ -116,7 +116,7 @@ pub enum Strategy {
     Hpa,
     /// EC2 Auto Scaling target tracking on backlog per instance.
     TargetTracking,
-    /// A fixed fleet: every EC2 pool at its `min`.
+    /// A fixed fleet: every EC2 and command pool at its `min`.
     Static,
     /// A clairvoyant plan computed from the trace (simulation only, never in a policy file).
     Oracle(Arc<OraclePlan>),
