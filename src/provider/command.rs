@@ -25,7 +25,7 @@ const KEEP_BYTES: u64 = 4096;
 /// program may hold the pipes open).
 const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
-/// What a program that exited 0 printed (lossy UTF-8, trimmed, at most [`KEEP_BYTES`] each).
+/// What a program that exited 0 printed (lossy UTF-8, trimmed, at most 4 KiB of each stream).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ran {
     pub stdout: String,

@@ -5,8 +5,8 @@
 //! `lost_after` is lost (no longer capacity, to be replaced and terminated); a worker told to
 //! drain is `Draining` and becomes terminable once it reports idle and drained, or is still
 //! idle when the drain deadline passes. Command pools have no listing: their workers are their
-//! heartbeats, plus the VMs started and not heartbeating yet ([`command`]). Pure: no I/O, time
-//! passed in.
+//! heartbeats, plus the VMs started and not heartbeating yet (`observe/command.rs`). Pure: no
+//! I/O, time passed in.
 
 use std::collections::HashMap;
 use std::time::Duration;
