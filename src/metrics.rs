@@ -23,15 +23,19 @@ pub struct Metrics {
     pub boot_seconds: Histogram,
     /// `spillway_decide_seconds`: one `decide` call.
     pub decide_seconds: Histogram,
-    /// `spillway_cost_usd_per_hour`: EC2 instances listed times their pool's price.
+    /// `spillway_cost_usd_per_hour`: EC2 instances listed (and command-pool VMs on) times their
+    /// pool's price.
     pub cost_usd_per_hour: Gauge,
     /// `spillway_observation_errors_total{source}`: source = sqs | ec2.
     pub observation_errors: IntCounterVec,
     /// `spillway_action_errors_total{action}`: failed launches and terminations.
     pub action_errors: IntCounterVec,
-    /// `spillway_launch_failures_total{pool}`: instances that never heartbeat within
-    /// `boot_timeout`, and launches EC2 refused.
+    /// `spillway_launch_failures_total{pool}`: instances (or started VMs) that never heartbeat
+    /// within `boot_timeout`, launches EC2 refused, and VMs a failed start program did not start.
     pub launch_failures: IntCounterVec,
+    /// `spillway_command_runs_total{pool,command,outcome}`: command pools' programs run;
+    /// command = start | stop, outcome = ok | failed | timeout | refused.
+    pub command_runs: IntCounterVec,
     /// `spillway_heartbeats_total`.
     pub heartbeats: IntCounter,
     /// `spillway_heartbeats_rejected_total{reason}`: reason = unauthorized | too_large | malformed | full.
@@ -121,7 +125,7 @@ impl Metrics {
             ),
             cost_usd_per_hour: gauge(
                 "spillway_cost_usd_per_hour",
-                "Hourly price of the EC2 instances listed.",
+                "Hourly price of the EC2 instances listed and command-pool VMs on.",
             ),
             observation_errors: counter_vec(
                 "spillway_observation_errors_total",
@@ -137,6 +141,11 @@ impl Metrics {
                 "spillway_launch_failures_total",
                 "Instances that never became ready, and launches refused.",
                 &["pool"],
+            ),
+            command_runs: counter_vec(
+                "spillway_command_runs_total",
+                "Command pools' start and stop programs run, by pool, command and outcome.",
+                &["pool", "command", "outcome"],
             ),
             heartbeats: counter("spillway_heartbeats_total", "Heartbeats accepted."),
             heartbeats_rejected: counter_vec(

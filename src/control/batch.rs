@@ -5,7 +5,9 @@
 //! interactive work sees it: workers running batch jobs count as free (interactive jobs take
 //! the next free worker, so a batch job delays them by one batch job at most) and the EC2
 //! workers allotted to the batch are left out. [`plan`] then adds the batch's own EC2
-//! allotment to the strategy's target:
+//! allotment to the strategy's target. The allotment counts scalable workers: like every
+//! launch it fills command pools before EC2, and `max_ec2` / `max_usd` bound it as if it were
+//! all EC2 (a conservative bound when command pools serve part of it):
 //! - no rule: none; the batch runs on spare capacity only, and EC2 workers the interactive
 //!   target does not need are drained even while busy with batch jobs;
 //! - `deadline`: the fewest workers that finish the backlog in the time left, at the measured
@@ -18,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;
-use crate::policy::{Policy, PoolKind};
+use crate::policy::Policy;
 
 use super::allocate::FleetPlan;
 use super::batch_rules::{self, Supply};
@@ -57,8 +59,7 @@ pub fn interactive_view(policy: &Policy, facts: &Facts, allotted: u32) -> Facts 
     };
     // Batch jobs are taken datacenter first: convert their workers there first.
     let mut left = (batch.in_flight.round().max(0.0) as u32).min(facts.busy);
-    let order = static_first(policy);
-    for &i in &order {
+    for i in policy.dispatch_order() {
         let pf = &mut view.pools[i];
         let n = left.min(pf.busy);
         pf.busy -= n;
@@ -69,22 +70,11 @@ pub fn interactive_view(policy: &Policy, facts: &Facts, allotted: u32) -> Facts 
     view
 }
 
-fn static_first(policy: &Policy) -> Vec<usize> {
-    let is_static = |i: &usize| matches!(policy.pools[*i].kind, PoolKind::Static { .. });
-    let all = 0..policy.pools.len();
-    all.clone()
-        .filter(is_static)
-        .chain(all.filter(|i| !is_static(i)))
-        .collect()
-}
-
-/// Leaves `allotted` EC2 workers out of the view, last EC2 pool first, idle ones first.
+/// Leaves `allotted` scalable workers out of the view in scale-in order (last EC2 pool first,
+/// command pools last), idle ones first.
 fn remove_allotment(policy: &Policy, view: &mut Facts, allotted: u32) {
     let mut left = allotted;
-    for (i, pool) in policy.pools.iter().enumerate().rev() {
-        if pool.ec2().is_none() {
-            continue;
-        }
+    for i in policy.launch_order().into_iter().rev() {
         let pf: &mut PoolFacts = &mut view.pools[i];
         for count in [&mut pf.idle, &mut pf.booting, &mut pf.busy] {
             let n = left.min(*count);
@@ -108,8 +98,8 @@ pub fn plan(
 ) -> FleetPlan {
     let boot = control.boot_estimate(super::spillway::configured_boot(policy));
     let (memory, profile) = (&mut control.batch, &control.profile);
-    let view_ec2 = view.ec2_capacity(policy);
-    let held = facts.ec2_capacity(policy).saturating_sub(view_ec2);
+    let view_ec2 = view.scalable_capacity(policy);
+    let held = facts.scalable_capacity(policy).saturating_sub(view_ec2);
     let Some(batch) = facts.batch else {
         if memory.allotted == 0 {
             return plan;
@@ -249,7 +239,7 @@ fn with_allotment(
     extra: u32,
     reason: impl FnOnce() -> Reason,
 ) -> FleetPlan {
-    match plan.ec2_target {
+    match plan.scalable_target {
         Some(target) => FleetPlan::resize(target + extra, plan.reason),
         None if extra == held => plan,
         None => FleetPlan::resize(view_ec2 + extra, reason()),

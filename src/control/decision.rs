@@ -26,7 +26,7 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// Workers the strategy wants across all pools (after caps), for metrics and plots.
     pub desired_total: u32,
-    /// Desired EC2 workers per pool (policy order; 0 for static pools).
+    /// Desired workers per pool (policy order; a static pool's are its workers on hand).
     pub desired_per_pool: Vec<u32>,
 }
 
@@ -76,14 +76,16 @@ pub enum Action {
         client_token: String,
         reason: Reason,
     },
-    /// Terminate these named workers of `pool` (always idle ones, or ones that never booted).
+    /// Terminate these named workers of `pool` (always idle ones, or ones that never booted);
+    /// in a command pool, stop their VMs with the pool's `stop_command`.
     Terminate {
         pool: String,
         workers: Vec<WorkerId>,
         reason: Reason,
     },
     /// Tell these busy workers of `pool` to finish their current job and take no other; each is
-    /// terminated once idle. Used when a batch keeps surplus EC2 workers from ever going idle.
+    /// terminated (or stopped) once idle. Used when a batch keeps surplus workers from ever
+    /// going idle.
     Drain {
         pool: String,
         workers: Vec<WorkerId>,
@@ -195,7 +197,7 @@ pub enum ReasonKind {
     DailyBudgetCap,
     /// An operator paused scaling: observing, not acting.
     Paused,
-    /// Surplus exists but no idle EC2 worker can be terminated.
+    /// Surplus exists but no idle worker can be scaled in.
     NoIdleWorker,
 }
 

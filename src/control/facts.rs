@@ -120,7 +120,7 @@ impl Facts {
                 .get(i)
                 .filter(|p| p.pool == pool.name)
                 .and_then(|p| p.workers.as_deref());
-            let timeout = pool.ec2().map(|e| e.boot_timeout);
+            let timeout = pool.scaling().map(|s| s.boot_timeout);
             let pf = match workers {
                 Some(ws) => count_pool(ws, timeout, now),
                 None => {
@@ -149,13 +149,13 @@ impl Facts {
         self.pools.iter().map(PoolFacts::capacity).sum()
     }
 
-    /// EC2 capacity (ready plus booting) across EC2 pools.
-    pub fn ec2_capacity(&self, policy: &Policy) -> u32 {
+    /// Capacity (ready plus booting) of the pools spillway scales: command and EC2 pools.
+    pub fn scalable_capacity(&self, policy: &Policy) -> u32 {
         policy
             .pools
             .iter()
             .zip(&self.pools)
-            .filter(|(p, _)| p.ec2().is_some())
+            .filter(|(p, _)| p.scaling().is_some())
             .map(|(_, f)| f.capacity())
             .sum()
     }

@@ -6,8 +6,9 @@
 //! code, and the same inputs always give the same decision.
 //!
 //! Flow: [`facts`] counts the observation; a strategy (`spillway`, `hpa`, `target_tracking`,
-//! static, `oracle`) proposes an EC2 target with a reason; [`allocate`] turns it into per-pool
-//! launches and named terminations under the caps of [`caps`] and the shared safety rules.
+//! static, `oracle`) proposes a target for the scalable workers (command and EC2 pools) with a
+//! reason; [`allocate`] turns it into per-pool launches and named terminations, command pools
+//! filled first and drained last, under the caps of [`caps`] and the shared safety rules.
 
 pub mod allocate;
 pub mod batch;
@@ -87,19 +88,19 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
     Step { decision, memory }
 }
 
-/// The static baseline: every EC2 pool at its `min`, always.
+/// The static baseline: every command and EC2 pool at its `min`, always.
 fn static_plan(policy: &Policy) -> FleetPlan {
     let fleet: u32 = policy
         .pools
         .iter()
-        .filter_map(|p| p.ec2())
-        .map(|e| e.min)
+        .filter_map(|p| p.scaling())
+        .map(|s| s.min)
         .sum();
     FleetPlan::resize(
         fleet,
         Reason::new(
             ReasonKind::Baseline,
-            format!("static: a fixed fleet of {fleet} EC2 workers"),
+            format!("static: a fixed fleet of {fleet} command and EC2 workers"),
         ),
     )
 }

@@ -21,7 +21,10 @@ pub struct Observation {
     pub batch: Option<QueueObservation>,
     /// One entry per policy pool, in policy order.
     pub pools: Vec<PoolObservation>,
-    /// Launch-to-ready durations of workers that became ready since the previous observation.
+    /// Launch-to-ready durations of workers that became ready since the previous observation,
+    /// in the pools whose boots feed the boot estimate ([`Policy::feeds_boot_estimate`]).
+    ///
+    /// [`Policy::feeds_boot_estimate`]: crate::policy::Policy::feeds_boot_estimate
     #[serde(default)]
     pub boots: Vec<Duration>,
     /// Jobs finished since the previous observation (from workers' jobs-done counters);

@@ -102,6 +102,10 @@ pub struct PoolSection {
     pub instance_types: Option<Spanned<Vec<String>>>,
     pub subnet_ids: Option<Spanned<Vec<String>>>,
     pub market: Option<Spanned<String>>,
+    // How the live service starts and stops a command pool's VMs (the simulator ignores these).
+    pub start_command: Option<Spanned<Vec<String>>>,
+    pub stop_command: Option<Spanned<Vec<String>>>,
+    pub command_timeout: Option<Spanned<String>>,
 }
 
 /// `[budget]`: money limits.

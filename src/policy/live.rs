@@ -129,8 +129,9 @@ impl LaunchFields {
 }
 
 impl Checker<'_> {
-    /// Fields that only EC2 pools take, reported on a static pool.
-    pub(super) fn no_launch_fields(&mut self, i: usize, at: usize, p: &LaunchFields) {
+    /// Fields that only EC2 pools take, reported on a pool of another kind; `why` says what
+    /// that kind has instead.
+    pub(super) fn no_launch_fields(&mut self, i: usize, at: usize, p: &LaunchFields, why: &str) {
         for (present, field) in [
             (p.launch_template.is_some(), "launch_template"),
             (p.image_id.is_some(), "image_id"),
@@ -142,7 +143,7 @@ impl Checker<'_> {
                 self.problem(
                     at,
                     &format!("pool[{i}].{field}"),
-                    "only EC2 pools take this; a static pool has a fixed `workers` count",
+                    format!("only EC2 pools take this; {why}"),
                 );
             }
         }

@@ -213,7 +213,7 @@ impl Checker<'_> {
                 );
                 let floor: f64 = pools
                     .iter()
-                    .filter_map(|p| p.ec2().map(|e| e.min as f64 * p.cost_per_hour))
+                    .filter_map(|p| p.scaling().map(|s| s.min as f64 * p.cost_per_hour))
                     .sum();
                 if max.is_finite() && floor > max {
                     self.problem(

@@ -1,6 +1,6 @@
-//! One control tick of the live service: observe (queue window, EC2 listing, heartbeats),
-//! `decide`, log, export and record the decision, then act (unless `--dry-run`, paused, or a
-//! follower of the replicas' lease).
+//! One control tick of the live service: observe (queue window, EC2 listing, heartbeats,
+//! command-pool starts still booting), `decide`, log, export and record the decision, then act
+//! (unless `--dry-run`, paused, or a follower of the replicas' lease).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::model::Timestamp;
 use crate::policy::Policy;
 use crate::provider::Instance;
+use crate::provider::command::CommandRunner;
 use crate::provider::ec2::Ec2Fleet;
 use crate::provider::lease::Lease;
 use crate::provider::sqs::{QueueSampler, QueueWindow};
@@ -29,6 +30,7 @@ const RECENT_LAUNCH_GRACE: Duration = Duration::from_secs(120);
 pub struct Engine {
     pub(super) policy: Policy,
     pub(super) fleet: Ec2Fleet,
+    pub(super) commands: CommandRunner,
     pub(super) sampler: QueueSampler,
     pub(super) window: QueueWindow,
     pub(super) registry: Arc<Registry>,
@@ -39,6 +41,9 @@ pub struct Engine {
     pub(super) memory: ControlMemory,
     /// Instances launched by this process and not listed yet, by id.
     pub(super) recent: HashMap<String, Instance>,
+    /// Command-pool VMs this process started that have not sent a heartbeat yet, by
+    /// placeholder id (`<client token>/<k>`); they count as booting until `boot_timeout`.
+    pub(super) starts: HashMap<String, Instance>,
     /// Each worker's jobs-done counter at the previous tick; `None` before the first tick, so
     /// a restart does not read every worker's lifetime total as one tick's completions.
     pub(super) jobs_done: Option<HashMap<String, u64>>,
@@ -162,7 +167,12 @@ impl Engine {
         }
         let lost_after = self.lost_after();
         let records = self.registry.snapshot();
-        let recent: Vec<Instance> = self.recent.values().cloned().collect();
+        let recent: Vec<Instance> = self
+            .recent
+            .values()
+            .chain(self.starts.values())
+            .cloned()
+            .collect();
         let view = observe::join(
             &self.policy,
             listing.as_deref(),
@@ -173,16 +183,24 @@ impl Engine {
             // LaunchTime has whole seconds: an instance launched in our first second counts.
             self.started_at.minus(Duration::from_secs(2)),
         );
-        for (id, d) in &view.boots {
-            self.registry.mark_boot_recorded(id);
-            self.metrics.boot_seconds.observe(d.as_secs_f64());
+        for b in &view.boots {
+            self.registry.mark_boot_recorded(&b.key);
+            self.metrics.boot_seconds.observe(b.took.as_secs_f64());
+        }
+        for id in &view.started {
+            self.starts.remove(id);
         }
         let completed = self.completions(&records);
         let obs = Observation {
             queue,
             batch,
             pools: view.pools.clone(),
-            boots: view.boots.iter().map(|(_, d)| *d).collect(),
+            boots: view
+                .boots
+                .iter()
+                .filter(|b| self.policy.feeds_boot_estimate(b.pool))
+                .map(|b| b.took)
+                .collect(),
             completed,
             paused: self.pause.state(),
         };

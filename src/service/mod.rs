@@ -3,9 +3,9 @@
 //! `/status` and `/v1/heartbeat`. Dependencies (SDK clients, clock, listener) are passed in
 //! and shutdown is a future, so tests run the whole service in-process against moto.
 //!
-//! Modules: [`engine`] (one tick), [`act`] (carrying out decisions), [`observe`] (joining the
-//! EC2 listing with heartbeats), [`http`], [`status`] (`/status` and `--record`), [`pause`]
-//! (the operator's pause switch).
+//! Modules: [`engine`] (one tick), [`act`] (carrying out decisions: EC2 calls, command pools'
+//! programs), [`observe`] (joining the EC2 listing and command-pool starts with heartbeats),
+//! [`http`], [`status`] (`/status` and `--record`), [`pause`] (the operator's pause switch).
 
 mod act;
 pub mod engine;
@@ -28,6 +28,7 @@ use crate::heartbeat::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::provider::ProviderError;
+use crate::provider::command::CommandRunner;
 use crate::provider::ec2::Ec2Fleet;
 use crate::provider::lease::Lease;
 use crate::provider::sqs::{QueueSampler, QueueWindow};
@@ -46,7 +47,8 @@ pub struct Deps {
     pub listener: tokio::net::TcpListener,
     /// The workers' bearer token.
     pub token: String,
-    /// Observe and decide, but make no mutating call and tell no worker to drain.
+    /// Observe and decide, but make no mutating call, run no start or stop program and tell no
+    /// worker to drain.
     pub dry_run: bool,
     /// Append every observation and decision to this JSON Lines file.
     pub record: Option<PathBuf>,
@@ -161,6 +163,14 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     let interval = deps.policy.control.interval;
     let mut engine = Engine {
         fleet: Ec2Fleet::new(deps.ec2, &deps.policy.name),
+        commands: CommandRunner::new(
+            &deps.policy.name,
+            deps.policy
+                .heartbeat
+                .iter()
+                .map(|h| h.token_env.clone())
+                .collect(),
+        ),
         sampler: QueueSampler::new(deps.sqs, deps.policy.queues.clone()),
         window: QueueWindow::default(),
         registry,
@@ -170,6 +180,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         clock: deps.clock.clone(),
         memory: ControlMemory::default(),
         recent: HashMap::new(),
+        starts: HashMap::new(),
         jobs_done: None,
         dry_run: deps.dry_run,
         pause,

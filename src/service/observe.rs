@@ -4,7 +4,9 @@
 //! An EC2 instance with no heartbeat yet is `Booting`; a worker silent longer than
 //! `lost_after` is lost (no longer capacity, to be replaced and terminated); a worker told to
 //! drain is `Draining` and becomes terminable once it reports idle and drained, or is still
-//! idle when the drain deadline passes. Pure: no I/O, time passed in.
+//! idle when the drain deadline passes. Command pools have no listing: their workers are their
+//! heartbeats, plus the VMs started and not heartbeating yet (`observe/command.rs`). Pure: no
+//! I/O, time passed in.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,10 +18,14 @@ use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
 use crate::policy::Policy;
 use crate::provider::Instance;
 
-/// An instance the service should terminate by itself, and why (a metric reason label).
+mod command;
+
+/// An instance the service should terminate (a command-pool VM: stop) by itself, and why (a
+/// metric reason label).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cleanup {
     pub pool: String,
+    /// The EC2 instance id, or the command-pool worker's id.
     pub instance_id: String,
     /// `worker_lost` or `drained`.
     pub why: &'static str,
@@ -31,18 +37,33 @@ pub struct FleetView {
     /// One entry per policy pool, in order; `workers` is `None` for EC2 pools when the listing
     /// failed.
     pub pools: Vec<PoolObservation>,
-    /// Boots completed since the last tick: (instance id, launch → first heartbeat).
-    pub boots: Vec<(String, Duration)>,
+    /// Boots completed since the last tick.
+    pub boots: Vec<Boot>,
     /// Instances to terminate outside `decide`: lost or drained.
     pub cleanup: Vec<Cleanup>,
-    /// EC2 instances listed per pool (for the cost gauge), policy order.
+    /// EC2 instances listed (command-pool VMs on or starting) per pool, for the cost gauge,
+    /// policy order.
     pub instances_per_pool: Vec<u32>,
+    /// Command-pool starts (ids from `recent`) whose VM sent its first heartbeat this tick.
+    pub started: Vec<String>,
+}
+
+/// A worker's first heartbeat after its launch (or start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Boot {
+    /// What the registry knows the worker by (instance id, else worker id).
+    pub key: String,
+    /// Its pool's index in the policy.
+    pub pool: usize,
+    /// Launch to first heartbeat.
+    pub took: Duration,
 }
 
 /// Joins `instances` (all of this policy's listed instances, `None` when listing failed, plus
-/// `recent` launches not listed yet) with heartbeat `records` at `now`. Boots are recorded
-/// only for instances launched after `started_at` (a restarted service would otherwise see
-/// every running worker's first heartbeat as a boot).
+/// `recent` launches not listed yet: EC2 instances, and command-pool starts whose VM has not
+/// heartbeated) with heartbeat `records` at `now`. Boots are recorded only for instances
+/// launched after `started_at` (a restarted service would otherwise see every running worker's
+/// first heartbeat as a boot).
 pub fn join(
     policy: &Policy,
     instances: Option<&[Instance]>,
@@ -65,7 +86,13 @@ pub fn join(
     }
     let lost = |r: &Record| now.since(r.last_seen) > lost_after;
     let mut view = FleetView::default();
-    for pool in &policy.pools {
+    for (index, pool) in policy.pools.iter().enumerate() {
+        if pool.command().is_some() {
+            command::join_pool(
+                &mut view, index, &pool.name, records, recent, now, lost_after,
+            );
+            continue;
+        }
         if pool.ec2().is_none() {
             let workers = records
                 .iter()
@@ -109,8 +136,11 @@ pub fn join(
                 continue;
             };
             if !rec.boot_recorded && inst.launched_at >= started_at {
-                view.boots
-                    .push((inst.id.clone(), rec.first_seen.since(inst.launched_at)));
+                view.boots.push(Boot {
+                    key: inst.id.clone(),
+                    pool: index,
+                    took: rec.first_seen.since(inst.launched_at),
+                });
             }
             if lost(rec) {
                 view.cleanup.push(Cleanup {
@@ -283,6 +313,7 @@ instance_types = ["c5.large"]
         );
         assert_eq!(v.instances_per_pool, vec![0, 6]);
         assert_eq!(v.boots.len(), 4, "{:?}", v.boots);
+        assert!(v.boots.iter().all(|b| b.pool == 1));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The simulated farm: a FIFO queue per class, workers per pool, and what decisions do to them.
 //!
 //! Interactive jobs are served before batch jobs. An idle worker takes the next job; idle
-//! workers are picked datacenter first, then EC2 pools in policy order, most recently freed
-//! first (so surplus idleness gathers on a few EC2 workers, which scale-in can then remove).
-//! EC2 workers boot for a drawn time (or never, on a launch failure) and are billed per second
-//! from launch to termination with a 60 s minimum.
+//! workers are picked static datacenter pools first, then command pools (on-prem VMs), then EC2
+//! pools, each kind in policy order, most recently freed first (so surplus idleness gathers on a
+//! few EC2 workers, which scale-in can then remove). Launched workers (EC2 instances, started
+//! VMs) boot for a drawn time around their pool's `boot_time` (or never, on a launch failure);
+//! only EC2 workers are billed, per second from launch to termination with a 60 s minimum.
+//! Command-pool VMs are on-prem: their busy time counts as datacenter time.
 
 use std::collections::VecDeque;
 
@@ -95,6 +97,11 @@ pub struct World {
     pool_speed: Vec<f64>,
     pool_cost: Vec<f64>,
     pool_is_ec2: Vec<bool>,
+    pool_is_command: Vec<bool>,
+    /// Pools in the order idle workers are taken.
+    dispatch: Vec<usize>,
+    /// Whether a pool's boots feed the controller's boot estimate.
+    feeds_boot: Vec<bool>,
     boot_ms: Vec<f64>,
     boot_jitter: f64,
     launch_failure_rate: f64,
@@ -125,10 +132,13 @@ impl World {
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
             pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
+            pool_is_command: policy.pools.iter().map(|p| p.command().is_some()).collect(),
+            dispatch: policy.dispatch_order(),
+            feeds_boot: (0..n).map(|i| policy.feeds_boot_estimate(i)).collect(),
             boot_ms: policy
                 .pools
                 .iter()
-                .map(|p| p.ec2().map_or(0.0, |e| e.boot_time.as_millis() as f64))
+                .map(|p| p.scaling().map_or(0.0, |s| s.boot_time.as_millis() as f64))
                 .collect(),
             boot_jitter: config.boot_jitter,
             launch_failure_rate: config.launch_failure_rate,
@@ -212,12 +222,11 @@ impl World {
             .count()
     }
 
-    /// Takes the best idle worker: datacenter first, then EC2 pools in order, most recent first.
+    /// Takes the best idle worker: static pools first, then command pools, then EC2 pools, each
+    /// in policy order, most recent first.
     fn take_idle(&mut self) -> Option<u32> {
-        let order = (0..self.idle.len())
-            .filter(|&p| !self.pool_is_ec2[p])
-            .chain((0..self.idle.len()).filter(|&p| self.pool_is_ec2[p]));
-        for p in order.collect::<Vec<_>>() {
+        for k in 0..self.dispatch.len() {
+            let p = self.dispatch[k];
             while let Some(idx) = self.idle[p].pop() {
                 if matches!(self.workers[idx as usize].state, WState::Idle { .. }) {
                     return Some(idx);
@@ -307,8 +316,10 @@ impl World {
             return None;
         }
         let booted_ms = self.end_boot(worker, now);
-        self.boots
-            .push(std::time::Duration::from_millis(booted_ms as u64));
+        if self.feeds_boot[self.workers[worker as usize].pool] {
+            self.boots
+                .push(std::time::Duration::from_millis(booted_ms as u64));
+        }
         self.free(worker, jobs, now)
     }
 

@@ -1,6 +1,7 @@
 //! What a decision does to the simulated farm: launches boot (or fail to), terminations bill
-//! and remove idle workers, drains let busy workers finish their job and then go. A busy worker
-//! named for termination is refused and counted (the controller must never ask).
+//! and remove idle workers, drains let busy workers finish their job and then go. In a command
+//! pool a launch is a VM start and a termination a stop (nothing billed). A busy worker named
+//! for termination is refused and counted (the controller must never ask).
 
 use crate::control::{Action, Decision};
 use crate::model::WorkerId;
@@ -40,12 +41,12 @@ impl World {
                     };
                     for _ in 0..*count {
                         self.next_id += 1;
-                        let idx = self.add_worker(
-                            p,
-                            WorkerId(format!("i-{:08x}", self.next_id)),
-                            now,
-                            WState::Booting,
-                        );
+                        let id = if self.pool_is_command[p] {
+                            WorkerId(format!("{pool}-vm-{:06}", self.next_id))
+                        } else {
+                            WorkerId(format!("i-{:08x}", self.next_id))
+                        };
+                        let idx = self.add_worker(p, id, now, WState::Booting);
                         self.booting += 1;
                         self.tally.launches += 1;
                         if self.rng.chance(self.launch_failure_rate) {
