@@ -36,8 +36,18 @@ pub use observation::{Observation, PoolObservation, QueueObservation};
 
 /// Decides what to do this tick. Pure: same inputs, same output.
 pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: Timestamp) -> Step {
+    decide_owned(policy, obs, memory.clone(), now)
+}
+
+/// [`decide`], taking the previous memory by value: the same function for a caller that has
+/// no further use for it (the simulator), without copying it every tick.
+pub fn decide_owned(
+    policy: &Policy,
+    obs: &Observation,
+    mut memory: ControlMemory,
+    now: Timestamp,
+) -> Step {
     let facts = Facts::gather(policy, obs, now);
-    let mut memory = memory.clone();
     memory.ticks += 1;
     // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
     if let Some(last) = memory.last_tick

@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::control::{
-    ControlMemory, Decision, Observation, PoolObservation, QueueObservation, decide,
+    ControlMemory, Decision, Observation, PoolObservation, QueueObservation, decide_owned,
 };
 use crate::model::{QueueStats, Timestamp, Worker, WorkerState};
 use crate::policy::Policy;
@@ -155,6 +155,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut samples = Vec::new();
     let mut decisions = report::DecisionTally::default();
     let mut kept = Vec::new();
+    let mut was_down = false;
     let (mut next_job, mut next_tick, mut next_sample) = (0usize, 0i64, 0i64);
     let mut now = 0i64;
     let progress = report::Progress::new(config.progress, jobs.len() as u64);
@@ -245,7 +246,11 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                     sampled_at: Timestamp(now),
                 }
             });
-            observe_pools(&world, policy, &mut obs.pools);
+            if world.dirty || ec2_down || was_down {
+                observe_pools(&world, policy, &mut obs.pools);
+                world.dirty = false;
+            }
+            was_down = ec2_down;
             if ec2_down {
                 // DescribeInstances fails too: the EC2 pools are unknown, not empty.
                 for (p, pool) in obs.pools.iter_mut().zip(&policy.pools) {
@@ -256,7 +261,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             }
             obs.boots = std::mem::take(&mut world.boots);
             obs.completed = Some(std::mem::take(&mut world.completed_since_tick));
-            let step = decide(policy, &obs, &memory, Timestamp(now));
+            let step = decide_owned(policy, &obs, std::mem::take(&mut memory), Timestamp(now));
             decisions.record(&step.decision);
             if config.keep_decisions {
                 kept.push((now as f64 / 1000.0, step.decision.clone()));

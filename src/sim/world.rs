@@ -92,6 +92,9 @@ pub struct World {
     pub boots: Vec<std::time::Duration>,
     /// Jobs finished since the last observation.
     pub completed_since_tick: u64,
+    /// Whether any worker changed since the observation was last built (the simulator reuses
+    /// it otherwise: over a long quiet trace most ticks change nothing).
+    pub dirty: bool,
     /// Per-job start time (ms), `i64::MIN` until started.
     pub started: Vec<i64>,
     pool_speed: Vec<f64>,
@@ -128,6 +131,7 @@ impl World {
             tally: Tally::default(),
             boots: Vec::new(),
             completed_since_tick: 0,
+            dirty: true,
             started: vec![i64::MIN; jobs],
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
@@ -176,6 +180,7 @@ impl World {
     }
 
     fn add_worker(&mut self, pool: usize, id: WorkerId, now: i64, state: WState) -> u32 {
+        self.dirty = true;
         let idx = self.workers.len() as u32;
         let slot = self.live[pool].len();
         self.live[pool].push(idx);
@@ -247,6 +252,7 @@ impl World {
 
     fn start(&mut self, worker: u32, job_idx: u32, job: &Job, now: i64) -> Scheduled {
         let speed_factor = self.speed_factor(self.workers[worker as usize].pool, now);
+        self.dirty = true;
         let w = &mut self.workers[worker as usize];
         w.state = WState::Busy { since: now };
         w.on_batch = job.class == JobClass::Batch;
@@ -284,6 +290,7 @@ impl World {
         match next {
             Some(j) => Some(self.start(worker, j, &jobs[j as usize], now)),
             None => {
+                self.dirty = true;
                 let w = &mut self.workers[worker as usize];
                 w.state = WState::Idle { since: now };
                 self.idle[w.pool].push(worker);
@@ -326,6 +333,7 @@ impl World {
     /// `worker` leaves the booting state at `now` (ready or terminated): its boot time is billed
     /// as booting. Returns how long it booted, in milliseconds.
     fn end_boot(&mut self, worker: u32, now: i64) -> i64 {
+        self.dirty = true;
         let w = &self.workers[worker as usize];
         let booted_ms = (now - w.launched_ms).max(0);
         self.booting -= 1;

@@ -76,6 +76,7 @@ impl World {
                                 ) =>
                             {
                                 self.workers[idx as usize].draining = true;
+                                self.dirty = true;
                             }
                             Some(_) => self.terminate(id, now),
                             None => {}
@@ -108,6 +109,7 @@ impl World {
 
     /// Bills and removes a worker that is not busy.
     pub(super) fn retire(&mut self, idx: u32, now: i64) {
+        self.dirty = true;
         self.bill(idx, now);
         self.workers[idx as usize].state = WState::Gone;
         self.remove_live(idx);

@@ -56,6 +56,7 @@ impl World {
             WState::Idle { .. } | WState::Gone => None,
         };
         self.bill(idx, now);
+        self.dirty = true;
         self.workers[idx as usize].state = WState::Gone;
         self.remove_live(idx);
         self.tally.spot_interruptions += 1;
