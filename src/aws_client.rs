@@ -36,16 +36,25 @@ impl Default for AwsOptions {
     }
 }
 
+/// The retry settings `options` give every client: the SDK's standard strategy (exponential
+/// backoff with jitter) with `max_attempts` attempts per call.
+pub fn retry_config(options: &AwsOptions) -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(options.max_attempts.max(1))
+}
+
+/// The timeouts `options` give every client: `attempt_timeout` per attempt, 5 s to connect.
+pub fn timeout_config(options: &AwsOptions) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(options.attempt_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+}
+
 /// Loads the shared SDK configuration from the standard chain.
 pub async fn load(options: &AwsOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(options.attempt_timeout)
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
+        .retry_config(retry_config(options))
+        .timeout_config(timeout_config(options));
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
