@@ -2,7 +2,8 @@
 //! which instances exist) with heartbeats (the truth about what they do).
 //!
 //! An EC2 instance with no heartbeat yet is `Booting`; a worker silent longer than
-//! `lost_after` is lost (no longer capacity, to be replaced and terminated); a worker told to
+//! `lost_after` is lost (no longer capacity, to be replaced and terminated; while its instance
+//! is listed it counts as draining, so against max and budget); a worker told to
 //! drain is `Draining` and becomes terminable once it reports idle and drained, or is still
 //! idle when the drain deadline passes. Pure: no I/O, time passed in.
 
@@ -117,6 +118,13 @@ pub fn join(
                     pool: pool.name.clone(),
                     instance_id: inst.id.clone(),
                     why: "worker_lost",
+                });
+                // Not capacity, but its instance runs (and costs) until EC2 says it is gone:
+                // counted as draining, so no launch this tick can exceed max or budget.
+                workers.push(Worker {
+                    id,
+                    launched_at: inst.launched_at,
+                    state: WorkerState::Draining { busy: false },
                 });
                 continue;
             }
@@ -262,7 +270,11 @@ instance_types = ["c5.large"]
             "a launch not listed yet counts"
         );
         assert!(matches!(state("i-busy"), Some(WorkerState::Busy { .. })));
-        assert_eq!(state("i-lost"), None, "lost workers are not capacity");
+        assert_eq!(
+            state("i-lost"),
+            Some(WorkerState::Draining { busy: false }),
+            "lost workers are not capacity, but still count against max and budget"
+        );
         assert_eq!(state("i-d"), Some(WorkerState::Draining { busy: false }));
         assert_eq!(state("i-s"), Some(WorkerState::Draining { busy: true }));
         assert_eq!(
@@ -270,7 +282,7 @@ instance_types = ["c5.large"]
             None,
             "a heartbeat alone makes no EC2 worker"
         );
-        assert_eq!(ec2.len(), 5);
+        assert_eq!(ec2.len(), 6);
         let cleanup: Vec<(&str, &str)> = v
             .cleanup
             .iter()
@@ -283,6 +295,60 @@ instance_types = ["c5.large"]
         );
         assert_eq!(v.instances_per_pool, vec![0, 6]);
         assert_eq!(v.boots.len(), 4, "{:?}", v.boots);
+    }
+
+    #[test]
+    fn a_lost_worker_still_running_leaves_no_room_for_a_launch_beyond_the_budget() {
+        // Found by the fault matrix (worker-crash × scaling out): the lost worker's instance
+        // was left out of the count, so its replacement launched before it was terminated.
+        let text = POLICY.replace("max = 10", "max = 10\ncost_per_hour = 1.0")
+            + "[budget]\nmax_hourly_usd = 3.0\n";
+        let p = policy::from_toml_str(&text, "t").unwrap();
+        let now = 100_000;
+        let records = vec![
+            rec("w-1", Some("i-1"), "ec2", true, now - 500),
+            rec("w-2", Some("i-2"), "ec2", true, now - 500),
+            rec("w-3", Some("i-3"), "ec2", true, now - 60_000),
+        ];
+        let listed = vec![inst("i-1", 0), inst("i-2", 0), inst("i-3", 0)];
+        let v = join(
+            &p,
+            Some(&listed),
+            &[],
+            &records,
+            Timestamp::from_millis(now),
+            Duration::from_secs(30),
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(v.cleanup.len(), 1, "the lost worker is released");
+        let backlog = crate::model::QueueStats {
+            visible: 20.0,
+            in_flight: 2.0,
+            delayed: 0.0,
+        };
+        let obs = crate::control::Observation {
+            queue: Some(crate::control::QueueObservation {
+                averaged: backlog,
+                latest: backlog,
+                sampled_at: Timestamp::from_millis(now),
+            }),
+            batch: None,
+            pools: v.pools,
+            boots: Vec::new(),
+            completed: None,
+        };
+        let step = crate::control::decide(
+            &p,
+            &obs,
+            &crate::control::ControlMemory::default(),
+            Timestamp::from_millis(now),
+        );
+        assert_eq!(
+            step.decision.launched(),
+            0,
+            "three instances run at $1/h under a $3/h budget: {:?}",
+            step.decision
+        );
     }
 
     #[test]
