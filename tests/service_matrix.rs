@@ -186,8 +186,22 @@ async fn injected_errors_read_as_the_aws_errors_they_imitate() {
         "{e:?}"
     );
 
+    // Like the service's: 3 attempts, so 5xx answers are retried, but not capacity errors.
+    let retrying = AwsOptions {
+        max_attempts: 3,
+        ..once.clone()
+    };
+    let ec2 = server.ec2_client_as_service(&account, &proxy.endpoint(), &retrying);
     proxy.heal();
-    // ICE only when the body names the type: the fleet falls back to the next one.
+    let rule = proxy.inject(Rule::new(Target::Ec2, Effect::error(500, "InternalError")).burst(2));
+    ec2.describe_instances()
+        .send()
+        .await
+        .expect("retried past two 500s");
+    assert_eq!(proxy.fired(rule), 2);
+
+    // ICE only when the body names the type: the fleet falls back to the next one at once.
+    proxy.heal();
     let ice = Effect::error(500, "InsufficientInstanceCapacity");
     let run = Target::Ops(vec!["RunInstances".into()]);
     let rule = proxy.inject(Rule::new(run, ice).when_body_contains("InstanceType=c5.large"));
@@ -215,7 +229,11 @@ async fn injected_errors_read_as_the_aws_errors_they_imitate() {
         done.failures[0].contains("InsufficientInstanceCapacity"),
         "{done:?}"
     );
-    assert_eq!(proxy.fired(rule), 1);
+    assert_eq!(
+        proxy.fired(rule),
+        1,
+        "a capacity error is final: the SDK does not retry it before the fallback"
+    );
     // The same ClientToken again: EC2 (and the proxy) answer with the same instance.
     let again = fleet
         .launch("ec2", launch, 1, "tok")

@@ -129,8 +129,8 @@ impl MotoServer {
     }
 
     /// An EC2 client acting in `account` through `endpoint`, with the retry and timeout settings
-    /// `spillway run` gives its own clients (`aws_client::retry_config` / `timeout_config`)
-    /// from `options`, and a retry token bucket of its own: the SDK shares one bucket per
+    /// `spillway run` gives its own clients (`aws_client::retry_config` / `timeout_config` /
+    /// `ec2_retry_rules`) from `options`, and a retry token bucket of its own: the SDK shares one bucket per
     /// partition across the process, and tests running side by side must not drain each
     /// other's retries.
     pub fn ec2_client_as_service(
@@ -149,9 +149,8 @@ impl MotoServer {
             .retry_config(aws_client::retry_config(options))
             .timeout_config(aws_client::timeout_config(options))
             .retry_partition(RetryPartition::new(format!("ec2-{account}-{endpoint}")))
-            .interceptor(MotoAccount(account.to_owned()))
-            .build();
-        aws_sdk_ec2::Client::from_conf(config)
+            .interceptor(MotoAccount(account.to_owned()));
+        aws_sdk_ec2::Client::from_conf(aws_client::ec2_retry_rules(config).build())
     }
 
     /// The SQS counterpart of [`MotoServer::ec2_client_as_service`].
