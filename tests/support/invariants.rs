@@ -7,7 +7,8 @@
 //! 3. no orphans: every live instance carries the policy's tag, the proxy's ledger knows it,
 //!    and the service counts exactly the live instances;
 //! 4. the pool's max and the hourly budget were never exceeded (replaying the ledger);
-//! 5. no scale-in decided, and no drain requested, on a tick whose observation failed;
+//! 5. no scale-in decided, no drain requested and nothing terminated on a tick whose
+//!    observation failed, except workers released on earlier ticks (drained or lost);
 //! 6. the phase's own expectations: the backlog served, the fleet held, or scaled in to zero;
 //!    every job done exactly once; lost capacity replaced once, not twice.
 
@@ -116,6 +117,7 @@ pub fn check(run: &Run) -> Outcome {
     }
     // 5. No scale-in on a failed observation.
     let failed: Vec<_> = ticks.iter().filter(|t| !t.errors().is_empty()).collect();
+    let mut released = 0;
     for t in &failed {
         let acts = t.actions();
         if acts.iter().any(|(a, _)| a == "terminate" || a == "drain") {
@@ -129,6 +131,18 @@ pub fn check(run: &Run) -> Outcome {
                 "tick {} asked a worker to drain on a failed observation",
                 t.n
             ));
+        }
+        // Only what earlier, good ticks released may still be terminated: drained workers
+        // (their scale-in was decided on good data) and lost ones (judged by heartbeats).
+        for e in t.executed().iter().filter(|e| e.starts_with("terminated ")) {
+            if e.ends_with("(drained)") || e.ends_with("(worker_lost)") {
+                released += 1;
+            } else {
+                v.push(format!(
+                    "tick {} terminated on a failed observation: {e}",
+                    t.n
+                ));
+            }
         }
     }
     // 6. The phase.
@@ -191,6 +205,10 @@ pub fn check(run: &Run) -> Outcome {
         (Phase::Steady, None) if launched + terminated == 0 => "held".into(),
         (Phase::Steady, None) => format!("+{launched} −{terminated}"),
         (_, None) => "not met".into(),
+    } + &if released > 0 {
+        format!("; {released} released earlier, terminated on a failed tick")
+    } else {
+        String::new()
     };
     Outcome {
         fault: run.fault.name(),
