@@ -198,11 +198,15 @@ pub fn check(run: &Run) -> Outcome {
             .find(|t| t.n > last.n && t.errors().is_empty())
             .map(|t| since(t.seen_at))
     });
+    let boot_timeouts: usize = ticks.iter().map(|t| t.boot_timeouts()).sum();
     let goal = match (run.phase, run.goal_at) {
         (Phase::Out, Some(at)) => format!("served {} jobs in {:.1} s", run.jobs, since(at)),
         (Phase::In, Some(at)) => format!("0 instances in {:.1} s", since(at)),
         (Phase::Steady, Some(at)) => format!("replaced, both busy in {:.1} s", since(at)),
         (Phase::Steady, None) if launched + terminated == 0 => "held".into(),
+        (Phase::Steady, None) if launched == 0 && terminated == boot_timeouts => {
+            "held; the dud terminated at boot_timeout".into()
+        }
         (Phase::Steady, None) => format!("+{launched} −{terminated}"),
         (_, None) => "not met".into(),
     } + &if released > 0 {
@@ -221,7 +225,7 @@ pub fn check(run: &Run) -> Outcome {
         recovered_s,
         peak,
         hits: run.fault_hits,
-        boot_timeouts: ticks.iter().map(|t| t.boot_timeouts()).sum(),
+        boot_timeouts,
         goal,
     }
 }
