@@ -66,6 +66,11 @@ const CAPACITY_CODES: &[&str] = &[
     "Unsupported",
 ];
 
+/// Whether `code` says EC2 has no capacity for the requested type, subnet or market.
+pub fn is_capacity_code(code: &str) -> bool {
+    CAPACITY_CODES.contains(&code)
+}
+
 /// Judges an SDK error from any client.
 pub fn classify<E>(err: &SdkError<E>) -> ProviderError
 where
@@ -73,7 +78,7 @@ where
 {
     let f = aws_client::judge(err);
     let (code, message) = (f.code, f.message);
-    if CAPACITY_CODES.contains(&code.as_str()) {
+    if is_capacity_code(&code) {
         ProviderError::InsufficientCapacity { code, message }
     } else if code.ends_with(".NotFound")
         || code == "ResourceNotFoundException"
