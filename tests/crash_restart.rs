@@ -131,7 +131,7 @@ async fn sigkill_at_random_points_loses_nothing_and_launches_nothing_twice() {
         "--queue-url",
         &fifo,
         "--rate",
-        "40/s",
+        "20/s",
     ];
 
     let ticks_done = || std::fs::read_to_string(&record).map_or(0, |t| t.lines().count());
@@ -187,7 +187,7 @@ async fn sigkill_at_random_points_loses_nothing_and_launches_nothing_twice() {
                             assert!(status.success(), "backfill submit failed: {status}");
                             submit_done = true;
                             submitter = None;
-                        } else if rng.u8(..) < 20 {
+                        } else if rng.u8(..) < 40 {
                             kill(c, "backfill submit");
                             submit_kills += 1;
                             submitter = None;
