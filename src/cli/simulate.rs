@@ -88,7 +88,7 @@ pub fn load_workload(
         let durations =
             DurationDist::parse(&w.durations).map_err(|e| format!("--durations: {e}"))?;
         let raw = trace::read(path)?;
-        let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed);
+        let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed)?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -116,7 +116,7 @@ pub fn load_workload(
                 .collect(),
         );
         let classes: Vec<_> = jobs.iter().map(|j| j.class).collect();
-        jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed);
+        jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed)?;
         if classes.iter().any(|c| *c != trace::JobClass::Interactive) {
             return Err("--scale cannot be combined with the backfill scenario".into());
         }
