@@ -34,11 +34,10 @@ fn time(label: &str, jobs: &[trace::Job]) {
 fn main() {
     let lanl =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/lanl_cm5_1994_jobs.csv");
-    match trace::read(&lanl) {
-        Ok(raw) => time(
-            "lanl_cm5_1994_jobs.csv ×1",
-            &trace::to_jobs(&raw, 1.0, trace::DurationDist::Fixed(0.0), 1),
-        ),
+    let jobs = trace::read(&lanl)
+        .and_then(|raw| trace::to_jobs(&raw, 1.0, trace::DurationDist::Fixed(0.0), 1));
+    match jobs {
+        Ok(jobs) => time("lanl_cm5_1994_jobs.csv ×1", &jobs),
         Err(e) => println!("simulate: skipping the LANL trace: {e}"),
     }
     let s = scenario::build("diurnal", 1).expect("built-in scenario");

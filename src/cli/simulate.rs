@@ -143,7 +143,7 @@ fn base_workload(
 ) -> Result<Workload, Box<dyn std::error::Error>> {
     if let Some(path) = &w.trace {
         let raw = trace::read(path)?;
-        let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed);
+        let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed)?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -176,7 +176,7 @@ fn base_workload(
                 .collect(),
         );
         let classes: Vec<_> = jobs.iter().map(|j| j.class).collect();
-        jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed);
+        jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed)?;
         if classes.iter().any(|c| *c != trace::JobClass::Interactive) {
             return Err("--scale cannot be combined with the backfill scenario".into());
         }

@@ -81,6 +81,20 @@ pub enum RawTrace {
     Arrivals(Vec<(f64, f64)>),
 }
 
+impl RawTrace {
+    /// How many jobs [`to_jobs`] makes from this trace at `scale`, on average.
+    pub fn expected_jobs(&self, scale: f64) -> f64 {
+        match self {
+            RawTrace::JobLog(rows) => rows.len() as f64 * scale,
+            RawTrace::Arrivals(rows) => rows.iter().map(|r| r.1).sum::<f64>() * scale,
+        }
+    }
+}
+
+/// The most jobs [`to_jobs`] expands a trace into (about 2.4 GB of them); a larger trace or
+/// `--scale` is refused before anything is allocated.
+pub const MAX_JOBS: f64 = 100_000_000.0;
+
 /// Errors from reading a trace; the caller prints them and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -91,6 +105,11 @@ pub enum TraceError {
     },
     #[error("{}", .problems.join("\n"))]
     Invalid { problems: Vec<String> },
+    /// The trace at this scale asks for more than [`MAX_JOBS`] jobs.
+    #[error(
+        "the trace expands to {expected:.3e} jobs at this --scale, more than the {MAX_JOBS:.0} one simulation holds: lower --scale or split the trace"
+    )]
+    TooLarge { expected: f64, scale: f64 },
 }
 
 /// Reads and parses a trace file.
@@ -194,8 +213,18 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
 
 /// Turns a raw trace into jobs: draws durations for arrival series and scales the load by
 /// `scale` (see the README: a job log thins or replicates jobs, shifting copy k by k days;
-/// an arrival series multiplies bin counts with stochastic rounding).
-pub fn to_jobs(raw: &RawTrace, scale: f64, durations: DurationDist, seed: u64) -> Vec<Job> {
+/// an arrival series multiplies bin counts with stochastic rounding). Refuses a trace that
+/// would make more than [`MAX_JOBS`] jobs.
+pub fn to_jobs(
+    raw: &RawTrace,
+    scale: f64,
+    durations: DurationDist,
+    seed: u64,
+) -> Result<Vec<Job>, TraceError> {
+    let expected = raw.expected_jobs(scale);
+    if expected.is_nan() || expected > MAX_JOBS {
+        return Err(TraceError::TooLarge { expected, scale });
+    }
     let mut rng = SimRng::new(seed, 0x7ace);
     let mut jobs = Vec::new();
     match raw {
@@ -230,7 +259,7 @@ pub fn to_jobs(raw: &RawTrace, scale: f64, durations: DurationDist, seed: u64) -
             }
         }
     }
-    jobs
+    Ok(jobs)
 }
 
 fn job(t: f64, duration_s: f64) -> Job {
@@ -262,19 +291,40 @@ mod tests {
     fn scaling_a_job_log_keeps_the_expected_count_and_time_of_day() {
         let rows: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64 * 600.0, 30.0)).collect();
         let raw = RawTrace::JobLog(rows);
-        let jobs = to_jobs(&raw, 2.5, DurationDist::Fixed(1.0), 1);
+        let jobs = to_jobs(&raw, 2.5, DurationDist::Fixed(1.0), 1).unwrap();
         assert!((jobs.len() as f64 - 2500.0).abs() < 100.0, "{}", jobs.len());
         assert!(jobs.windows(2).all(|w| w[0].submit_ms <= w[1].submit_ms));
-        let thinned = to_jobs(&raw, 0.5, DurationDist::Fixed(1.0), 1);
+        let thinned = to_jobs(&raw, 0.5, DurationDist::Fixed(1.0), 1).unwrap();
         assert!((thinned.len() as f64 - 500.0).abs() < 60.0);
     }
 
     #[test]
     fn arrival_series_scale_bin_counts() {
         let raw = RawTrace::Arrivals((0..100).map(|i| (i as f64 * 60.0, 10.0)).collect());
-        let jobs = to_jobs(&raw, 1.5, DurationDist::Fixed(20.0), 3);
+        let jobs = to_jobs(&raw, 1.5, DurationDist::Fixed(20.0), 3).unwrap();
         assert_eq!(jobs.len(), 1500);
         assert!(jobs.iter().all(|j| j.duration_s == 20.0));
+    }
+
+    #[test]
+    fn a_trace_too_large_to_expand_is_refused_not_a_panic() {
+        // `spillway simulate --trace` on this two-line file used to panic with "capacity
+        // overflow": the parser accepts the row, and 1e300 arrivals became u64::MAX jobs.
+        let huge = parse("t_seconds,arrivals\n0,1e300\n", "huge.csv").unwrap();
+        let err = to_jobs(&huge, 1.0, DurationDist::Fixed(1.0), 1).unwrap_err();
+        assert!(matches!(err, TraceError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("lower --scale"), "{err}");
+        // The same through --scale on a one-job log, and past f64's range.
+        let one = parse("submit_s,duration_s\n0,10\n", "one.csv").unwrap();
+        assert!(to_jobs(&one, 1e300, DurationDist::Fixed(1.0), 1).is_err());
+        let wide = parse("t_seconds,arrivals\n0,1e308\n60,1e308\n", "wide.csv").unwrap();
+        assert!(to_jobs(&wide, 1.0, DurationDist::Fixed(1.0), 1).is_err());
+        assert_eq!(
+            to_jobs(&one, 1.0, DurationDist::Fixed(1.0), 1)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
