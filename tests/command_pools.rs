@@ -5,43 +5,11 @@
 
 mod farm;
 
+use farm::actions::{launches, terminations};
 use farm::{Farm, at, picnik_with_command};
-use spillway::control::{Action, ControlMemory, ReasonKind, Step};
+use spillway::control::{Action, ControlMemory, ReasonKind};
 use spillway::model::WorkerId;
 use spillway::sim::{self, SimConfig, trace::Job, trace::JobClass};
-
-/// (pool, count, reason) of every launch, in decision order.
-fn launches(step: &Step) -> Vec<(String, u32, ReasonKind)> {
-    step.decision
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Launch {
-                pool,
-                count,
-                reason,
-                ..
-            } => Some((pool.clone(), *count, reason.kind)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// (pool, workers, reason) of every termination, in decision order.
-fn terminations(step: &Step) -> Vec<(String, Vec<WorkerId>, ReasonKind)> {
-    step.decision
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Terminate {
-                pool,
-                workers,
-                reason,
-            } => Some((pool.clone(), workers.clone(), reason.kind)),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Scale in at once, on a band of zero, keeping only `min_free` free workers.
 const EAGER: &[(&str, &str)] = &[

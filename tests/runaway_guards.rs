@@ -3,23 +3,13 @@
 
 mod farm;
 
+use farm::actions::holds;
 use farm::{Farm, at, picnik_with};
-use spillway::control::{Action, ControlMemory, ReasonKind, Step};
+use spillway::control::{ControlMemory, ReasonKind, Step};
 use spillway::model::Timestamp;
 
 fn launched(step: &Step) -> u32 {
     step.decision.launched()
-}
-
-fn held_by(step: &Step) -> Vec<ReasonKind> {
-    step.decision
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Hold { reason, .. } => Some(reason.kind),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -41,7 +31,7 @@ fn launches_per_hour_are_capped_across_ticks_and_the_cap_says_so() {
         assert!(total <= 12, "{total} launches within the hour");
         if total == 12 && launched(&step) == 0 {
             assert!(
-                held_by(&step).contains(&ReasonKind::LaunchRateCap),
+                holds(&step).contains(&ReasonKind::LaunchRateCap),
                 "{:?}",
                 step.decision
             );
@@ -86,7 +76,7 @@ fn a_spent_daily_budget_stops_launches_with_a_reason() {
                 step.decision
             );
             assert!(
-                held_by(&step).contains(&ReasonKind::DailyBudgetCap),
+                holds(&step).contains(&ReasonKind::DailyBudgetCap),
                 "{:?}",
                 step.decision
             );
@@ -112,7 +102,7 @@ fn a_paused_controller_holds_everything_but_still_learns() {
         o
     };
     let step = spillway::control::decide(&policy, &obs, &ControlMemory::default(), farm.now);
-    assert_eq!(held_by(&step), vec![ReasonKind::Paused]);
+    assert_eq!(holds(&step), vec![ReasonKind::Paused]);
     assert_eq!(step.decision.actions.len(), 1, "{:?}", step.decision);
     assert!(
         step.decision.actions[0]

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod actions;
+
 use std::time::Duration;
 
 use spillway::control::{
