@@ -78,6 +78,7 @@ fn farm(policy: &Policy, per_pool: usize, now: Timestamp) -> Observation {
         pools,
         boots: vec![],
         completed: None,
+        paused: None,
     }
 }
 

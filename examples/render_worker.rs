@@ -9,7 +9,9 @@
 //!     --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/jobs \
 //!     --pool ec2 --worker-id "$(hostname)" --instance-id "$(ec2-metadata -i | cut -d' ' -f2)"
 //! ```
-//! Job bodies are JSON: `{"id": "…", "duration_s": 12.5}` (both optional).
+//! Job bodies are JSON: `{"id": "…", "duration_s": 12.5}` (both optional). With
+//! `--batch-queue-url`, interactive jobs come first: the batch (backfill) queue is polled only
+//! when the interactive queue has nothing.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,6 +32,9 @@ struct Args {
     /// The SQS queue to take jobs from.
     #[arg(long)]
     queue_url: String,
+    /// A batch (backfill) queue, served only when the interactive queue is empty.
+    #[arg(long)]
+    batch_queue_url: Option<String>,
     /// The policy pool this worker belongs to.
     #[arg(long)]
     pool: String,
@@ -89,21 +94,21 @@ async fn main() {
         })
     };
     while !drain.load(Ordering::SeqCst) {
-        let received = sqs
-            .receive_message()
-            .queue_url(&args.queue_url)
-            .max_number_of_messages(1)
-            .wait_time_seconds(args.wait)
-            .visibility_timeout(args.visibility)
-            .send()
-            .await;
-        let msg = match received {
-            Ok(out) => out.messages.unwrap_or_default().into_iter().next(),
-            Err(e) => {
-                tracing::warn!(error = %aws_client::judge(&e).message, "ReceiveMessage failed.");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        // Interactive first: with a batch queue, the interactive queue is only peeked at.
+        let wait = if args.batch_queue_url.is_some() {
+            0
+        } else {
+            args.wait
+        };
+        let mut taken = receive(&sqs, &args.queue_url, wait, args.visibility).await;
+        if taken.is_none()
+            && let Some(batch) = &args.batch_queue_url
+        {
+            taken = receive(&sqs, batch, args.wait, args.visibility).await;
+        }
+        let (url, msg) = match taken {
+            Some((url, msg)) => (url, Some(msg)),
+            None => (String::new(), None),
         };
         let Some(msg) = msg else { continue };
         let body: serde_json::Value =
@@ -121,10 +126,10 @@ async fn main() {
             s.job_id = Some(job_id.clone());
         }
         let receipt = msg.receipt_handle().unwrap_or_default().to_string();
-        render(&sqs, &args, &receipt, duration).await;
+        render(&sqs, &args, &url, &receipt, duration).await;
         match sqs
             .delete_message()
-            .queue_url(&args.queue_url)
+            .queue_url(&url)
             .receipt_handle(&receipt)
             .send()
             .await
@@ -151,8 +156,45 @@ async fn main() {
     tracing::info!(worker = %args.worker_id, "Drained; exiting.");
 }
 
-/// "Renders" for `duration`, extending the message's visibility every half timeout.
-async fn render(sqs: &aws_sdk_sqs::Client, args: &Args, receipt: &str, duration: Duration) {
+/// One message from `url`, if any arrived within `wait` seconds (errors are logged and count
+/// as none, after a pause).
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    wait: i32,
+    visibility: i32,
+) -> Option<(String, aws_sdk_sqs::types::Message)> {
+    let received = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(1)
+        .wait_time_seconds(wait)
+        .visibility_timeout(visibility)
+        .send()
+        .await;
+    match received {
+        Ok(out) => out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|m| (url.to_string(), m)),
+        Err(e) => {
+            tracing::warn!(error = %aws_client::judge(&e).message, "ReceiveMessage failed.");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
+
+/// "Renders" for `duration`, extending the message's visibility (on `url`) every half timeout.
+async fn render(
+    sqs: &aws_sdk_sqs::Client,
+    args: &Args,
+    url: &str,
+    receipt: &str,
+    duration: Duration,
+) {
     let work = async {
         if args.burn_cpu {
             let _ = tokio::task::spawn_blocking(move || burn(duration)).await;
@@ -168,7 +210,7 @@ async fn render(sqs: &aws_sdk_sqs::Client, args: &Args, receipt: &str, duration:
             () = tokio::time::sleep(half) => {
                 let _ = sqs
                     .change_message_visibility()
-                    .queue_url(&args.queue_url)
+                    .queue_url(url)
                     .receipt_handle(receipt)
                     .visibility_timeout(args.visibility)
                     .send()

@@ -1,13 +1,16 @@
 //! Building AWS SDK clients the same way everywhere: the standard credential and region chain,
 //! `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_SQS` / `_EC2`) honoured for local servers such as
-//! moto, bounded retries and timeouts; plus one shared judgement of which SDK errors are
-//! transient.
+//! moto, bounded retries and timeouts (EC2 capacity errors excepted from retries); plus one
+//! shared judgement of which SDK errors are transient.
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::interceptors::InterceptorContext;
+use aws_sdk_ec2::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_ec2::operation::run_instances::RunInstancesError;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 /// How to build clients. `Default` suits a controller: 3 attempts, 10 s per attempt.
@@ -36,16 +39,25 @@ impl Default for AwsOptions {
     }
 }
 
+/// The retry settings `options` give every client: the SDK's standard strategy (exponential
+/// backoff with jitter) with `max_attempts` attempts per call.
+pub fn retry_config(options: &AwsOptions) -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(options.max_attempts.max(1))
+}
+
+/// The timeouts `options` give every client: `attempt_timeout` per attempt, 5 s to connect.
+pub fn timeout_config(options: &AwsOptions) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(options.attempt_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+}
+
 /// Loads the shared SDK configuration from the standard chain.
 pub async fn load(options: &AwsOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(options.attempt_timeout)
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
+        .retry_config(retry_config(options))
+        .timeout_config(timeout_config(options));
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -60,9 +72,49 @@ pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
-/// An EC2 client from `config`.
+/// A DynamoDB client from `config` (the replicas' lease).
+pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+/// An EC2 client from `config`, with [`ec2_retry_rules`].
 pub fn ec2(config: &SdkConfig) -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(config)
+    aws_sdk_ec2::Client::from_conf(
+        ec2_retry_rules(aws_sdk_ec2::config::Builder::from(config)).build(),
+    )
+}
+
+/// What EC2 clients add to the standard retry strategy: [`CapacityIsFinal`].
+pub fn ec2_retry_rules(builder: aws_sdk_ec2::config::Builder) -> aws_sdk_ec2::config::Builder {
+    builder.retry_classifier(CapacityIsFinal)
+}
+
+/// Makes RunInstances capacity errors (`InsufficientInstanceCapacity` and kin) final for the
+/// call. EC2 answers them with HTTP 500, which the SDK's standard strategy retries with
+/// backoff; but missing capacity does not come back within seconds, and the launcher's answer
+/// to it is to try its next instance type, subnet or market at once (`provider::ec2`).
+/// Retried, every exhausted option cost `max_attempts` calls and up to seconds of backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct CapacityIsFinal;
+
+impl ClassifyRetry for CapacityIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let code = ctx
+            .output_or_error()
+            .and_then(Result::err)
+            .and_then(|e| e.as_operation_error())
+            .and_then(|e| e.downcast_ref::<RunInstancesError>())
+            .and_then(|e| e.code());
+        if code.is_some_and(crate::provider::is_capacity_code) {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "CapacityIsFinal"
+    }
 }
 
 /// The region named in an SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`),

@@ -23,15 +23,19 @@ pub struct Metrics {
     pub boot_seconds: Histogram,
     /// `spillway_decide_seconds`: one `decide` call.
     pub decide_seconds: Histogram,
-    /// `spillway_cost_usd_per_hour`: EC2 instances listed times their pool's price.
+    /// `spillway_cost_usd_per_hour`: EC2 instances listed (and command-pool VMs on) times their
+    /// pool's price.
     pub cost_usd_per_hour: Gauge,
     /// `spillway_observation_errors_total{source}`: source = sqs | ec2.
     pub observation_errors: IntCounterVec,
     /// `spillway_action_errors_total{action}`: failed launches and terminations.
     pub action_errors: IntCounterVec,
-    /// `spillway_launch_failures_total{pool}`: instances that never heartbeat within
-    /// `boot_timeout`, and launches EC2 refused.
+    /// `spillway_launch_failures_total{pool}`: instances (or started VMs) that never heartbeat
+    /// within `boot_timeout`, launches EC2 refused, and VMs a failed start program did not start.
     pub launch_failures: IntCounterVec,
+    /// `spillway_command_runs_total{pool,command,outcome}`: command pools' programs run;
+    /// command = start | stop, outcome = ok | failed | timeout | refused.
+    pub command_runs: IntCounterVec,
     /// `spillway_heartbeats_total`.
     pub heartbeats: IntCounter,
     /// `spillway_heartbeats_rejected_total{reason}`: reason = unauthorized | too_large | malformed | full.
@@ -40,6 +44,12 @@ pub struct Metrics {
     pub ticks: IntCounter,
     /// `spillway_dry_run`: 1 when no mutating call is made.
     pub dry_run: Gauge,
+    /// `spillway_paused`: 1 while an operator has paused scaling.
+    pub paused: Gauge,
+    /// `spillway_leader`: 1 when this replica may act (it holds the lease, or runs alone).
+    pub leader: Gauge,
+    /// `spillway_admin_requests_total{outcome}`: outcome = paused | resumed | unauthorized | disabled.
+    pub admin_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -115,7 +125,7 @@ impl Metrics {
             ),
             cost_usd_per_hour: gauge(
                 "spillway_cost_usd_per_hour",
-                "Hourly price of the EC2 instances listed.",
+                "Hourly price of the EC2 instances listed and command-pool VMs on.",
             ),
             observation_errors: counter_vec(
                 "spillway_observation_errors_total",
@@ -132,6 +142,11 @@ impl Metrics {
                 "Instances that never became ready, and launches refused.",
                 &["pool"],
             ),
+            command_runs: counter_vec(
+                "spillway_command_runs_total",
+                "Command pools' start and stop programs run, by pool, command and outcome.",
+                &["pool", "command", "outcome"],
+            ),
             heartbeats: counter("spillway_heartbeats_total", "Heartbeats accepted."),
             heartbeats_rejected: counter_vec(
                 "spillway_heartbeats_rejected_total",
@@ -140,6 +155,19 @@ impl Metrics {
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
             dry_run: gauge("spillway_dry_run", "1 when running with --dry-run."),
+            paused: gauge(
+                "spillway_paused",
+                "1 while scaling is paused by an operator.",
+            ),
+            leader: gauge(
+                "spillway_leader",
+                "1 when this replica holds the lease or runs alone.",
+            ),
+            admin_requests: counter_vec(
+                "spillway_admin_requests_total",
+                "Pause and resume requests, by outcome.",
+                &["outcome"],
+            ),
             registry,
         }
     }

@@ -4,47 +4,10 @@ mod farm;
 
 use std::time::Duration;
 
+use farm::actions::{holds, launches, terminated};
 use farm::{Farm, at, picnik, picnik_with};
 use spillway::control::{Action, ControlMemory, ReasonKind, Step};
 use spillway::model::WorkerId;
-
-fn launches(step: &Step) -> Vec<(String, u32, ReasonKind)> {
-    step.decision
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Launch {
-                pool,
-                count,
-                reason,
-                ..
-            } => Some((pool.clone(), *count, reason.kind)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn terminated(step: &Step) -> Vec<WorkerId> {
-    step.decision
-        .actions
-        .iter()
-        .flat_map(|a| match a {
-            Action::Terminate { workers, .. } => workers.clone(),
-            _ => vec![],
-        })
-        .collect()
-}
-
-fn holds(step: &Step) -> Vec<ReasonKind> {
-    step.decision
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Hold { reason, .. } => Some(reason.kind),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn datacenter_capacity_is_used_before_any_launch() {

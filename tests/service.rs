@@ -5,16 +5,15 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::InstanceStateName;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use spillway::clock::SystemClock;
+use support::fleet::Fleet;
 use support::moto::{self, DEFAULT_ACCOUNT};
 use support::service::{self as svc, Options, TestPolicy};
-use support::workers::{instances, spawn_worker};
+use support::workers::{spawn_worker, start_instance};
 
 /// A policy with a one-second tick for tests.
 pub fn test_policy(name: &str, queue_url: &str, max: u32, scale_in_after: &str) -> String {
@@ -74,59 +73,25 @@ async fn backlog_launches_tagged_workers_that_drain_it_then_scales_in_to_min() {
     )
     .await;
 
-    let mut workers: HashMap<String, Child> = HashMap::new();
-    let mut exited: HashMap<String, bool> = HashMap::new();
-    let mut max_seen = 0;
+    let mut fleet = Fleet::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let listed = instances(&ec2, &name).await;
-        let live: Vec<&String> = listed
-            .iter()
-            .filter(|(_, s)| matches!(s, InstanceStateName::Running | InstanceStateName::Pending))
-            .map(|(id, _)| id)
-            .collect();
-        max_seen = max_seen.max(live.len());
-        for id in &live {
-            if !workers.contains_key(*id) {
-                let child = spawn_worker(server, &running.host(), &queue, "ec2", id, &done_file);
-                workers.insert((*id).clone(), child);
-            }
-        }
-        for (id, child) in workers.iter_mut() {
-            if let Some(st) = child.try_wait().unwrap() {
-                exited.entry(id.clone()).or_insert(st.success());
-            }
-        }
-        // An instance terminated while its worker still runs would have killed a job.
-        for (id, state) in &listed {
-            if *state == InstanceStateName::Terminated && workers.contains_key(id) {
-                let mut waited = 0;
-                while !exited.contains_key(id) && waited < 10 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Some(st) = workers.get_mut(id).unwrap().try_wait().unwrap() {
-                        exited.insert(id.clone(), st.success());
-                    }
-                    waited += 1;
-                }
-                assert_eq!(
-                    exited.get(id),
-                    Some(&true),
-                    "instance {id} was terminated but its worker had not drained and exited"
-                );
-            }
-        }
+        let live = fleet
+            .step(&ec2, &name, |id| {
+                spawn_worker(server, &running.host(), &queue, "ec2", id, &done_file)
+            })
+            .await;
         let done = std::fs::read_to_string(&done_file).unwrap_or_default();
         let finished = done.lines().count() >= jobs;
-        if finished && live.is_empty() && !workers.is_empty() && exited.len() == workers.len() {
+        if finished && live == 0 && fleet.all_exited() {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "not settled in 90 s: {} jobs done, {} live instances, {}/{} workers exited; status {:#}",
+            "not settled in 90 s: {} jobs done, {live} live instances, {}/{} workers exited; status {:#}",
             done.lines().count(),
-            live.len(),
-            exited.len(),
-            workers.len(),
+            fleet.exited(),
+            fleet.started(),
             running.status().await
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -140,13 +105,11 @@ async fn backlog_launches_tagged_workers_that_drain_it_then_scales_in_to_min() {
     assert_eq!(ids.len(), jobs, "every job ran exactly once: {ids:?}");
     assert_eq!(unique.len(), jobs);
     assert!(
-        (2..=4).contains(&max_seen),
-        "scaled out within max: {max_seen}"
+        (2..=4).contains(&fleet.max_seen),
+        "scaled out within max: {}",
+        fleet.max_seen
     );
-    assert!(
-        exited.values().all(|ok| *ok),
-        "every worker drained and exited cleanly"
-    );
+    assert!(fleet.all_clean(), "every worker drained and exited cleanly");
     assert_eq!(support::queues::visible_count(&sqs, &queue).await, 0);
     assert!(
         svc::metric(
@@ -205,15 +168,7 @@ async fn launched_instances_carry_the_policy_and_pool_tags() {
     let listed = fleet.list().await.unwrap();
     assert_eq!(listed.len(), 2);
     // A foreign instance (no spillway tags) is never terminated, even when asked by id.
-    let foreign = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
-    let foreign_id = foreign.instances()[0].instance_id().unwrap().to_string();
+    let foreign_id = start_instance(&ec2, &[]).await;
     let other_policy = spillway::provider::ec2::Ec2Fleet::new(ec2.clone(), "someone-else");
     let mut ask = done.ids.clone();
     ask.push(foreign_id.clone());

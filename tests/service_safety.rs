@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use spillway::clock::{Clock, ManualClock, SystemClock};
 use spillway::control::allocate::client_token;
 use spillway::heartbeat::client;
@@ -18,6 +17,7 @@ use spillway::heartbeat::protocol::{Command, Heartbeat, ReportedState};
 use support::moto;
 use support::proxy::{Fault, Proxy};
 use support::service::{self as svc, Options, TOKEN, TestPolicy};
+use support::workers::start_instance;
 
 fn policy_toml(name: &str, queue_url: &str, max: u32) -> String {
     TestPolicy {
@@ -179,22 +179,14 @@ fn idle_worker(host: String, instance: String, stop: Arc<AtomicBool>, drains: Ar
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_observations_hold_the_fleet_and_never_scale_in() {
     let w = world("faults").await;
-    let tags = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(Tag::builder().key("spillway:policy").value(&w.name).build())
-        .tags(Tag::builder().key("spillway:pool").value("ec2").build())
-        .build();
-    let out = w
-        .direct_ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(tags)
-        .send()
-        .await
-        .unwrap();
-    let instance = out.instances()[0].instance_id().unwrap().to_string();
+    let instance = start_instance(
+        &w.direct_ec2,
+        &[
+            ("spillway:policy", w.name.as_str()),
+            ("spillway:pool", "ec2"),
+        ],
+    )
+    .await;
     // The queue is empty and the worker idle: with good data this is a surplus to remove.
     w.proxy.fail(
         "GetQueueAttributes",

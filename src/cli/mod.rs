@@ -50,7 +50,8 @@ pub struct WorkloadArgs {
     /// A trace CSV: `submit_s,duration_s` job log or `t_seconds,arrivals` series.
     #[arg(long, conflicts_with = "scenario")]
     pub trace: Option<PathBuf>,
-    /// A built-in scenario: diurnal, christmas, nfs-slowdown, slow-release, backfill.
+    /// A built-in scenario: diurnal, christmas, nfs-slowdown, slow-release, backfill,
+    /// ec2-outage, launch-failures, spot-interruptions.
     #[arg(long)]
     pub scenario: Option<String>,
     /// Multiply the arrival rate by this factor, keeping the shape of the day.
@@ -68,6 +69,18 @@ pub struct WorkloadArgs {
     /// Spread (log-normal sigma) of boot times around the pool's boot_time.
     #[arg(long, default_value_t = 0.15)]
     pub boot_jitter: f64,
+    /// Inject a backfill file (JSON Lines, as `backfill submit` takes) at time T as batch jobs,
+    /// e.g. `jobs.jsonl@33h`; jobs without `duration_s` draw from --durations. Repeatable.
+    #[arg(long, value_name = "FILE@T")]
+    pub backfill: Vec<String>,
+    /// The EC2 API is unreachable from FROM to TO (e.g. `37h..37h30m`): no listing, no launch,
+    /// no termination; running instances keep working. Repeatable.
+    #[arg(long, value_name = "FROM..TO")]
+    pub ec2_outage: Vec<String>,
+    /// Spot interruptions per EC2 instance-hour (0.05 = 5% an hour); jobs on an interrupted
+    /// instance run again.
+    #[arg(long, default_value_t = 0.0)]
+    pub spot_interruptions: f64,
 }
 
 /// Prints every problem of every file; returns whether all were valid.

@@ -32,6 +32,17 @@ pub struct RunArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Environment variable holding the admin token for POST /v1/pause and /v1/resume (unset
+    /// or empty: those endpoints are disabled).
+    #[arg(long, default_value = "SPILLWAY_ADMIN_TOKEN")]
+    pub admin_token_env: String,
+    /// Pause all scaling while this file exists (its first line is the reason); observation,
+    /// decisions, metrics and /status go on.
+    #[arg(long)]
+    pub pause_file: Option<PathBuf>,
+    /// This replica's id in the policy's [lease] (default: hostname and process id).
+    #[arg(long)]
+    pub replica_id: Option<String>,
 }
 
 /// `--log-format`.
@@ -90,10 +101,24 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         token,
         dry_run: args.dry_run,
         record: args.record,
+        admin_token: std::env::var(&args.admin_token_env)
+            .ok()
+            .filter(|t| !t.is_empty()),
+        pause_file: args.pause_file,
+        dynamodb: Some(aws_client::dynamodb(&aws)),
+        replica_id: args.replica_id.unwrap_or_else(default_replica_id),
         policy,
     };
     service::run(deps, shutdown_signal()).await?;
     Ok(())
+}
+
+/// `hostname:pid`.
+fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

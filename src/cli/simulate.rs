@@ -7,6 +7,8 @@ use clap::Args;
 use super::WorkloadArgs;
 use crate::compare;
 use crate::policy::{self, Policy};
+use crate::sim::faults::{Faults, parse_window};
+use crate::sim::injection::Injection;
 use crate::sim::plot::{PlotData, PlotSample, render_svg};
 use crate::sim::scenario;
 use crate::sim::trace::{self, DurationDist, Job};
@@ -32,6 +34,12 @@ pub struct SimulateArgs {
     /// Draw queue, demand, busy and capacity over time as SVG here.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Write every tick's decision (actions and reasons) here as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+    /// Write the per-minute samples (demand, queue, busy, booting, ready per pool) here as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub samples: Option<PathBuf>,
 }
 
 /// Arguments of `spillway compare`.
@@ -77,16 +85,63 @@ pub fn load_workload(
         )
         .into());
     }
-    let mut config = SimConfig {
+    let mut faults = Faults {
+        spot_interruptions_per_hour: w.spot_interruptions,
+        ..Faults::default()
+    };
+    for spec in &w.ec2_outage {
+        faults
+            .ec2_outages
+            .push(parse_window(spec).map_err(|e| format!("--ec2-outage {e}"))?);
+    }
+    if !(w.spot_interruptions.is_finite() && w.spot_interruptions >= 0.0) {
+        return Err(format!(
+            "--spot-interruptions {} must be 0 or more",
+            w.spot_interruptions
+        )
+        .into());
+    }
+    let config = SimConfig {
+        faults,
         seed: w.seed,
         boot_jitter: w.boot_jitter,
         launch_failure_rate: w.launch_failure_rate,
         progress,
         ..SimConfig::default()
     };
+    let durations = DurationDist::parse(&w.durations).map_err(|e| format!("--durations: {e}"))?;
+    // Every injection is checked before any trace is read: all problems at once.
+    let injections: Vec<Injection> = w
+        .backfill
+        .iter()
+        .map(|s| Injection::parse(s))
+        .collect::<Result<_, _>>()?;
+    let mut batch = Vec::new();
+    let mut problems = Vec::new();
+    for inj in &injections {
+        match inj.load(durations, w.seed) {
+            Ok(jobs) => batch.extend(jobs),
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n").into());
+    }
+    let mut workload = base_workload(w, durations, config)?;
+    if !batch.is_empty() {
+        workload.label = format!("{} + {} backfill jobs", workload.label, batch.len());
+        workload.jobs.extend(batch);
+        workload.jobs.sort_by_key(|j| j.submit_ms);
+    }
+    Ok(workload)
+}
+
+fn base_workload(
+    w: &WorkloadArgs,
+    durations: DurationDist,
+    mut config: SimConfig,
+) -> Result<Workload, Box<dyn std::error::Error>> {
     if let Some(path) = &w.trace {
-        let durations =
-            DurationDist::parse(&w.durations).map_err(|e| format!("--durations: {e}"))?;
         let raw = trace::read(path)?;
         let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed)?;
         let name = path.file_name().map_or_else(
@@ -108,6 +163,11 @@ pub fn load_workload(
         )
     })?;
     config.speed_changes = s.speed_changes;
+    config.faults.ec2_outages.extend(s.faults.ec2_outages);
+    config.faults.spot_interruptions_per_hour += s.faults.spot_interruptions_per_hour;
+    if w.launch_failure_rate == 0.0 {
+        config.launch_failure_rate = s.launch_failure_rate;
+    }
     let mut jobs = s.jobs;
     if w.scale != 1.0 {
         let raw = trace::RawTrace::JobLog(
@@ -149,7 +209,8 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
         };
         policy = compare::configure(&policy, &knob, current);
     }
-    let workload = load_workload(&args.workload, true)?;
+    let mut workload = load_workload(&args.workload, true)?;
+    workload.config.keep_decisions = args.decisions.is_some();
     if let Some(about) = workload.about {
         println!("{}: {about}", workload.label);
     }
@@ -165,11 +226,45 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(path, serde_json::to_string_pretty(&out.report)? + "\n")?;
         println!("\nreport written to {}", path.display());
     }
+    if let Some(path) = &args.samples {
+        std::fs::write(path, samples_csv(&policy, &out))?;
+        println!("samples written to {}", path.display());
+    }
+    if let Some(path) = &args.decisions {
+        let mut text = String::new();
+        for (t_s, d) in &out.decisions {
+            let line = serde_json::json!({ "t_s": t_s, "decision": d });
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        std::fs::write(path, text)?;
+        println!("decisions written to {}", path.display());
+    }
     if let Some(path) = &args.plot {
         std::fs::write(path, render_svg(&plot_data(&policy, &workload.label, &out)))?;
         println!("plot written to {}", path.display());
     }
     Ok(())
+}
+
+/// The run's samples as CSV, one row per sample, one `ready_<pool>` column per pool.
+pub fn samples_csv(policy: &Policy, out: &SimOutput) -> String {
+    let mut text = String::from("t_s,demand,queued,busy,booting");
+    for p in &policy.pools {
+        text.push_str(&format!(",ready_{}", p.name));
+    }
+    text.push('\n');
+    for s in &out.samples {
+        text.push_str(&format!(
+            "{},{:.3},{},{},{}",
+            s.t_s, s.demand, s.queued, s.busy, s.booting
+        ));
+        for r in &s.ready {
+            text.push_str(&format!(",{r}"));
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// The chart's data for a run.

@@ -1,9 +1,11 @@
-//! Turns a fleet-wide EC2 target into per-pool actions.
+//! Turns a fleet-wide target for scalable workers into per-pool actions.
 //!
-//! Shared by every strategy so that the safety rules hold for all of them: pools are filled in
-//! policy order and drained in reverse; only idle workers are terminated, longest idle first;
-//! pool minimums hold; caps come from [`caps`](super::caps); no scale-in happens on stale or
-//! missing data; workers that never booted are terminated.
+//! Shared by every strategy so that the safety rules hold for all of them: command pools (on-prem
+//! VMs, nearly free) fill before EC2 pools, each kind in policy order, and scale-in runs the
+//! other way round, touching a command pool only once every EC2 pool is at its `min`; only idle
+//! workers are terminated or stopped, longest idle first; static pools are never touched; caps
+//! (pool `min` and `max`, launch step, budget) come from [`caps`](super::caps); no scale-in
+//! happens on stale or missing data; workers that never booted are terminated.
 
 use crate::model::{Timestamp, WorkerState};
 use crate::policy::Policy;
@@ -11,13 +13,15 @@ use crate::policy::Policy;
 use super::caps;
 use super::decision::{Action, Decision, Reason, ReasonKind};
 use super::facts::{Facts, QueueStatus};
+use super::ledger::Ledger;
 use super::observation::Observation;
 
-/// What a strategy wants: a total EC2 worker count, or to hold, and why.
+/// What a strategy wants: a total of scalable workers (command and EC2 pools together), or to
+/// hold, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetPlan {
-    /// Desired EC2 workers across all EC2 pools; `None` holds the fleet as it is.
-    pub ec2_target: Option<u32>,
+    /// Desired workers across all command and EC2 pools; `None` holds the fleet as it is.
+    pub scalable_target: Option<u32>,
     pub reason: Reason,
 }
 
@@ -25,15 +29,15 @@ impl FleetPlan {
     /// Hold, because of `reason`.
     pub fn hold(reason: Reason) -> Self {
         FleetPlan {
-            ec2_target: None,
+            scalable_target: None,
             reason,
         }
     }
 
-    /// Resize EC2 to `target`, because of `reason`.
+    /// Resize the scalable pools to `target` workers in all, because of `reason`.
     pub fn resize(target: u32, reason: Reason) -> Self {
         FleetPlan {
-            ec2_target: Some(target),
+            scalable_target: Some(target),
             reason,
         }
     }
@@ -44,6 +48,7 @@ pub fn plan_actions(
     policy: &Policy,
     obs: &Observation,
     facts: &Facts,
+    ledger: &Ledger,
     plan: FleetPlan,
     now: Timestamp,
 ) -> Decision {
@@ -55,7 +60,7 @@ pub fn plan_actions(
     let mut cleaned = vec![false; policy.pools.len()];
     for (i, pool) in policy.pools.iter().enumerate() {
         let f = &facts.pools[i];
-        if pool.ec2().is_some() && !f.overdue.is_empty() && facts.scale_in_safe() {
+        if pool.scaling().is_some() && !f.overdue.is_empty() && facts.scale_in_safe() {
             cleaned[i] = true;
             actions.push(Action::Terminate {
                 pool: pool.name.clone(),
@@ -72,28 +77,32 @@ pub fn plan_actions(
         }
     }
 
-    let current = facts.ec2_capacity(policy);
-    let target = plan.ec2_target.unwrap_or(current);
+    let current = facts.scalable_capacity(policy);
+    let target = plan.scalable_target.unwrap_or(current);
     let mut need = target.saturating_sub(current);
     let mut launched_any = false;
     let mut planned_usd = 0.0;
     let mut constraint: Option<Reason> = None;
 
-    // Launches: the deficit fills EC2 pools in policy order; a pool below its min always
+    // Launches: the deficit fills command pools, then EC2 pools; a pool below its min always
     // launches up to it.
-    for (i, pool) in policy.pools.iter().enumerate() {
-        let Some(ec2) = pool.ec2() else { continue };
+    for i in policy.launch_order() {
+        let pool = &policy.pools[i];
         let f = &facts.pools[i];
         if !f.known || cleaned[i] {
             continue;
         }
-        let below_min = ec2.min.saturating_sub(f.capacity());
-        let room = ec2.max.saturating_sub(f.capacity());
-        let want = below_min.max(need.min(room));
+        let below_min = caps::below_min(policy, facts, i);
+        let want = below_min.max(need.min(caps::room(policy, facts, i)));
         if want == 0 {
             continue;
         }
-        let grant = caps::grant_launch(policy, facts, i, want, planned_usd);
+        let planned: u32 = desired_per_pool
+            .iter()
+            .zip(&facts.pools)
+            .map(|(d, f)| d.saturating_sub(f.capacity()))
+            .sum();
+        let grant = caps::grant_launch(policy, facts, ledger, i, want, planned, planned_usd, now);
         if let Some((kind, text)) = &grant.bound {
             constraint = Some(Reason::new(
                 *kind,
@@ -107,7 +116,12 @@ pub fn plan_actions(
             let reason = if below_min > 0 {
                 Reason::new(
                     ReasonKind::PoolMinimum,
-                    format!("{} is below its min of {}", pool.name, ec2.min),
+                    format!(
+                        "{} has {} workers, below its min of {}",
+                        pool.name,
+                        f.capacity(),
+                        f.capacity() + below_min
+                    ),
                 )
             } else {
                 plan.reason.clone()
@@ -129,7 +143,7 @@ pub fn plan_actions(
         constraint = Some(Reason::new(
             ReasonKind::MaxInstances,
             format!(
-                "every EC2 pool is at its max: wanted {need} more workers ({})",
+                "every command and EC2 pool is at its max: wanted {need} more workers ({})",
                 plan.reason.text
             ),
         ));
@@ -140,7 +154,7 @@ pub fn plan_actions(
         if !facts.scale_in_safe() {
             constraint = Some(unsafe_data_reason(facts));
         } else {
-            let removed = choose_victims(
+            let mut removed = choose_victims(
                 policy,
                 obs,
                 facts,
@@ -148,6 +162,25 @@ pub fn plan_actions(
                 &plan.reason,
                 &mut actions,
             );
+            let mut excess = current - target - removed.iter().sum::<u32>();
+            // A batch keeps workers busy back to back, so surplus workers would never go idle:
+            // drain them (they finish their job, then go).
+            if excess > 0 && facts.batch.is_some_and(|b| b.backlog >= 0.5) {
+                let drained = choose_drains(
+                    policy,
+                    obs,
+                    facts,
+                    &removed,
+                    excess,
+                    &plan.reason,
+                    &mut actions,
+                );
+                for (r, d) in removed.iter_mut().zip(&drained) {
+                    *r += d;
+                }
+                excess -= drained.iter().sum::<u32>();
+            }
+            let _ = excess;
             for (i, n) in removed.iter().enumerate() {
                 desired_per_pool[i] -= n;
             }
@@ -155,7 +188,8 @@ pub fn plan_actions(
                 constraint = Some(Reason::new(
                     ReasonKind::NoIdleWorker,
                     format!(
-                        "{}, but no idle EC2 worker above its pool's min can be terminated",
+                        "{}, but no idle worker above its pool's min can be scaled in (EC2 first; \
+                         command pools once every EC2 pool is at its min)",
                         plan.reason.text
                     ),
                 ));
@@ -182,52 +216,128 @@ pub fn plan_actions(
     }
 }
 
-/// Picks idle EC2 workers to terminate, pools in reverse policy order, longest idle first,
-/// `excess` in all, never below a pool's `min`. Returns how many per pool.
-fn choose_victims(
+/// Scalable capacity above `min` still left in the EC2 pools once `gone[j]` of pool `j` are
+/// removed: a command pool gives up workers only beyond it, since its VMs cost (nearly) nothing
+/// and an EC2 worker kept instead would be paid for.
+fn ec2_left(policy: &Policy, facts: &Facts, gone: &[u32]) -> u32 {
+    policy
+        .launch_order()
+        .into_iter()
+        .filter(|&j| policy.pools[j].ec2().is_some())
+        .map(|j| caps::removable(policy, facts, j, gone[j]))
+        .sum()
+}
+
+/// How many of `excess` pool `i` may give up, `gone` being removed so far: at most its
+/// capacity above `min`, and for a command pool only what EC2 cannot give.
+fn allowance(policy: &Policy, facts: &Facts, i: usize, gone: &[u32], excess: u32) -> u32 {
+    let mut n = excess.min(caps::removable(policy, facts, i, gone[i]));
+    if policy.pools[i].command().is_some() {
+        n = n.min(excess.saturating_sub(ec2_left(policy, facts, gone)));
+    }
+    n
+}
+
+/// Picks `excess` workers of `state` (idle or busy, by `since`), scalable pools in reverse
+/// launch order (EC2 last-to-first, then command pools), longest in that state first. Returns
+/// (pool index, chosen) for each pool that gives some.
+fn choose(
     policy: &Policy,
     obs: &Observation,
     facts: &Facts,
+    gone: &mut [u32],
     mut excess: u32,
-    reason: &Reason,
-    actions: &mut Vec<Action>,
-) -> Vec<u32> {
-    let mut removed = vec![0; policy.pools.len()];
-    for (i, pool) in policy.pools.iter().enumerate().rev() {
-        let Some(ec2) = pool.ec2() else { continue };
-        let f = &facts.pools[i];
-        let removable = excess.min(f.capacity().saturating_sub(ec2.min));
-        if removable == 0 {
+    since: impl Fn(&WorkerState) -> Option<Timestamp>,
+) -> Vec<(usize, Vec<crate::model::WorkerId>)> {
+    let mut out = Vec::new();
+    for i in policy.launch_order().into_iter().rev() {
+        let n = allowance(policy, facts, i, gone, excess);
+        if n == 0 {
             continue;
         }
         let Some(workers) = obs.pools.get(i).and_then(|p| p.workers.as_ref()) else {
             continue;
         };
-        let mut idle: Vec<(Timestamp, &crate::model::WorkerId)> = workers
+        let mut found: Vec<(Timestamp, &crate::model::WorkerId)> = workers
             .iter()
-            .filter_map(|w| match w.state {
-                WorkerState::Idle { since } => Some((since, &w.id)),
-                _ => None,
-            })
+            .filter_map(|w| since(&w.state).map(|t| (t, &w.id)))
             .collect();
-        idle.sort_unstable();
-        let victims: Vec<_> = idle
+        found.sort_unstable();
+        let chosen: Vec<_> = found
             .into_iter()
-            .take(removable as usize)
+            .take(n as usize)
             .map(|(_, id)| id.clone())
             .collect();
-        if victims.is_empty() {
+        if chosen.is_empty() {
             continue;
         }
-        removed[i] = victims.len() as u32;
-        excess -= removed[i];
+        gone[i] += chosen.len() as u32;
+        excess -= chosen.len() as u32;
+        out.push((i, chosen));
+    }
+    out
+}
+
+/// Picks idle workers to terminate (EC2) or stop (command pools): `excess` in all, never below
+/// a pool's `min`. Returns how many per pool.
+fn choose_victims(
+    policy: &Policy,
+    obs: &Observation,
+    facts: &Facts,
+    excess: u32,
+    reason: &Reason,
+    actions: &mut Vec<Action>,
+) -> Vec<u32> {
+    let mut removed = vec![0; policy.pools.len()];
+    let idle = |s: &WorkerState| match *s {
+        WorkerState::Idle { since } => Some(since),
+        _ => None,
+    };
+    for (i, victims) in choose(policy, obs, facts, &mut removed, excess, idle) {
         actions.push(Action::Terminate {
-            pool: pool.name.clone(),
+            pool: policy.pools[i].name.clone(),
             workers: victims,
             reason: reason.clone(),
         });
     }
     removed
+}
+
+/// Picks busy workers to drain after `removed` idle ones were scaled in: `excess` in all, in
+/// the same order and under the same bounds as [`choose_victims`].
+fn choose_drains(
+    policy: &Policy,
+    obs: &Observation,
+    facts: &Facts,
+    removed: &[u32],
+    excess: u32,
+    reason: &Reason,
+    actions: &mut Vec<Action>,
+) -> Vec<u32> {
+    let mut gone = removed.to_vec();
+    let busy = |s: &WorkerState| match *s {
+        WorkerState::Busy { since } => Some(since),
+        _ => None,
+    };
+    for (i, chosen) in choose(policy, obs, facts, &mut gone, excess, busy) {
+        let then = if policy.pools[i].command().is_some() {
+            "stopped"
+        } else {
+            "terminated"
+        };
+        actions.push(Action::Drain {
+            pool: policy.pools[i].name.clone(),
+            workers: chosen,
+            reason: Reason::new(
+                reason.kind,
+                format!(
+                    "{} (busy with batch work: drained, then {then})",
+                    reason.text
+                ),
+            ),
+        });
+    }
+    gone.iter().zip(removed).map(|(g, r)| g - r).collect()
 }
 
 fn unsafe_data_reason(facts: &Facts) -> Reason {

@@ -1,12 +1,17 @@
-//! Every cap on launches, enforced here and nowhere else.
+//! Every cap on a pool's size, enforced here and nowhere else.
 //!
-//! A strategy asks for workers; this module grants what the pool's `max`, the per-tick launch
-//! step and the hourly dollar budget allow, and says which cap bound when one did.
+//! A strategy asks for workers; this module grants what the pool's `max` (a command pool's
+//! `workers`), the per-tick launch step, the launches-per-hour guard, the hourly dollar budget
+//! and the daily dollar budget allow, and says which cap bound when one did. It also says how
+//! far a pool is below its `min` (launched whatever the strategy wants) and how many workers
+//! above its `min` scale-in may remove.
 
-use crate::policy::{Policy, PoolKind};
+use crate::policy::Policy;
 
 use super::decision::ReasonKind;
 use super::facts::Facts;
+use super::ledger::Ledger;
+use crate::model::Timestamp;
 
 /// The outcome of asking for launches in one pool.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,14 +22,39 @@ pub struct Grant {
     pub bound: Option<(ReasonKind, String)>,
 }
 
-/// Hourly price of every EC2 worker that exists (any state), plus `planned_usd` already
-/// granted this tick.
+/// Workers pool `index` must launch to reach its `min` (0 for static pools).
+pub fn below_min(policy: &Policy, facts: &Facts, index: usize) -> u32 {
+    policy.pools[index]
+        .scaling()
+        .map_or(0, |s| s.min.saturating_sub(facts.pools[index].capacity()))
+}
+
+/// Workers of pool `index` that scale-in may still remove once `already` are removed this
+/// tick: its capacity above its `min` (0 for static pools, which are never scaled in).
+pub fn removable(policy: &Policy, facts: &Facts, index: usize, already: u32) -> u32 {
+    policy.pools[index].scaling().map_or(0, |s| {
+        facts.pools[index]
+            .capacity()
+            .saturating_sub(already)
+            .saturating_sub(s.min)
+    })
+}
+
+/// Workers pool `index` has room for below its `max`, counting ready and booting ones.
+pub fn room(policy: &Policy, facts: &Facts, index: usize) -> u32 {
+    policy.pools[index]
+        .scaling()
+        .map_or(0, |s| s.max.saturating_sub(facts.pools[index].capacity()))
+}
+
+/// Hourly price of every launched worker that exists (any state: EC2 instances, and command
+/// pools' VMs when they have a price).
 pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
     policy
         .pools
         .iter()
         .zip(&facts.pools)
-        .filter(|(p, _)| matches!(p.kind, PoolKind::Ec2(_)))
+        .filter(|(p, _)| p.scaling().is_some())
         .map(|(p, f)| {
             let n = f.capacity() + f.draining + f.overdue.len() as u32;
             n as f64 * p.cost_per_hour
@@ -32,17 +62,21 @@ pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
         .sum()
 }
 
-/// How many of `want` workers pool `index` may launch, given `planned_usd` per hour already
-/// granted to other pools this tick.
+/// How many of `want` workers pool `index` may launch, given `planned` launches and
+/// `planned_usd` per hour already granted to other pools this tick, and the recent `ledger`.
+#[allow(clippy::too_many_arguments)]
 pub fn grant_launch(
     policy: &Policy,
     facts: &Facts,
+    ledger: &Ledger,
     index: usize,
     want: u32,
+    planned: u32,
     planned_usd: f64,
+    now: Timestamp,
 ) -> Grant {
     let pool = &policy.pools[index];
-    let Some(ec2) = pool.ec2() else {
+    let Some(scaling) = pool.scaling() else {
         return Grant {
             granted: 0,
             bound: None,
@@ -53,12 +87,15 @@ pub fn grant_launch(
     let mut granted = want;
     let mut bound = None;
 
-    let room = ec2.max.saturating_sub(existing);
+    let room = scaling.max.saturating_sub(existing);
     if granted > room {
         granted = room;
         bound = Some((
             ReasonKind::MaxInstances,
-            format!("pool {} is at its max of {} workers", pool.name, ec2.max),
+            format!(
+                "pool {} is at its max of {} workers",
+                pool.name, scaling.max
+            ),
         ));
     }
     let step = policy.control.max_launch_per_tick;
@@ -68,6 +105,33 @@ pub fn grant_launch(
             ReasonKind::StepCap,
             format!("at most {step} launches per tick (control.max_launch_per_tick)"),
         ));
+    }
+    if let Some(per_hour) = policy.budget.max_launches_per_hour {
+        let used = ledger.launches_last_hour(now) + planned;
+        let left = per_hour.saturating_sub(used);
+        if granted > left {
+            granted = left;
+            bound = Some((
+                ReasonKind::LaunchRateCap,
+                format!(
+                    "{used} launches in the last hour, at most {per_hour} (budget.max_launches_per_hour)"
+                ),
+            ));
+        }
+    }
+    if let Some(max_day) = policy.budget.max_daily_usd
+        && pool.cost_per_hour > 0.0
+    {
+        let spent = ledger.spent_last_day(now);
+        if spent >= max_day && granted > 0 {
+            granted = 0;
+            bound = Some((
+                ReasonKind::DailyBudgetCap,
+                format!(
+                    "${spent:.2} spent on EC2 in the last 24 h, at most ${max_day:.2} (budget.max_daily_usd)"
+                ),
+            ));
+        }
     }
     if let Some(max_usd) = policy.budget.max_hourly_usd
         && pool.cost_per_hour > 0.0

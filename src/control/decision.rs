@@ -26,7 +26,7 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// Workers the strategy wants across all pools (after caps), for metrics and plots.
     pub desired_total: u32,
-    /// Desired EC2 workers per pool (policy order; 0 for static pools).
+    /// Desired workers per pool (policy order; a static pool's are its workers on hand).
     pub desired_per_pool: Vec<u32>,
 }
 
@@ -37,6 +37,17 @@ impl Decision {
             .iter()
             .map(|a| match a {
                 Action::Launch { count, .. } => *count,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Busy workers told to drain, in total.
+    pub fn drained(&self) -> usize {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Drain { workers, .. } => workers.len(),
                 _ => 0,
             })
             .sum()
@@ -65,8 +76,17 @@ pub enum Action {
         client_token: String,
         reason: Reason,
     },
-    /// Terminate these named workers of `pool` (always idle ones, or ones that never booted).
+    /// Terminate these named workers of `pool` (always idle ones, or ones that never booted);
+    /// in a command pool, stop their VMs with the pool's `stop_command`.
     Terminate {
+        pool: String,
+        workers: Vec<WorkerId>,
+        reason: Reason,
+    },
+    /// Tell these busy workers of `pool` to finish their current job and take no other; each is
+    /// terminated (or stopped) once idle. Used when a batch keeps surplus workers from ever
+    /// going idle.
+    Drain {
         pool: String,
         workers: Vec<WorkerId>,
         reason: Reason,
@@ -84,15 +104,17 @@ impl Action {
         match self {
             Action::Launch { reason, .. }
             | Action::Terminate { reason, .. }
+            | Action::Drain { reason, .. }
             | Action::Hold { reason, .. } => reason,
         }
     }
 
-    /// `launch`, `terminate` or `hold`: the metric label.
+    /// `launch`, `terminate`, `drain` or `hold`: the metric label.
     pub fn label(&self) -> &'static str {
         match self {
             Action::Launch { .. } => "launch",
             Action::Terminate { .. } => "terminate",
+            Action::Drain { .. } => "drain",
             Action::Hold { .. } => "hold",
         }
     }
@@ -141,8 +163,18 @@ pub enum ReasonKind {
     PoolMinimum,
     /// A worker did not become ready within `boot_timeout`.
     BootTimeout,
-    /// Batch (backfill) work drove the action.
-    Batch,
+    /// `batch.deadline` sized the batch's EC2 workers.
+    BatchDeadline,
+    /// `batch.max_ec2` sized (or capped) the batch's EC2 workers.
+    BatchMaxEc2,
+    /// `batch.max_usd` capped the batch's EC2 workers.
+    BatchBudget,
+    /// No `[batch]` rule: the batch runs on spare capacity only.
+    BatchSpareOnly,
+    /// The batch's throughput is not measured yet; its allotment waits.
+    BatchMeasuring,
+    /// The batch finished; its EC2 workers are released.
+    BatchDone,
     /// A baseline strategy's own rule drove the action.
     Baseline,
     /// The clairvoyant plan drove the action.
@@ -159,7 +191,13 @@ pub enum ReasonKind {
     BudgetCap,
     /// `control.max_launch_per_tick` bound the launch.
     StepCap,
-    /// Surplus exists but no idle EC2 worker can be terminated.
+    /// `budget.max_launches_per_hour` bound the launch.
+    LaunchRateCap,
+    /// `budget.max_daily_usd` was spent: no launch.
+    DailyBudgetCap,
+    /// An operator paused scaling: observing, not acting.
+    Paused,
+    /// Surplus exists but no idle worker can be scaled in.
     NoIdleWorker,
 }
 
@@ -175,7 +213,12 @@ impl ReasonKind {
             ReasonKind::WithinBand => "within_band",
             ReasonKind::PoolMinimum => "pool_minimum",
             ReasonKind::BootTimeout => "boot_timeout",
-            ReasonKind::Batch => "batch",
+            ReasonKind::BatchDeadline => "batch_deadline",
+            ReasonKind::BatchMaxEc2 => "batch_max_ec2",
+            ReasonKind::BatchBudget => "batch_max_usd",
+            ReasonKind::BatchSpareOnly => "batch_spare_only",
+            ReasonKind::BatchMeasuring => "batch_measuring",
+            ReasonKind::BatchDone => "batch_done",
             ReasonKind::Baseline => "baseline",
             ReasonKind::Oracle => "oracle",
             ReasonKind::StaleQueue => "stale_queue",
@@ -184,6 +227,9 @@ impl ReasonKind {
             ReasonKind::MaxInstances => "max_instances",
             ReasonKind::BudgetCap => "budget_cap",
             ReasonKind::StepCap => "step_cap",
+            ReasonKind::LaunchRateCap => "launch_rate_cap",
+            ReasonKind::DailyBudgetCap => "daily_budget_cap",
+            ReasonKind::Paused => "paused",
             ReasonKind::NoIdleWorker => "no_idle_worker",
         }
     }
@@ -198,6 +244,9 @@ impl ReasonKind {
                 | ReasonKind::MaxInstances
                 | ReasonKind::BudgetCap
                 | ReasonKind::StepCap
+                | ReasonKind::LaunchRateCap
+                | ReasonKind::DailyBudgetCap
+                | ReasonKind::Paused
         )
     }
 }

@@ -37,6 +37,17 @@ impl PoolFacts {
     }
 }
 
+/// The batch queue at one tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchQueue {
+    /// Jobs not yet finished: visible plus in flight (latest sample).
+    pub backlog: f64,
+    /// Batch jobs running now (latest sample).
+    pub in_flight: f64,
+    /// Batch jobs running, averaged over the window.
+    pub in_flight_averaged: f64,
+}
+
 /// Whether the queue statistics can be acted on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum QueueStatus {
@@ -55,9 +66,9 @@ pub struct Facts {
     pub queue_latest: QueueStats,
     /// The window-averaged queue sample when fresh.
     pub queue_averaged: QueueStats,
-    /// Batch queue, latest and averaged visible messages (0 when there is none).
-    pub batch_visible: f64,
-    pub batch_in_flight: f64,
+    /// The batch (backfill) queue when its statistics are fresh; `None` when there is no batch
+    /// queue or it could not be read (never read as empty).
+    pub batch: Option<BatchQueue>,
     /// Sum over pools.
     pub busy: u32,
     pub idle: u32,
@@ -77,8 +88,7 @@ impl Facts {
             queue_status: QueueStatus::Missing,
             queue_latest: QueueStats::default(),
             queue_averaged: QueueStats::default(),
-            batch_visible: 0.0,
-            batch_in_flight: 0.0,
+            batch: None,
             busy: 0,
             idle: 0,
             booting: 0,
@@ -98,8 +108,11 @@ impl Facts {
         if let Some(b) = &obs.batch
             && now.since(b.sampled_at) <= policy.control.stale_after
         {
-            facts.batch_visible = b.latest.visible;
-            facts.batch_in_flight = b.latest.in_flight;
+            facts.batch = Some(BatchQueue {
+                backlog: b.latest.visible + b.latest.in_flight,
+                in_flight: b.latest.in_flight,
+                in_flight_averaged: b.averaged.in_flight,
+            });
         }
         for (i, pool) in policy.pools.iter().enumerate() {
             let workers = obs
@@ -107,7 +120,7 @@ impl Facts {
                 .get(i)
                 .filter(|p| p.pool == pool.name)
                 .and_then(|p| p.workers.as_deref());
-            let timeout = pool.ec2().map(|e| e.boot_timeout);
+            let timeout = pool.scaling().map(|s| s.boot_timeout);
             let pf = match workers {
                 Some(ws) => count_pool(ws, timeout, now),
                 None => {
@@ -136,13 +149,13 @@ impl Facts {
         self.pools.iter().map(PoolFacts::capacity).sum()
     }
 
-    /// EC2 capacity (ready plus booting) across EC2 pools.
-    pub fn ec2_capacity(&self, policy: &Policy) -> u32 {
+    /// Capacity (ready plus booting) of the pools spillway scales: command and EC2 pools.
+    pub fn scalable_capacity(&self, policy: &Policy) -> u32 {
         policy
             .pools
             .iter()
             .zip(&self.pools)
-            .filter(|(p, _)| p.ec2().is_some())
+            .filter(|(p, _)| p.scaling().is_some())
             .map(|(_, f)| f.capacity())
             .sum()
     }

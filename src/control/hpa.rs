@@ -3,7 +3,7 @@
 //! The metric is visible + in-flight messages (KEDA `scaleOnInFlight`, default on), read at
 //! each sync (policy `control.interval`, 15 s upstream), as an `AverageValue` target per
 //! replica. Replicas are all workers, datacenter included, since all of them drain the queue;
-//! the EC2 pools supply the difference. The arithmetic (tolerance, scale-down stabilization,
+//! the command and EC2 pools supply the difference. The arithmetic (tolerance, scale-down stabilization,
 //! default rate policies) is upstream's, in [`hpa_math`](super::hpa_math), checked against the
 //! upstream test cases in `tests/hpa_cases.rs`.
 
@@ -74,14 +74,14 @@ pub fn plan(
             .collect()
     };
     let statics = facts.static_ready as i32;
-    let (min_ec2, max_ec2): (u32, u32) = policy
+    let (min_scalable, max_scalable): (u32, u32) = policy
         .pools
         .iter()
-        .filter_map(|p| p.ec2())
-        .fold((0, 0), |(a, b), e| (a + e.min, b + e.max));
+        .filter_map(|p| p.scaling())
+        .fold((0, 0), |(a, b), s| (a + s.min, b + s.max));
     let (replicas, limit) = hpa_math::rate_limited_replicas(
-        statics + min_ec2 as i32,
-        statics + max_ec2 as i32,
+        statics + min_scalable as i32,
+        statics + max_scalable as i32,
         current,
         stabilized,
         &events(&hpa.scale_up_events),
@@ -112,6 +112,9 @@ pub fn plan(
     if replicas == current {
         return FleetPlan::hold(Reason::new(ReasonKind::Baseline, text));
     }
-    let ec2 = facts.ec2_capacity(policy) as i64 + (replicas - current) as i64;
-    FleetPlan::resize(ec2.max(0) as u32, Reason::new(ReasonKind::Baseline, text))
+    let scalable = facts.scalable_capacity(policy) as i64 + (replicas - current) as i64;
+    FleetPlan::resize(
+        scalable.max(0) as u32,
+        Reason::new(ReasonKind::Baseline, text),
+    )
 }

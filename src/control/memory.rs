@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;
 
+use super::batch::BatchMemory;
+use super::ledger::Ledger;
+
 /// How many recent boot durations the estimator keeps.
 const BOOT_SAMPLES: usize = 32;
 /// How many demand samples the trend keeps.
@@ -45,6 +48,12 @@ pub struct ControlMemory {
     pub surplus: Option<Surplus>,
     /// Mean demand per time-of-day slot, learned across days.
     pub profile: TimeOfDayProfile,
+    /// Launches over the last hour and EC2 dollars over the last day, for the runaway guards.
+    #[serde(default)]
+    pub ledger: Ledger,
+    /// The running batch (backfill), if any.
+    #[serde(default)]
+    pub batch: BatchMemory,
     /// State of the HPA baseline.
     pub hpa: HpaMemory,
     /// State of the target-tracking baseline.
@@ -152,10 +161,16 @@ impl ControlMemory {
         if self.boot_samples.len() < 3 {
             return configured;
         }
-        let mut v: Vec<f64> = self.boot_samples.iter().copied().collect();
-        v.sort_by(f64::total_cmp);
-        let idx = ((v.len() as f64 * 0.9).ceil() as usize).clamp(1, v.len()) - 1;
-        Duration::from_secs_f64(v[idx])
+        // At most BOOT_SAMPLES values: select on the stack, no allocation (this runs every tick).
+        let mut buf = [0.0f64; BOOT_SAMPLES];
+        let n = self.boot_samples.len().min(BOOT_SAMPLES);
+        for (slot, v) in buf.iter_mut().zip(&self.boot_samples) {
+            *slot = *v;
+        }
+        let v = &mut buf[..n];
+        let idx = ((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1;
+        let (_, p90, _) = v.select_nth_unstable_by(idx, f64::total_cmp);
+        Duration::from_secs_f64(*p90)
     }
 
     /// Remembers the demand at `now`.
@@ -194,12 +209,7 @@ impl ControlMemory {
         q: f64,
     ) -> Option<f64> {
         let from = now.minus(history);
-        let pts: Vec<(Timestamp, f64)> = self
-            .demand
-            .iter()
-            .copied()
-            .filter(|(t, _)| *t >= from)
-            .collect();
+        let pts: Vec<(Timestamp, f64)> = self.since(from).copied().collect();
         let mut growth = Vec::with_capacity(pts.len());
         let mut j = 0;
         for i in 0..pts.len() {
@@ -220,23 +230,25 @@ impl ControlMemory {
         Some(growth[idx].max(0.0))
     }
 
+    /// The demand samples at or after `from`, oldest first. Samples are in time order, so this
+    /// starts at a binary search instead of scanning the whole history (it runs every tick).
+    fn since(&self, from: Timestamp) -> impl Iterator<Item = &(Timestamp, f64)> {
+        let start = self.demand.partition_point(|(t, _)| *t < from);
+        self.demand.range(start..)
+    }
+
     /// Mean of the demand samples newer than `span` (`None` without samples).
     pub fn mean_demand(&self, now: Timestamp, span: Duration) -> Option<f64> {
         let from = now.minus(span);
         let (n, sum) = self
-            .demand
-            .iter()
-            .filter(|(t, _)| *t >= from)
+            .since(from)
             .fold((0usize, 0.0), |(n, s), (_, d)| (n + 1, s + d));
         (n > 0).then(|| sum / n as f64)
     }
 
     /// Largest demand sample newer than `span` (`None` without samples).
     pub fn max_demand(&self, now: Timestamp, span: Duration) -> Option<f64> {
-        let from = now.minus(span);
-        self.demand
-            .iter()
-            .filter(|(t, _)| *t >= from)
+        self.since(now.minus(span))
             .map(|(_, d)| *d)
             .max_by(f64::total_cmp)
     }
@@ -244,7 +256,7 @@ impl ControlMemory {
     /// Least-squares slope of demand (jobs per second) over the samples newer than `span`.
     pub fn demand_slope(&self, now: Timestamp, span: Duration) -> f64 {
         let from = now.minus(span);
-        let pts = self.demand.iter().filter(|(t, _)| *t >= from);
+        let pts = self.since(from);
         let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for (t, y) in pts {
             let x = t.since(from).as_secs_f64();

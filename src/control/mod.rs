@@ -6,15 +6,19 @@
 //! code, and the same inputs always give the same decision.
 //!
 //! Flow: [`facts`] counts the observation; a strategy (`spillway`, `hpa`, `target_tracking`,
-//! static, `oracle`) proposes an EC2 target with a reason; [`allocate`] turns it into per-pool
-//! launches and named terminations under the caps of [`caps`] and the shared safety rules.
+//! static, `oracle`) proposes a target for the scalable workers (command and EC2 pools) with a
+//! reason; [`allocate`] turns it into per-pool launches and named terminations, command pools
+//! filled first and drained last, under the caps of [`caps`] and the shared safety rules.
 
 pub mod allocate;
+pub mod batch;
+pub mod batch_rules;
 pub mod caps;
 pub mod decision;
 pub mod facts;
 pub mod hpa;
 pub mod hpa_math;
+pub mod ledger;
 pub mod memory;
 pub mod observation;
 pub mod oracle;
@@ -32,9 +36,28 @@ pub use observation::{Observation, PoolObservation, QueueObservation};
 
 /// Decides what to do this tick. Pure: same inputs, same output.
 pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: Timestamp) -> Step {
+    decide_owned(policy, obs, memory.clone(), now)
+}
+
+/// [`decide`], taking the previous memory by value: the same function for a caller that has
+/// no further use for it (the simulator), without copying it every tick.
+pub fn decide_owned(
+    policy: &Policy,
+    obs: &Observation,
+    mut memory: ControlMemory,
+    now: Timestamp,
+) -> Step {
     let facts = Facts::gather(policy, obs, now);
-    let mut memory = memory.clone();
     memory.ticks += 1;
+    // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
+    if let Some(last) = memory.last_tick
+        && facts.missing_pool.is_none()
+    {
+        let hours = now.since(last).as_secs_f64() / 3600.0;
+        memory
+            .ledger
+            .record_spend(now, caps::hourly_spend(policy, &facts) * hours);
+    }
     memory.record_completions(now, obs.completed);
     for boot in &obs.boots {
         memory.record_boot(*boot);
@@ -45,30 +68,49 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
             facts.queue_averaged.in_flight + facts.queue_averaged.visible,
         );
     }
+    if let Some(why) = &obs.paused {
+        let reason = Reason::new(
+            ReasonKind::Paused,
+            format!("scaling is paused ({why}); observing, not acting"),
+        );
+        let desired: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
+        let decision = Decision {
+            actions: vec![Action::Hold { pool: None, reason }],
+            desired_total: desired.iter().sum(),
+            desired_per_pool: desired,
+        };
+        return Step { decision, memory };
+    }
+    // Strategies size the fleet for interactive work; the batch's allotment comes on top.
+    let view = batch::interactive_view(policy, &facts, memory.batch.allotted);
     let plan = match &policy.control.strategy {
-        Strategy::Spillway => spillway::plan(policy, &facts, &mut memory, now),
-        Strategy::Hpa => hpa::plan(policy, &facts, &mut memory, now),
-        Strategy::TargetTracking => target_tracking::plan(policy, obs, &facts, &mut memory, now),
+        Strategy::Spillway => {
+            let plan = spillway::plan(policy, &view, &mut memory, now);
+            batch::plan(policy, &facts, &view, &mut memory, plan, now)
+        }
+        Strategy::Hpa => hpa::plan(policy, &view, &mut memory, now),
+        Strategy::TargetTracking => target_tracking::plan(policy, obs, &view, &mut memory, now),
         Strategy::Static => static_plan(policy),
         Strategy::Oracle(plan) => oracle::plan(policy, plan, now),
     };
-    let decision = allocate::plan_actions(policy, obs, &facts, plan, now);
+    let decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
+    memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }
 }
 
-/// The static baseline: every EC2 pool at its `min`, always.
+/// The static baseline: every command and EC2 pool at its `min`, always.
 fn static_plan(policy: &Policy) -> FleetPlan {
     let fleet: u32 = policy
         .pools
         .iter()
-        .filter_map(|p| p.ec2())
-        .map(|e| e.min)
+        .filter_map(|p| p.scaling())
+        .map(|s| s.min)
         .sum();
     FleetPlan::resize(
         fleet,
         Reason::new(
             ReasonKind::Baseline,
-            format!("static: a fixed fleet of {fleet} EC2 workers"),
+            format!("static: a fixed fleet of {fleet} command and EC2 workers"),
         ),
     )
 }

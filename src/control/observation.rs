@@ -21,13 +21,20 @@ pub struct Observation {
     pub batch: Option<QueueObservation>,
     /// One entry per policy pool, in policy order.
     pub pools: Vec<PoolObservation>,
-    /// Launch-to-ready durations of workers that became ready since the previous observation.
+    /// Launch-to-ready durations of workers that became ready since the previous observation,
+    /// in the pools whose boots feed the boot estimate ([`Policy::feeds_boot_estimate`]).
+    ///
+    /// [`Policy::feeds_boot_estimate`]: crate::policy::Policy::feeds_boot_estimate
     #[serde(default)]
     pub boots: Vec<Duration>,
     /// Jobs finished since the previous observation (from workers' jobs-done counters);
     /// `None` when unknown. Gives throughput, hence how fast a queue drains by itself.
     #[serde(default)]
     pub completed: Option<u64>,
+    /// Set (with who and why) while an operator has paused scaling: `decide` still observes
+    /// and learns, but every decision is a hold.
+    #[serde(default)]
+    pub paused: Option<String>,
 }
 
 /// Queue statistics: averaged over the policy window and the latest sample.

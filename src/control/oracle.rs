@@ -1,7 +1,8 @@
 //! The clairvoyant strategy: follows a plan computed from the whole trace in advance.
 //!
 //! Not deployable; it shows how far an online controller is from the best possible. The plan
-//! holds, for every step of the trace, how many EC2 workers the demand needs then. At each tick
+//! holds, for every step of the trace, how many workers beyond the datacenter's static pools the
+//! demand needs then (command pools fill first, then EC2). At each tick
 //! the oracle keeps the most that will be needed between now and one boot time plus one tick
 //! ahead: it launches exactly early enough, and keeps an idle worker only while it will be
 //! needed again sooner than a relaunch would take.
@@ -14,14 +15,14 @@ use crate::policy::Policy;
 use super::allocate::FleetPlan;
 use super::decision::{Reason, ReasonKind};
 
-/// EC2 workers needed over time, from the trace.
+/// Workers beyond the static pools needed over time, from the trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OraclePlan {
     /// Time of `need[0]`.
     pub start: Timestamp,
     /// Spacing of `need`.
     pub step: Duration,
-    /// EC2 workers needed at `start + i × step`.
+    /// Workers beyond the static pools needed at `start + i × step`.
     pub need: Vec<u32>,
 }
 
@@ -44,10 +45,7 @@ impl OraclePlan {
 
 /// The oracle's plan for this tick.
 pub fn plan(policy: &Policy, plan: &OraclePlan, now: Timestamp) -> FleetPlan {
-    let boot = policy
-        .first_ec2()
-        .map(|(_, e)| e.boot_time)
-        .unwrap_or(Duration::from_secs(180));
+    let boot = policy.boot_reference();
     let horizon = boot + policy.control.interval;
     let target = plan.max_need(now, now.plus(horizon));
     FleetPlan::resize(
@@ -55,7 +53,7 @@ pub fn plan(policy: &Policy, plan: &OraclePlan, now: Timestamp) -> FleetPlan {
         Reason::new(
             ReasonKind::Oracle,
             format!(
-                "oracle: {target} EC2 workers needed within the next {}s",
+                "oracle: {target} workers beyond the datacenter needed within the next {}s",
                 horizon.as_secs()
             ),
         ),

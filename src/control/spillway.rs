@@ -70,6 +70,12 @@ fn forecast(
     (future, kind)
 }
 
+/// The boot time the policy expects of the capacity it launches (see
+/// [`Policy::boot_reference`]).
+pub fn configured_boot(policy: &Policy) -> Duration {
+    policy.boot_reference()
+}
+
 /// The spillway strategy's plan for this tick.
 pub fn plan(
     policy: &Policy,
@@ -77,13 +83,10 @@ pub fn plan(
     memory: &mut ControlMemory,
     now: Timestamp,
 ) -> FleetPlan {
-    let configured_boot = policy
-        .first_ec2()
-        .map(|(_, e)| e.boot_time)
-        .unwrap_or(Duration::from_secs(180));
-    let boot = memory.boot_estimate(configured_boot);
+    let boot = memory.boot_estimate(configured_boot(policy));
     let capacity = facts.capacity();
-    let ec2 = facts.ec2_capacity(policy);
+    // The pools spillway scales (command, then EC2); static capacity is fixed.
+    let scalable = facts.scalable_capacity(policy);
     let busy = facts.busy as f64;
 
     if facts.queue_status != QueueStatus::Fresh {
@@ -101,7 +104,7 @@ pub fn plan(
         };
         return if desired > capacity {
             FleetPlan::resize(
-                ec2 + (desired - capacity),
+                scalable + (desired - capacity),
                 Reason::new(
                     kind,
                     format!("{what}; {busy} busy workers alone need {desired}, have {capacity}"),
@@ -162,7 +165,7 @@ pub fn plan(
             .saturating_sub(capacity)
             .max(unserved.ceil() as u32);
         return FleetPlan::resize(
-            ec2 + add,
+            scalable + add,
             Reason::new(
                 ReasonKind::Backlog,
                 format!(
@@ -183,7 +186,7 @@ pub fn plan(
         let tolerated = band * headroom + absorbed.min(band * future);
         if (capacity as f64) < desired_out as f64 - tolerated - 1e-9 {
             return FleetPlan::resize(
-                ec2 + (desired_out - capacity),
+                scalable + (desired_out - capacity),
                 Reason::new(
                     kind,
                     format!(
@@ -216,7 +219,7 @@ pub fn plan(
         .max(latest_level - absorbed)
         .max(memory.max_demand(now, span).unwrap_or(0.0) - absorbed);
     let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
-    if (capacity as f64) <= desired_in as f64 * (1.0 + band) || ec2 == 0 {
+    if (capacity as f64) <= desired_in as f64 * (1.0 + band) || scalable == 0 {
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
@@ -252,7 +255,7 @@ pub fn plan(
     }
     memory.surplus = None;
     FleetPlan::resize(
-        ec2.saturating_sub(tracked.min),
+        scalable.saturating_sub(tracked.min),
         Reason::new(
             ReasonKind::Surplus,
             format!(

@@ -50,7 +50,7 @@ pub fn plan(
 
     let mut warming = 0u32;
     for (pool, p) in policy.pools.iter().zip(&obs.pools) {
-        if pool.ec2().is_none() {
+        if pool.scaling().is_none() {
             continue;
         }
         for w in p.workers.iter().flatten() {
@@ -80,7 +80,7 @@ pub fn plan(
         state.low_streak = 0;
     }
     let capacity = facts.capacity();
-    let ec2 = facts.ec2_capacity(policy);
+    let scalable = facts.scalable_capacity(policy);
     let proportional = if metric.is_finite() {
         (in_service.max(1) as f64 * metric / target).ceil() as u32
     } else {
@@ -88,7 +88,7 @@ pub fn plan(
     };
     if state.high_streak >= tt.scale_out_periods && proportional > capacity {
         return FleetPlan::resize(
-            ec2 + (proportional - capacity),
+            scalable + (proportional - capacity),
             Reason::new(
                 ReasonKind::Baseline,
                 format!(
@@ -102,7 +102,7 @@ pub fn plan(
         let step = (capacity / 10).max(1);
         let new_capacity = proportional.max(capacity.saturating_sub(step));
         return FleetPlan::resize(
-            ec2.saturating_sub(capacity - new_capacity),
+            scalable.saturating_sub(capacity - new_capacity),
             Reason::new(
                 ReasonKind::Baseline,
                 format!(

@@ -26,6 +26,8 @@ pub struct PolicyFile {
     pub queues: Vec<Spanned<QueueSection>>,
     /// `[heartbeat]`: how workers report to the live service.
     pub heartbeat: Option<Spanned<HeartbeatSection>>,
+    /// `[lease]`: leader election between replicas of the live service.
+    pub lease: Option<Spanned<LeaseSection>>,
 }
 
 /// One `[[queue]]`.
@@ -43,6 +45,14 @@ pub struct QueueSection {
 pub struct HeartbeatSection {
     pub token_env: Option<Spanned<String>>,
     pub lost_after: Option<Spanned<String>>,
+}
+
+/// `[lease]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseSection {
+    pub table: Option<Spanned<String>>,
+    pub duration: Option<Spanned<String>>,
 }
 
 /// `[control]`: how often and on what the loop decides.
@@ -92,6 +102,10 @@ pub struct PoolSection {
     pub instance_types: Option<Spanned<Vec<String>>>,
     pub subnet_ids: Option<Spanned<Vec<String>>>,
     pub market: Option<Spanned<String>>,
+    // How the live service starts and stops a command pool's VMs (the simulator ignores these).
+    pub start_command: Option<Spanned<Vec<String>>>,
+    pub stop_command: Option<Spanned<Vec<String>>>,
+    pub command_timeout: Option<Spanned<String>>,
 }
 
 /// `[budget]`: money limits.
@@ -99,6 +113,8 @@ pub struct PoolSection {
 #[serde(deny_unknown_fields)]
 pub struct BudgetSection {
     pub max_hourly_usd: Option<Spanned<f64>>,
+    pub max_daily_usd: Option<Spanned<f64>>,
+    pub max_launches_per_hour: Option<Spanned<i64>>,
 }
 
 /// `[batch]`: how backfills may use EC2.

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::Policy;
 use super::checker::Checker;
-use super::file::{HeartbeatSection, PoolSection, QueueSection};
+use super::file::{HeartbeatSection, LeaseSection, PoolSection, QueueSection};
 
 /// How to launch the instances of one EC2 pool.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,6 +63,16 @@ pub struct HeartbeatSettings {
     pub token_env: String,
     /// A worker silent this long is lost.
     pub lost_after: Duration,
+}
+
+/// `[lease]`: with it, replicas of `spillway run` elect one leader through a DynamoDB item, and
+/// only the leader acts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseSettings {
+    /// The DynamoDB table (partition key `lease`, a string).
+    pub table: String,
+    /// How long a lease lasts without renewal; renewed every third of it.
+    pub duration: Duration,
 }
 
 impl Policy {
@@ -119,8 +129,9 @@ impl LaunchFields {
 }
 
 impl Checker<'_> {
-    /// Fields that only EC2 pools take, reported on a static pool.
-    pub(super) fn no_launch_fields(&mut self, i: usize, at: usize, p: &LaunchFields) {
+    /// Fields that only EC2 pools take, reported on a pool of another kind; `why` says what
+    /// that kind has instead.
+    pub(super) fn no_launch_fields(&mut self, i: usize, at: usize, p: &LaunchFields, why: &str) {
         for (present, field) in [
             (p.launch_template.is_some(), "launch_template"),
             (p.image_id.is_some(), "image_id"),
@@ -132,7 +143,7 @@ impl Checker<'_> {
                 self.problem(
                     at,
                     &format!("pool[{i}].{field}"),
-                    "only EC2 pools take this; a static pool has a fixed `workers` count",
+                    format!("only EC2 pools take this; {why}"),
                 );
             }
         }
@@ -296,6 +307,24 @@ impl Checker<'_> {
             token_env,
             lost_after,
         })
+    }
+
+    /// `[lease]`.
+    pub(super) fn lease(&mut self, raw: Option<Spanned<LeaseSection>>) -> Option<LeaseSettings> {
+        let raw = raw?;
+        let at = raw.span().start;
+        let l = raw.into_inner();
+        let table = self.text(l.table, at, "lease.table");
+        let duration = self.positive_duration(
+            l.duration,
+            at,
+            "lease.duration",
+            Some(Duration::from_secs(15)),
+        );
+        if duration < Duration::from_secs(1) {
+            self.problem(at, "lease.duration", "must be at least 1s");
+        }
+        Some(LeaseSettings { table, duration })
     }
 
     /// A required, non-empty string.

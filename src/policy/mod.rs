@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use crate::control::oracle::OraclePlan;
 
-pub use live::{Ec2Launch, HeartbeatSettings, LaunchSource, Market, QueueClass, QueueSpec};
+pub use live::{
+    Ec2Launch, HeartbeatSettings, LaunchSource, LeaseSettings, Market, QueueClass, QueueSpec,
+};
 pub use validate::{Problem, from_toml_str};
 
 /// Errors from loading a policy. The caller reacts by printing and exiting non-zero.
@@ -79,8 +81,9 @@ pub struct Policy {
     pub control: Control,
     pub target: Target,
     pub hysteresis: Hysteresis,
-    /// Pools in priority order: static datacenter pools are used first, EC2 pools fill the rest
-    /// in the order written.
+    /// Pools in priority order: static datacenter pools are used first; command pools (on-prem
+    /// VMs started and stopped by a program) fill before EC2 pools, each kind in the order
+    /// written; scale-in runs the other way round ([`Policy::launch_order`]).
     pub pools: Vec<Pool>,
     pub budget: Budget,
     pub batch: BatchRules,
@@ -90,6 +93,8 @@ pub struct Policy {
     pub queues: Vec<QueueSpec>,
     /// `[heartbeat]`: worker reporting for the live service.
     pub heartbeat: Option<HeartbeatSettings>,
+    /// `[lease]`: leader election between service replicas; `None` runs a single replica.
+    pub lease: Option<LeaseSettings>,
 }
 
 /// `[control]`.
@@ -115,7 +120,7 @@ pub enum Strategy {
     Hpa,
     /// EC2 Auto Scaling target tracking on backlog per instance.
     TargetTracking,
-    /// A fixed fleet: every EC2 pool at its `min`.
+    /// A fixed fleet: every EC2 and command pool at its `min`.
     Static,
     /// A clairvoyant plan computed from the trace (simulation only, never in a policy file).
     Oracle(Arc<OraclePlan>),
@@ -170,7 +175,34 @@ impl Pool {
     pub fn ec2(&self) -> Option<&Ec2Pool> {
         match &self.kind {
             PoolKind::Ec2(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The command settings, if this is a command pool.
+    pub fn command(&self) -> Option<&CommandPool> {
+        match &self.kind {
+            PoolKind::Command(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// How far spillway may scale this pool: `None` for a static pool, which it never touches.
+    pub fn scaling(&self) -> Option<Scaling> {
+        match &self.kind {
             PoolKind::Static { .. } => None,
+            PoolKind::Ec2(e) => Some(Scaling {
+                min: e.min,
+                max: e.max,
+                boot_time: e.boot_time,
+                boot_timeout: e.boot_timeout,
+            }),
+            PoolKind::Command(c) => Some(Scaling {
+                min: c.min,
+                max: c.workers,
+                boot_time: c.boot_time,
+                boot_timeout: c.boot_timeout,
+            }),
         }
     }
 }
@@ -182,6 +214,22 @@ pub enum PoolKind {
     Static { workers: u32 },
     /// EC2 instances launched and terminated by spillway.
     Ec2(Ec2Pool),
+    /// On-prem VMs that spillway starts and stops by running a program (like Slurm's resume and
+    /// suspend programs), so idle ones can be handed back to other work.
+    Command(CommandPool),
+}
+
+/// The bounds of a pool spillway scales (EC2 or command), whatever its kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scaling {
+    /// Workers always kept (launched at once when fewer exist).
+    pub min: u32,
+    /// Workers at most (an EC2 pool's `max`, a command pool's `workers`).
+    pub max: u32,
+    /// Initial estimate of launch-to-ready.
+    pub boot_time: Duration,
+    /// A worker not ready this long after launch is a failed launch.
+    pub boot_timeout: Duration,
 }
 
 /// Settings of an EC2 pool.
@@ -197,11 +245,36 @@ pub struct Ec2Pool {
     pub launch: Ec2Launch,
 }
 
+/// Settings of a command pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandPool {
+    /// VMs always on.
+    pub min: u32,
+    /// VMs the pool has at most.
+    pub workers: u32,
+    /// How long a started VM takes to send its first heartbeat (initial estimate).
+    pub boot_time: Duration,
+    /// A started VM that has not sent a heartbeat by then is a failed start.
+    pub boot_timeout: Duration,
+    /// Program and arguments run to start VMs; spillway appends the count (unused by the
+    /// simulator).
+    pub start_command: Vec<String>,
+    /// Program and arguments run to stop VMs; spillway appends their worker ids.
+    pub stop_command: Vec<String>,
+    /// A command still running after this long is killed and counts as failed.
+    pub command_timeout: Duration,
+}
+
 /// `[budget]`.
 #[derive(Debug, Clone, Default)]
 pub struct Budget {
-    /// Upper bound on the summed hourly price of all EC2 workers.
+    /// Upper bound on the summed hourly price of all launched workers (EC2, and command pools
+    /// with a `cost_per_hour`).
     pub max_hourly_usd: Option<f64>,
+    /// No launch once EC2 has cost this much over the last 24 hours.
+    pub max_daily_usd: Option<f64>,
+    /// At most this many launches in any hour (a runaway guard).
+    pub max_launches_per_hour: Option<u32>,
 }
 
 /// `[batch]`: how a backfill may use EC2. With no rule, batch work only uses spare datacenter
@@ -244,9 +317,58 @@ impl Policy {
             .iter()
             .map(|p| match p.kind {
                 PoolKind::Static { workers } => workers,
-                PoolKind::Ec2(_) => 0,
+                PoolKind::Ec2(_) | PoolKind::Command(_) => 0,
             })
             .sum()
+    }
+
+    /// The pools spillway scales, in the order it fills them: command pools first (on-prem,
+    /// nearly free), then EC2 pools, each kind in policy order. Scale-in takes the reverse.
+    pub fn launch_order(&self) -> Vec<usize> {
+        let of = |kind: fn(&Pool) -> bool| {
+            self.pools
+                .iter()
+                .enumerate()
+                .filter(move |(_, p)| kind(p))
+                .map(|(i, _)| i)
+        };
+        of(|p| p.command().is_some())
+            .chain(of(|p| p.ec2().is_some()))
+            .collect()
+    }
+
+    /// Every pool in the order idle workers take jobs: static, then [`Policy::launch_order`].
+    pub fn dispatch_order(&self) -> Vec<usize> {
+        let statics = self
+            .pools
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.scaling().is_none())
+            .map(|(i, _)| i);
+        statics.chain(self.launch_order()).collect()
+    }
+
+    /// Whether pool `index`'s boots feed the boot-time estimate: EC2 pools' (the slowest
+    /// capacity, the one a forecast must look ahead for), or command pools' when there is no
+    /// EC2 pool.
+    pub fn feeds_boot_estimate(&self, index: usize) -> bool {
+        let pool = &self.pools[index];
+        pool.ec2().is_some() || (pool.command().is_some() && self.first_ec2().is_none())
+    }
+
+    /// The configured boot time the boot estimate starts from: the first EC2 pool's, else the
+    /// first command pool's, else 3 minutes.
+    pub fn boot_reference(&self) -> Duration {
+        let first = |kind: fn(&Pool) -> bool| {
+            self.pools
+                .iter()
+                .find(|p| kind(p))
+                .and_then(Pool::scaling)
+                .map(|s| s.boot_time)
+        };
+        first(|p| p.ec2().is_some())
+            .or_else(|| first(|p| p.command().is_some()))
+            .unwrap_or(Duration::from_secs(180))
     }
 
     /// The first EC2 pool, which the baselines scale.

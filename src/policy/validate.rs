@@ -186,8 +186,25 @@ impl Checker<'_> {
             None => Budget::default(),
             Some(b) => {
                 let at = b.span().start;
+                let b = b.into_inner();
+                let daily = b.max_daily_usd.map(|x| {
+                    self.number(
+                        Some(x),
+                        at,
+                        "budget.max_daily_usd",
+                        None,
+                        |x| x > 0.0,
+                        "must be above 0",
+                    )
+                });
+                let launches = b
+                    .max_launches_per_hour
+                    .map(|n| self.count(Some(n), at, "budget.max_launches_per_hour", None));
+                if launches == Some(0) {
+                    self.problem(at, "budget.max_launches_per_hour", "must be at least 1");
+                }
                 let max = self.number(
-                    b.into_inner().max_hourly_usd,
+                    b.max_hourly_usd,
                     at,
                     "budget.max_hourly_usd",
                     Some(f64::INFINITY),
@@ -196,7 +213,7 @@ impl Checker<'_> {
                 );
                 let floor: f64 = pools
                     .iter()
-                    .filter_map(|p| p.ec2().map(|e| e.min as f64 * p.cost_per_hour))
+                    .filter_map(|p| p.scaling().map(|s| s.min as f64 * p.cost_per_hour))
                     .sum();
                 if max.is_finite() && floor > max {
                     self.problem(
@@ -209,6 +226,8 @@ impl Checker<'_> {
                 }
                 Budget {
                     max_hourly_usd: max.is_finite().then_some(max),
+                    max_daily_usd: daily,
+                    max_launches_per_hour: launches,
                 }
             }
         };
@@ -312,10 +331,12 @@ impl Checker<'_> {
 
         let queues = self.queues(raw.queues);
         let heartbeat = self.heartbeat(raw.heartbeat);
+        let lease = self.lease(raw.lease);
         Policy {
             name,
             queues,
             heartbeat,
+            lease,
             control: Control {
                 interval,
                 window,

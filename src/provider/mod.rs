@@ -1,11 +1,15 @@
-//! The act-and-observe seam towards AWS: the EC2 fleet ([`ec2::Ec2Fleet`]: list by tag, launch
-//! with fallbacks, terminate only what carries this policy's tags) and the SQS queue sampler
-//! ([`sqs::QueueSampler`], with the window average in [`sqs::QueueWindow`]).
+//! The act-and-observe seam towards AWS and on-prem VMs: the EC2 fleet ([`ec2::Ec2Fleet`]: list
+//! by tag, launch with fallbacks, terminate only what carries this policy's tags), the SQS
+//! queue sampler ([`sqs::QueueSampler`], with the window average in [`sqs::QueueWindow`]),
+//! command pools' start and stop programs ([`command::CommandRunner`]), and the replicas'
+//! leader lease in DynamoDB ([`lease::Lease`]).
 //!
 //! Both take ready-made SDK clients, so the service uses the standard credential chain and
 //! `AWS_ENDPOINT_URL` (see [`crate::aws_client`]) while tests point them at moto.
 
+pub mod command;
 pub mod ec2;
+pub mod lease;
 pub mod sqs;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
@@ -19,7 +23,8 @@ pub const TAG_POLICY: &str = "spillway:policy";
 /// Tag naming the pool an instance belongs to.
 pub const TAG_POOL: &str = "spillway:pool";
 
-/// A failed provider call, named by how the caller reacts.
+/// A failed provider call (an AWS request or a command pool's program), named by how the
+/// caller reacts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     /// Throttled, a 5xx, a timeout or a network failure after the SDK's bounded retries: hold
@@ -61,6 +66,11 @@ const CAPACITY_CODES: &[&str] = &[
     "Unsupported",
 ];
 
+/// Whether `code` says EC2 has no capacity for the requested type, subnet or market.
+pub fn is_capacity_code(code: &str) -> bool {
+    CAPACITY_CODES.contains(&code)
+}
+
 /// Judges an SDK error from any client.
 pub fn classify<E>(err: &SdkError<E>) -> ProviderError
 where
@@ -68,9 +78,10 @@ where
 {
     let f = aws_client::judge(err);
     let (code, message) = (f.code, f.message);
-    if CAPACITY_CODES.contains(&code.as_str()) {
+    if is_capacity_code(&code) {
         ProviderError::InsufficientCapacity { code, message }
     } else if code.ends_with(".NotFound")
+        || code == "ResourceNotFoundException"
         || code.starts_with("AWS.SimpleQueueService.NonExistentQueue")
     {
         ProviderError::NotFound { code, message }

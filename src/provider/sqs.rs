@@ -115,8 +115,8 @@ impl QueueWindow {
         }
     }
 
-    /// `(queue, batch)` for the observation at `now`: means over samples newer than `window`,
-    /// and the newest sample. `batch` is `None` when the policy has no batch queue.
+    /// `(interactive, batch)` for the observation at `now`, each summed over its queues: means over
+    /// samples newer than `window`, and the newest sample. `batch` is `None` without a batch queue.
     pub fn observe(
         &mut self,
         now: Timestamp,
@@ -154,7 +154,8 @@ impl QueueWindow {
             latest: latest.sum(class),
             sampled_at: latest.at,
         };
-        let queue = obs(None);
+        // Interactive work is what the strategies size for; batch work is `decide`'s own concern.
+        let queue = obs(Some(QueueClass::Interactive));
         let batch = has_batch.then(|| obs(Some(QueueClass::Batch)));
         (Some(queue), batch)
     }
@@ -180,19 +181,19 @@ mod tests {
     }
 
     #[test]
-    fn averages_over_the_window_and_sums_batch_into_the_backlog() {
+    fn averages_over_the_window_and_keeps_batch_apart() {
         let mut w = QueueWindow::default();
         w.push(sample(0, 100.0, 0.0));
         w.push(sample(50, 10.0, 2.0));
         w.push(sample(60, 20.0, 4.0));
         let (q, b) = w.observe(Timestamp::from_millis(60_000), Duration::from_secs(30));
         let q = q.unwrap();
-        assert_eq!(q.latest.visible, 24.0);
+        assert_eq!(q.latest.visible, 20.0);
         assert_eq!(
-            q.averaged.visible, 18.0,
+            q.averaged.visible, 15.0,
             "the sample at 0 s is outside the window"
         );
-        assert_eq!(q.latest.in_flight, 2.0);
+        assert_eq!(q.latest.in_flight, 1.0);
         assert_eq!(q.sampled_at, Timestamp::from_millis(60_000));
         assert_eq!(b.unwrap().latest.visible, 4.0);
     }

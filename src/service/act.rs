@@ -1,6 +1,11 @@
-//! Carrying out a decision: launches through the EC2 fleet, scale-in as drain requests (the
-//! worker finishes its job first), immediate termination of instances that never booted, and
-//! the service's own clean-up of lost and drained workers. Never called in `--dry-run`.
+//! Carrying out a decision: launches through the EC2 fleet (or a command pool's start
+//! program, [`command`]), scale-in as drain requests (the worker finishes its job first),
+//! immediate termination of instances that never booted, and the service's own clean-up of
+//! lost and drained workers (terminated, or their VMs stopped). Never called in `--dry-run`.
+
+mod command;
+
+use std::collections::BTreeMap;
 
 use tracing::{info, warn};
 
@@ -32,6 +37,13 @@ impl Engine {
                     pool,
                     workers,
                     reason,
+                } if reason.kind == ReasonKind::BootTimeout && self.is_command_pool(pool) => {
+                    done.push(self.fail_starts(pool, workers));
+                }
+                Action::Terminate {
+                    pool,
+                    workers,
+                    reason,
                 } if reason.kind == ReasonKind::BootTimeout => {
                     let ids: Vec<String> = workers.iter().map(|w| w.0.clone()).collect();
                     self.metrics
@@ -40,7 +52,9 @@ impl Engine {
                         .inc_by(ids.len() as u64);
                     done.push(self.terminate(pool, &ids, "boot_timeout").await);
                 }
-                Action::Terminate { pool, workers, .. } => {
+                // Scale-in and drains both go through the worker: it finishes any job, says it
+                // is drained, and only then is terminated (see `observe`).
+                Action::Terminate { pool, workers, .. } | Action::Drain { pool, workers, .. } => {
                     for w in workers {
                         if self.registry.request_drain(&w.0, now) {
                             info!(pool = %pool, worker = %w, "Asked the worker to drain.");
@@ -53,21 +67,37 @@ impl Engine {
                 Action::Hold { .. } => {}
             }
         }
+        // A command pool's released VMs are stopped with one run of its program.
+        let mut stops: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for c in &view.cleanup {
             self.metrics
                 .scaling_actions
                 .with_label_values(&[c.pool.as_str(), "terminate", c.why])
                 .inc();
+            if self.is_command_pool(&c.pool) {
+                info!(pool = %c.pool, worker = %c.instance_id, reason = c.why, "Stopping a VM the service released.");
+                stops
+                    .entry(&c.pool)
+                    .or_default()
+                    .push(c.instance_id.clone());
+                continue;
+            }
             info!(pool = %c.pool, instance = %c.instance_id, reason = c.why, "Terminating a worker the service released.");
             done.push(
                 self.terminate(&c.pool, std::slice::from_ref(&c.instance_id), c.why)
                     .await,
             );
         }
+        for (pool, ids) in stops {
+            done.push(self.stop_vms(pool, &ids).await);
+        }
         done
     }
 
     async fn launch(&mut self, pool: &str, count: u32, token: &str, now: Timestamp) -> String {
+        if self.is_command_pool(pool) {
+            return self.start_vms(pool, count, token, now).await;
+        }
         let Some(ec2) = self
             .policy
             .pools

@@ -1,5 +1,6 @@
-//! One control tick of the live service: observe (queue window, EC2 listing, heartbeats),
-//! `decide`, log, export and record the decision, then act (unless `--dry-run`).
+//! One control tick of the live service: observe (queue window, EC2 listing, heartbeats,
+//! command-pool starts still booting), `decide`, log, export and record the decision, then act
+//! (unless `--dry-run`, paused, or a follower of the replicas' lease).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use crate::metrics::Metrics;
 use crate::model::Timestamp;
 use crate::policy::Policy;
 use crate::provider::Instance;
+use crate::provider::command::CommandRunner;
 use crate::provider::ec2::Ec2Fleet;
+use crate::provider::lease::Lease;
 use crate::provider::sqs::{QueueSampler, QueueWindow};
 
 use super::observe::{self, FleetView};
@@ -27,6 +30,7 @@ const RECENT_LAUNCH_GRACE: Duration = Duration::from_secs(120);
 pub struct Engine {
     pub(super) policy: Policy,
     pub(super) fleet: Ec2Fleet,
+    pub(super) commands: CommandRunner,
     pub(super) sampler: QueueSampler,
     pub(super) window: QueueWindow,
     pub(super) registry: Arc<Registry>,
@@ -37,15 +41,52 @@ pub struct Engine {
     pub(super) memory: ControlMemory,
     /// Instances launched by this process and not listed yet, by id.
     pub(super) recent: HashMap<String, Instance>,
+    /// Command-pool VMs this process started that have not sent a heartbeat yet, by
+    /// placeholder id (`<client token>/<k>`); they count as booting until `boot_timeout`.
+    pub(super) starts: HashMap<String, Instance>,
     /// Each worker's jobs-done counter at the previous tick; `None` before the first tick, so
     /// a restart does not read every worker's lifetime total as one tick's completions.
     pub(super) jobs_done: Option<HashMap<String, u64>>,
     pub(super) dry_run: bool,
+    /// While paused: observe and decide, act on nothing (not even clean-up).
+    pub(super) pause: Arc<super::pause::PauseSwitch>,
+    /// The replicas' lease (`[lease]`); `None` for a single replica.
+    pub(super) lease: Option<Lease>,
+    pub(super) next_lease_check: Timestamp,
     pub(super) started_at: Timestamp,
     pub(super) ticks: u64,
 }
 
 impl Engine {
+    /// Renews or tries to take the lease every third of its period (between ticks too, so a
+    /// follower takes over within about one period of the leader's last renewal).
+    pub(super) async fn keep_lease(&mut self) {
+        let now = self.clock.now();
+        let Some(lease) = &mut self.lease else {
+            return;
+        };
+        if now < self.next_lease_check {
+            return;
+        }
+        self.next_lease_check = now.plus(lease.duration() / 3);
+        match lease.refresh(now).await {
+            Ok(role) => {
+                let leads = lease.leads(now);
+                if (self.metrics.leader.get() > 0.5) != leads {
+                    info!(replica = %lease.me(), role = ?role, "Lease role changed.");
+                }
+                self.metrics.leader.set(if leads { 1.0 } else { 0.0 });
+            }
+            Err(e) => {
+                self.metrics
+                    .observation_errors
+                    .with_label_values(&["lease"])
+                    .inc();
+                warn!(error = %e, "Renewing the lease failed; leadership lapses unless renewed in time.");
+            }
+        }
+    }
+
     /// Jobs finished since the previous tick, from the workers' jobs-done counters: a worker
     /// first seen since then counts in full; a counter that went backwards (a restarted worker)
     /// counts from zero. `None` on the first tick.
@@ -126,7 +167,12 @@ impl Engine {
         }
         let lost_after = self.lost_after();
         let records = self.registry.snapshot();
-        let recent: Vec<Instance> = self.recent.values().cloned().collect();
+        let recent: Vec<Instance> = self
+            .recent
+            .values()
+            .chain(self.starts.values())
+            .cloned()
+            .collect();
         let view = observe::join(
             &self.policy,
             listing.as_deref(),
@@ -137,18 +183,30 @@ impl Engine {
             // LaunchTime has whole seconds: an instance launched in our first second counts.
             self.started_at.minus(Duration::from_secs(2)),
         );
-        for (id, d) in &view.boots {
-            self.registry.mark_boot_recorded(id);
-            self.metrics.boot_seconds.observe(d.as_secs_f64());
+        for b in &view.boots {
+            self.registry.mark_boot_recorded(&b.key);
+            self.metrics.boot_seconds.observe(b.took.as_secs_f64());
+        }
+        for id in &view.started {
+            self.starts.remove(id);
         }
         let completed = self.completions(&records);
         let obs = Observation {
             queue,
             batch,
             pools: view.pools.clone(),
-            boots: view.boots.iter().map(|(_, d)| *d).collect(),
+            boots: view
+                .boots
+                .iter()
+                .filter(|b| self.policy.feeds_boot_estimate(b.pool))
+                .map(|b| b.took)
+                .collect(),
             completed,
+            paused: self.pause.state(),
         };
+        self.metrics
+            .paused
+            .set(if obs.paused.is_some() { 1.0 } else { 0.0 });
         let watch = Stopwatch::start();
         let step = decide(&self.policy, &obs, &self.memory, now);
         self.metrics
@@ -162,7 +220,30 @@ impl Engine {
         {
             warn!(error = %e, "Writing the decision record failed.");
         }
-        let executed = if self.dry_run {
+        // A follower decides (for /status and the record) but never acts; the leader checks its
+        // fence right before acting, so a leader paused past its lease does not act on it.
+        let (leading, role) = match &mut self.lease {
+            None => (true, "single".to_string()),
+            Some(l) if !l.leads(now) => (false, format!("follower ({})", l.me())),
+            Some(l) if self.dry_run || obs.paused.is_some() => {
+                (true, format!("leader ({})", l.me()))
+            }
+            Some(l) => {
+                let fenced = l.fence(now).await;
+                let me = l.me().to_string();
+                if fenced {
+                    (true, format!("leader ({me})"))
+                } else {
+                    warn!(replica = %me, "Lost the lease before acting; not acting this tick.");
+                    (
+                        false,
+                        format!("follower ({me}): the lease moved on before acting"),
+                    )
+                }
+            }
+        };
+        self.metrics.leader.set(if leading { 1.0 } else { 0.0 });
+        let executed = if self.dry_run || obs.paused.is_some() || !leading {
             Vec::new()
         } else {
             self.act(&decision, &view, now).await
@@ -177,6 +258,7 @@ impl Engine {
             workers: PoolCounts::of(&obs),
             decision,
             executed,
+            role,
         });
     }
 
@@ -193,7 +275,9 @@ impl Engine {
         for a in &decision.actions {
             let reason = a.reason();
             let pool = match a {
-                Action::Launch { pool, .. } | Action::Terminate { pool, .. } => pool.as_str(),
+                Action::Launch { pool, .. }
+                | Action::Terminate { pool, .. }
+                | Action::Drain { pool, .. } => pool.as_str(),
                 Action::Hold { pool, .. } => pool.as_deref().unwrap_or("all"),
             };
             self.metrics
@@ -212,6 +296,10 @@ impl Engine {
                 Action::Terminate { workers, .. } => info!(
                     pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
                     kind = reason.kind.label(), dry_run = dry, "Scaling in workers."
+                ),
+                Action::Drain { workers, .. } => info!(
+                    pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
+                    kind = reason.kind.label(), dry_run = dry, "Draining busy workers."
                 ),
                 Action::Hold { .. } => info!(
                     pool = %pool, reason = %reason, kind = reason.kind.label(), dry_run = dry,

@@ -1,5 +1,6 @@
-//! The service's HTTP listener: `GET /metrics` (Prometheus text), `GET /status` (JSON) and
-//! `POST /v1/heartbeat` (bearer token, 16 KiB body limit, 400 on malformed JSON).
+//! The service's HTTP listener: `GET /metrics` (Prometheus text), `GET /status` (JSON),
+//! `POST /v1/heartbeat` (bearer token, 16 KiB body limit, 400 on malformed JSON) and the
+//! operator's `POST /v1/pause` / `POST /v1/resume` (admin bearer token; disabled without one).
 
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub struct HttpState {
     pub status: Arc<StatusBoard>,
     /// The workers' bearer token.
     pub token: String,
+    /// The operator's bearer token for pause and resume; `None` disables them.
+    pub admin_token: Option<String>,
+    pub pause: Arc<super::pause::PauseSwitch>,
     /// Pool names a heartbeat may name.
     pub pools: Vec<String>,
     pub clock: Arc<dyn Clock>,
@@ -36,6 +40,8 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route("/v1/heartbeat", post(heartbeat))
+        .route("/v1/pause", post(pause))
+        .route("/v1/resume", post(resume))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -70,6 +76,68 @@ async fn heartbeat(
             (code, axum::Json(serde_json::json!({ "error": message }))).into_response()
         }
     }
+}
+
+/// Checks the admin token; the refusal is the response to send.
+fn admin(s: &HttpState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let refuse = |code: StatusCode, outcome: &str, message: &str| {
+        s.metrics.admin_requests.with_label_values(&[outcome]).inc();
+        Box::new((code, axum::Json(serde_json::json!({ "error": message }))).into_response())
+    };
+    let Some(token) = &s.admin_token else {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "disabled",
+            "admin endpoints are disabled: start spillway run with an admin token",
+        ));
+    };
+    let auth = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !protocol::authorized(auth, token) {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing admin token",
+        ));
+    }
+    Ok(())
+}
+
+async fn pause(
+    State(s): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(refused) = admin(&s, &headers) {
+        return *refused;
+    }
+    let reason = body
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v["reason"]
+                .as_str()
+                .map(|r| r.chars().take(200).collect::<String>())
+        })
+        .unwrap_or_else(|| "no reason given".into());
+    s.pause.pause(reason);
+    s.metrics
+        .admin_requests
+        .with_label_values(&["paused"])
+        .inc();
+    axum::Json(serde_json::json!({ "paused": s.pause.state() })).into_response()
+}
+
+async fn resume(State(s): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = admin(&s, &headers) {
+        return *refused;
+    }
+    let was = s.pause.resume();
+    s.metrics
+        .admin_requests
+        .with_label_values(&["resumed"])
+        .inc();
+    // A pause file may still hold the switch: say so.
+    axum::Json(serde_json::json!({ "resumed": was, "paused": s.pause.state() })).into_response()
 }
 
 type Refusal = (StatusCode, &'static str, String);

@@ -3,13 +3,15 @@
 //! `/status` and `/v1/heartbeat`. Dependencies (SDK clients, clock, listener) are passed in
 //! and shutdown is a future, so tests run the whole service in-process against moto.
 //!
-//! Modules: [`engine`] (one tick), [`act`] (carrying out decisions), [`observe`] (joining the
-//! EC2 listing with heartbeats), [`http`], [`status`] (`/status` and `--record`).
+//! Modules: [`engine`] (one tick), [`act`] (carrying out decisions: EC2 calls, command pools'
+//! programs), [`observe`] (joining the EC2 listing and command-pool starts with heartbeats),
+//! [`http`], [`status`] (`/status` and `--record`), [`pause`] (the operator's pause switch).
 
 mod act;
 pub mod engine;
 pub mod http;
 pub mod observe;
+pub mod pause;
 pub mod status;
 
 use std::collections::HashMap;
@@ -18,14 +20,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::control::ControlMemory;
 use crate::heartbeat::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::provider::ProviderError;
+use crate::provider::command::CommandRunner;
 use crate::provider::ec2::Ec2Fleet;
+use crate::provider::lease::Lease;
 use crate::provider::sqs::{QueueSampler, QueueWindow};
 
 use engine::Engine;
@@ -42,12 +47,20 @@ pub struct Deps {
     pub listener: tokio::net::TcpListener,
     /// The workers' bearer token.
     pub token: String,
-    /// Observe and decide, but make no mutating call and tell no worker to drain.
+    /// Observe and decide, but make no mutating call, run no start or stop program and tell no
+    /// worker to drain.
     pub dry_run: bool,
     /// Append every observation and decision to this JSON Lines file.
     pub record: Option<PathBuf>,
     /// How often to sample the queues (also the loop's wake-up period).
     pub sample_every: Duration,
+    /// The bearer token of `POST /v1/pause` and `/v1/resume`; `None` disables them.
+    pub admin_token: Option<String>,
+    /// Scaling is paused while this file exists.
+    pub pause_file: Option<PathBuf>,
+    /// For the policy's `[lease]`: the DynamoDB client and this replica's id.
+    pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    pub replica_id: String,
 }
 
 /// Errors that stop the service; the caller prints them and exits non-zero.
@@ -63,6 +76,9 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    /// The lease table cannot be used (missing, no permission): replicas cannot elect a leader.
+    #[error("the lease table cannot be used: {0}")]
+    Lease(String),
     /// The HTTP listener failed.
     #[error("the HTTP listener failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -79,6 +95,33 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     if !problems.is_empty() {
         return Err(ServiceError::NotRunnable(problems));
     }
+    let lease = match (&deps.policy.lease, &deps.dynamodb) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ServiceError::NotRunnable(vec![
+                "lease: [lease] needs a DynamoDB client".into(),
+            ]));
+        }
+        (Some(l), Some(client)) => {
+            let mut lease = Lease::new(
+                client.clone(),
+                &l.table,
+                &deps.policy.name,
+                &deps.replica_id,
+                l.duration,
+            );
+            match lease.refresh(deps.clock.now()).await {
+                Ok(role) => info!(replica = %deps.replica_id, role = ?role, "Lease checked."),
+                Err(e @ (ProviderError::NotFound { .. } | ProviderError::Other { .. })) => {
+                    return Err(ServiceError::Lease(e.to_string()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "The lease could not be read yet; following until it can.")
+                }
+            }
+            Some(lease)
+        }
+    };
     let recorder = match &deps.record {
         Some(path) => Some(Recorder::open(path).map_err(|source| ServiceError::Record {
             path: path.clone(),
@@ -90,6 +133,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     let metrics = Metrics::new();
     metrics.dry_run.set(if deps.dry_run { 1.0 } else { 0.0 });
     let registry = Arc::new(Registry::new());
+    let pause = Arc::new(pause::PauseSwitch::new(deps.pause_file.clone()));
     let status = Arc::new(StatusBoard::new(
         &deps.policy.name,
         deps.dry_run,
@@ -100,6 +144,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         metrics: metrics.clone(),
         status: status.clone(),
         token: deps.token.clone(),
+        admin_token: deps.admin_token.clone(),
+        pause: pause.clone(),
         pools: deps.policy.pools.iter().map(|p| p.name.clone()).collect(),
         clock: deps.clock.clone(),
     });
@@ -117,6 +163,14 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     let interval = deps.policy.control.interval;
     let mut engine = Engine {
         fleet: Ec2Fleet::new(deps.ec2, &deps.policy.name),
+        commands: CommandRunner::new(
+            &deps.policy.name,
+            deps.policy
+                .heartbeat
+                .iter()
+                .map(|h| h.token_env.clone())
+                .collect(),
+        ),
         sampler: QueueSampler::new(deps.sqs, deps.policy.queues.clone()),
         window: QueueWindow::default(),
         registry,
@@ -126,8 +180,12 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         clock: deps.clock.clone(),
         memory: ControlMemory::default(),
         recent: HashMap::new(),
+        starts: HashMap::new(),
         jobs_done: None,
         dry_run: deps.dry_run,
+        pause,
+        lease,
+        next_lease_check: deps.clock.now(),
         started_at,
         ticks: 0,
         policy: deps.policy,
@@ -143,6 +201,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
             _ = wake.tick() => {}
         }
         engine.sample().await;
+        engine.keep_lease().await;
         let now = deps.clock.now();
         if now >= next_tick {
             engine.tick().await;

@@ -2,9 +2,12 @@
 //! which instances exist) with heartbeats (the truth about what they do).
 //!
 //! An EC2 instance with no heartbeat yet is `Booting`; a worker silent longer than
-//! `lost_after` is lost (no longer capacity, to be replaced and terminated); a worker told to
+//! `lost_after` is lost (no longer capacity, to be replaced and terminated; while its instance
+//! is listed it counts as draining, so against max and budget); a worker told to
 //! drain is `Draining` and becomes terminable once it reports idle and drained, or is still
-//! idle when the drain deadline passes. Pure: no I/O, time passed in.
+//! idle when the drain deadline passes. Command pools have no listing: their workers are their
+//! heartbeats, plus the VMs started and not heartbeating yet (`observe/command.rs`). Pure: no
+//! I/O, time passed in.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,10 +19,14 @@ use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
 use crate::policy::Policy;
 use crate::provider::Instance;
 
-/// An instance the service should terminate by itself, and why (a metric reason label).
+mod command;
+
+/// An instance the service should terminate (a command-pool VM: stop) by itself, and why (a
+/// metric reason label).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cleanup {
     pub pool: String,
+    /// The EC2 instance id, or the command-pool worker's id.
     pub instance_id: String,
     /// `worker_lost` or `drained`.
     pub why: &'static str,
@@ -31,18 +38,33 @@ pub struct FleetView {
     /// One entry per policy pool, in order; `workers` is `None` for EC2 pools when the listing
     /// failed.
     pub pools: Vec<PoolObservation>,
-    /// Boots completed since the last tick: (instance id, launch → first heartbeat).
-    pub boots: Vec<(String, Duration)>,
+    /// Boots completed since the last tick.
+    pub boots: Vec<Boot>,
     /// Instances to terminate outside `decide`: lost or drained.
     pub cleanup: Vec<Cleanup>,
-    /// EC2 instances listed per pool (for the cost gauge), policy order.
+    /// EC2 instances listed (command-pool VMs on or starting) per pool, for the cost gauge,
+    /// policy order.
     pub instances_per_pool: Vec<u32>,
+    /// Command-pool starts (ids from `recent`) whose VM sent its first heartbeat this tick.
+    pub started: Vec<String>,
+}
+
+/// A worker's first heartbeat after its launch (or start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Boot {
+    /// What the registry knows the worker by (instance id, else worker id).
+    pub key: String,
+    /// Its pool's index in the policy.
+    pub pool: usize,
+    /// Launch to first heartbeat.
+    pub took: Duration,
 }
 
 /// Joins `instances` (all of this policy's listed instances, `None` when listing failed, plus
-/// `recent` launches not listed yet) with heartbeat `records` at `now`. Boots are recorded
-/// only for instances launched after `started_at` (a restarted service would otherwise see
-/// every running worker's first heartbeat as a boot).
+/// `recent` launches not listed yet: EC2 instances, and command-pool starts whose VM has not
+/// heartbeated) with heartbeat `records` at `now`. Boots are recorded only for instances
+/// launched after `started_at` (a restarted service would otherwise see every running worker's
+/// first heartbeat as a boot).
 pub fn join(
     policy: &Policy,
     instances: Option<&[Instance]>,
@@ -65,7 +87,13 @@ pub fn join(
     }
     let lost = |r: &Record| now.since(r.last_seen) > lost_after;
     let mut view = FleetView::default();
-    for pool in &policy.pools {
+    for (index, pool) in policy.pools.iter().enumerate() {
+        if pool.command().is_some() {
+            command::join_pool(
+                &mut view, index, &pool.name, records, recent, now, lost_after,
+            );
+            continue;
+        }
         if pool.ec2().is_none() {
             let workers = records
                 .iter()
@@ -109,14 +137,24 @@ pub fn join(
                 continue;
             };
             if !rec.boot_recorded && inst.launched_at >= started_at {
-                view.boots
-                    .push((inst.id.clone(), rec.first_seen.since(inst.launched_at)));
+                view.boots.push(Boot {
+                    key: inst.id.clone(),
+                    pool: index,
+                    took: rec.first_seen.since(inst.launched_at),
+                });
             }
             if lost(rec) {
                 view.cleanup.push(Cleanup {
                     pool: pool.name.clone(),
                     instance_id: inst.id.clone(),
                     why: "worker_lost",
+                });
+                // Not capacity, but its instance runs (and costs) until EC2 says it is gone:
+                // counted as draining, so no launch this tick can exceed max or budget.
+                workers.push(Worker {
+                    id,
+                    launched_at: inst.launched_at,
+                    state: WorkerState::Draining { busy: false },
                 });
                 continue;
             }
@@ -164,164 +202,4 @@ fn state_of(r: &Record) -> WorkerState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy;
-
-    const POLICY: &str = r#"
-name = "t"
-[control]
-interval = "1s"
-[target]
-free_busy_ratio = 0.0
-wait_slo = "30s"
-[[pool]]
-name = "dc"
-kind = "static"
-workers = 2
-[[pool]]
-name = "ec2"
-kind = "ec2"
-max = 10
-image_id = "ami-1"
-instance_types = ["c5.large"]
-"#;
-
-    fn inst(id: &str, at: i64) -> Instance {
-        Instance {
-            id: id.into(),
-            pool: "ec2".into(),
-            launched_at: Timestamp::from_millis(at),
-        }
-    }
-
-    fn rec(worker: &str, instance: Option<&str>, pool: &str, busy: bool, last_seen: i64) -> Record {
-        Record {
-            worker_id: worker.into(),
-            pool: pool.into(),
-            instance_id: instance.map(str::to_string),
-            state: if busy {
-                ReportedState::Busy
-            } else {
-                ReportedState::Idle
-            },
-            state_since: Timestamp::from_millis(last_seen),
-            job_id: None,
-            jobs_done: 0,
-            drained: false,
-            first_seen: Timestamp::from_millis(last_seen),
-            last_seen: Timestamp::from_millis(last_seen),
-            drain_requested: None,
-            boot_recorded: false,
-        }
-    }
-
-    #[test]
-    fn joins_listing_with_heartbeats() {
-        let p = policy::from_toml_str(POLICY, "t").unwrap();
-        let now = 100_000;
-        let lost_after = Duration::from_secs(30);
-        let mut draining = rec("w-d", Some("i-d"), "ec2", false, now - 1_000);
-        draining.drained = true;
-        let mut stuck = rec("w-s", Some("i-s"), "ec2", true, now - 1_000);
-        stuck.drain_requested = Some(Timestamp::from_millis(0));
-        let records = vec![
-            rec("w-b", Some("i-busy"), "ec2", true, now - 1_000),
-            rec("w-l", Some("i-lost"), "ec2", false, now - 31_000),
-            draining,
-            stuck,
-            rec("host1", None, "dc", false, now - 500),
-            rec("host2", None, "dc", true, now - 40_000),
-            rec("w-x", Some("i-not-ours"), "ec2", false, now),
-        ];
-        let listed = vec![
-            inst("i-boot", 90_000),
-            inst("i-busy", 10_000),
-            inst("i-lost", 10_000),
-            inst("i-d", 10_000),
-            inst("i-s", 10_000),
-        ];
-        let recent = vec![inst("i-new", 99_000), inst("i-busy", 10_000)];
-        let v = join(
-            &p,
-            Some(&listed),
-            &recent,
-            &records,
-            Timestamp::from_millis(now),
-            lost_after,
-            Timestamp::from_millis(0),
-        );
-        let dc = v.pools[0].workers.as_ref().unwrap();
-        assert_eq!(dc.len(), 1, "the silent datacenter host is lost");
-        let ec2 = v.pools[1].workers.as_ref().unwrap();
-        let state = |id: &str| ec2.iter().find(|w| w.id.0 == id).map(|w| w.state);
-        assert_eq!(state("i-boot"), Some(WorkerState::Booting));
-        assert_eq!(
-            state("i-new"),
-            Some(WorkerState::Booting),
-            "a launch not listed yet counts"
-        );
-        assert!(matches!(state("i-busy"), Some(WorkerState::Busy { .. })));
-        assert_eq!(state("i-lost"), None, "lost workers are not capacity");
-        assert_eq!(state("i-d"), Some(WorkerState::Draining { busy: false }));
-        assert_eq!(state("i-s"), Some(WorkerState::Draining { busy: true }));
-        assert_eq!(
-            state("i-not-ours"),
-            None,
-            "a heartbeat alone makes no EC2 worker"
-        );
-        assert_eq!(ec2.len(), 5);
-        let cleanup: Vec<(&str, &str)> = v
-            .cleanup
-            .iter()
-            .map(|c| (c.instance_id.as_str(), c.why))
-            .collect();
-        assert_eq!(
-            cleanup,
-            vec![("i-lost", "worker_lost"), ("i-d", "drained")],
-            "a busy worker is never released, even past its drain deadline"
-        );
-        assert_eq!(v.instances_per_pool, vec![0, 6]);
-        assert_eq!(v.boots.len(), 4, "{:?}", v.boots);
-    }
-
-    #[test]
-    fn a_failed_listing_is_unknown_and_releases_nothing() {
-        let p = policy::from_toml_str(POLICY, "t").unwrap();
-        let records = vec![rec("w-l", Some("i-lost"), "ec2", false, 0)];
-        let v = join(
-            &p,
-            None,
-            &[],
-            &records,
-            Timestamp::from_millis(100_000),
-            Duration::from_secs(1),
-            Timestamp::from_millis(0),
-        );
-        assert_eq!(v.pools[1].workers, None);
-        assert!(v.cleanup.is_empty());
-    }
-
-    #[test]
-    fn an_idle_worker_past_its_drain_deadline_is_released() {
-        let p = policy::from_toml_str(POLICY, "t").unwrap();
-        let mut r = rec("w", Some("i-1"), "ec2", false, 99_000);
-        r.drain_requested = Some(Timestamp::from_millis(50_000));
-        let at = |now| {
-            join(
-                &p,
-                Some(&[inst("i-1", 0)]),
-                &[],
-                std::slice::from_ref(&r),
-                Timestamp::from_millis(now),
-                Duration::from_secs(30),
-                Timestamp::from_millis(0),
-            )
-        };
-        assert!(
-            at(70_000).cleanup.is_empty(),
-            "within the deadline, wait for `drained`"
-        );
-        assert_eq!(at(100_000).cleanup.len(), 1);
-    }
-}
+mod tests;

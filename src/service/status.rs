@@ -63,8 +63,10 @@ pub struct TickReport {
     pub queue: Option<QueueObservation>,
     pub workers: Vec<PoolCounts>,
     pub decision: Decision,
-    /// What the service did about it (empty in dry-run).
+    /// What the service did about it (empty in dry-run, while paused, and on a follower).
     pub executed: Vec<String>,
+    /// `single` (no lease), `leader` or `follower`, with detail.
+    pub role: String,
 }
 
 /// The state `/status` serves.

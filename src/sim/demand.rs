@@ -50,25 +50,38 @@ pub fn demand_curve(jobs: &[Job], end_ms: i64, bin_ms: i64) -> Vec<f64> {
         .collect()
 }
 
-/// Datacenter capacity in speed-1.0 workers at `t_ms`, after speed incidents.
+/// Static datacenter capacity in speed-1.0 workers at `t_ms`, after speed incidents.
 pub fn static_capacity(policy: &Policy, changes: &[SpeedChange], t_ms: i64) -> f64 {
+    on_prem_capacity(policy, changes, t_ms, false)
+}
+
+/// On-prem capacity in speed-1.0 workers at `t_ms`, after speed incidents: static pools, and
+/// command pools at their full `workers` when `with_command`.
+fn on_prem_capacity(
+    policy: &Policy,
+    changes: &[SpeedChange],
+    t_ms: i64,
+    with_command: bool,
+) -> f64 {
     policy
         .pools
         .iter()
-        .map(|p| match p.kind {
-            PoolKind::Static { workers } => {
-                let factor: f64 = changes
-                    .iter()
-                    .filter(|c| {
-                        c.pool == p.name
-                            && t_ms as f64 >= c.from_s * 1000.0
-                            && (t_ms as f64) < c.to_s * 1000.0
-                    })
-                    .map(|c| c.factor)
-                    .product();
-                workers as f64 * p.speed * factor
-            }
-            PoolKind::Ec2(_) => 0.0,
+        .map(|p| match &p.kind {
+            PoolKind::Static { workers } => (*workers, p),
+            PoolKind::Command(c) if with_command => (c.workers, p),
+            PoolKind::Command(_) | PoolKind::Ec2(_) => (0, p),
+        })
+        .map(|(workers, p)| {
+            let factor: f64 = changes
+                .iter()
+                .filter(|c| {
+                    c.pool == p.name
+                        && t_ms as f64 >= c.from_s * 1000.0
+                        && (t_ms as f64) < c.to_s * 1000.0
+                })
+                .map(|c| c.factor)
+                .product();
+            workers as f64 * p.speed * factor
         })
         .sum()
 }
@@ -79,8 +92,9 @@ fn ec2_speed(policy: &Policy) -> f64 {
         .map_or(1.0, |(i, _)| policy.pools[i].speed)
 }
 
-/// EC2 hours if demand beyond the datacenter were served with zero idle, boot or billing
-/// minimum: `Σ max(d − D, 0) × bin / speed_ec2`. A floor no controller can beat.
+/// EC2 hours if demand beyond the datacenter (static pools, and command pools at full size)
+/// were served with zero idle, boot or billing minimum: `Σ max(d − D, 0) × bin / speed_ec2`.
+/// A floor no controller can beat.
 pub fn ec2_hours_floor(
     policy: &Policy,
     changes: &[SpeedChange],
@@ -92,14 +106,14 @@ pub fn ec2_hours_floor(
         .iter()
         .enumerate()
         .map(|(k, d)| {
-            let cap = static_capacity(policy, changes, k as i64 * bin_ms + bin_ms / 2);
+            let cap = on_prem_capacity(policy, changes, k as i64 * bin_ms + bin_ms / 2, true);
             (d - cap).max(0.0) * bin_ms as f64 / 1000.0 / speed / 3600.0
         })
         .sum()
 }
 
-/// The oracle's plan: per `step`, the EC2 workers the peak instantaneous demand in that step
-/// needs beyond the datacenter.
+/// The oracle's plan: per `step`, the workers the peak instantaneous demand in that step needs
+/// beyond the static pools (at EC2 speed; command pools fill first, like every launch).
 pub fn oracle_plan(
     policy: &Policy,
     changes: &[SpeedChange],

@@ -7,6 +7,8 @@
 //! policy, trace and seed always give the same report.
 
 pub mod demand;
+pub mod faults;
+pub mod injection;
 pub mod plot;
 pub mod report;
 pub mod rng;
@@ -17,7 +19,9 @@ pub mod world;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::control::{ControlMemory, Observation, PoolObservation, QueueObservation, decide};
+use crate::control::{
+    ControlMemory, Decision, Observation, PoolObservation, QueueObservation, decide_owned,
+};
 use crate::model::{QueueStats, Timestamp, Worker, WorkerState};
 use crate::policy::Policy;
 
@@ -48,6 +52,10 @@ pub struct SimConfig {
     pub sample_every_s: f64,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Keep every tick's decision in the output (`simulate --decisions`).
+    pub keep_decisions: bool,
+    /// EC2 outages and spot interruptions.
+    pub faults: faults::Faults,
 }
 
 impl Default for SimConfig {
@@ -59,6 +67,8 @@ impl Default for SimConfig {
             speed_changes: Vec::new(),
             sample_every_s: 60.0,
             progress: false,
+            keep_decisions: false,
+            faults: faults::Faults::default(),
         }
     }
 }
@@ -68,6 +78,8 @@ impl Default for SimConfig {
 pub struct SimOutput {
     pub report: Report,
     pub samples: Vec<Sample>,
+    /// Every tick's decision with its time in seconds, when `keep_decisions` was set.
+    pub decisions: Vec<(f64, Decision)>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -121,6 +133,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut heap: BinaryHeap<Reverse<(i64, Event)>> = BinaryHeap::new();
     let mut memory = ControlMemory::default();
     let mut obs = Observation {
+        paused: None,
         queue: None,
         batch: None,
         pools: Vec::new(),
@@ -141,6 +154,8 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     };
     let mut samples = Vec::new();
     let mut decisions = report::DecisionTally::default();
+    let mut kept = Vec::new();
+    let mut was_down = false;
     let (mut next_job, mut next_tick, mut next_sample) = (0usize, 0i64, 0i64);
     let mut now = 0i64;
     let progress = report::Progress::new(config.progress, jobs.len() as u64);
@@ -161,8 +176,8 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         let t_event = heap.peek().map_or(i64::MAX, |Reverse((t, _))| *t);
         let t_job = jobs.get(next_job).map_or(i64::MAX, |j| j.submit_ms);
         let t = t_event.min(t_job).min(next_tick).min(next_sample);
-        integrals.advance(t, world.queued(), world.busy);
-        batch_integrals.advance(t, world.queues[1].len(), 0);
+        integrals.advance(t, world.queues[0].len(), world.busy - world.busy_batch);
+        batch_integrals.advance(t, world.queues[1].len(), world.busy_batch);
         now = t;
         if t_event == t {
             let Some(Reverse((_, ev))) = heap.pop() else {
@@ -184,10 +199,15 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             samples.push(Sample::take(&world, now));
             next_sample += sample_ms;
         } else {
+            let ec2_down = config.faults.ec2_down(now);
+            let rate = config.faults.spot_interruptions_per_hour;
+            for s in world.interrupt_spot(rate, interval_ms, jobs, now) {
+                schedule(&mut heap, Some(s));
+            }
             let (visible_avg, busy_avg) = integrals.window_mean(now, window_ms);
             let latest = QueueStats {
-                visible: world.queued() as f64,
-                in_flight: world.busy as f64,
+                visible: world.queues[0].len() as f64,
+                in_flight: (world.busy - world.busy_batch) as f64,
                 delayed: 0.0,
             };
             let averaged = if visible_avg.is_nan() {
@@ -205,17 +225,19 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                 sampled_at: Timestamp(now),
             });
             obs.batch = has_batch.then(|| {
-                let (b, _) = batch_integrals.window_mean(now, window_ms);
+                let (visible, in_flight) = batch_integrals.window_mean(now, window_ms);
                 let latest = QueueStats {
                     visible: world.queues[1].len() as f64,
-                    ..QueueStats::default()
+                    in_flight: world.busy_batch as f64,
+                    delayed: 0.0,
                 };
-                let averaged = if b.is_nan() {
+                let averaged = if visible.is_nan() {
                     latest
                 } else {
                     QueueStats {
-                        visible: b,
-                        ..QueueStats::default()
+                        visible,
+                        in_flight,
+                        delayed: 0.0,
                     }
                 };
                 QueueObservation {
@@ -224,12 +246,27 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                     sampled_at: Timestamp(now),
                 }
             });
-            observe_pools(&world, policy, &mut obs.pools);
+            if world.dirty || ec2_down || was_down {
+                observe_pools(&world, policy, &mut obs.pools);
+                world.dirty = false;
+            }
+            was_down = ec2_down;
+            if ec2_down {
+                // DescribeInstances fails too: the EC2 pools are unknown, not empty.
+                for (p, pool) in obs.pools.iter_mut().zip(&policy.pools) {
+                    if pool.ec2().is_some() {
+                        p.workers = None;
+                    }
+                }
+            }
             obs.boots = std::mem::take(&mut world.boots);
             obs.completed = Some(std::mem::take(&mut world.completed_since_tick));
-            let step = decide(policy, &obs, &memory, Timestamp(now));
+            let step = decide_owned(policy, &obs, std::mem::take(&mut memory), Timestamp(now));
             decisions.record(&step.decision);
-            for s in world.apply(&step.decision, policy, now) {
+            if config.keep_decisions {
+                kept.push((now as f64 / 1000.0, step.decision.clone()));
+            }
+            for s in world.apply(&step.decision, policy, now, ec2_down) {
                 schedule(&mut heap, Some(s));
             }
             memory = step.memory;
@@ -245,7 +282,11 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let report = Report::build(
         policy, jobs, &world, &samples, &curve, &decisions, now, config,
     );
-    SimOutput { report, samples }
+    SimOutput {
+        report,
+        samples,
+        decisions: kept,
+    }
 }
 
 /// The workers of each pool as the controller would observe them.
@@ -261,6 +302,7 @@ fn observe_pools(world: &World, policy: &Policy, out: &mut Vec<PoolObservation>)
                     WState::Idle { since } => WorkerState::Idle {
                         since: Timestamp(since),
                     },
+                    WState::Busy { .. } if w.draining => WorkerState::Draining { busy: true },
                     WState::Busy { since } => WorkerState::Busy {
                         since: Timestamp(since),
                     },

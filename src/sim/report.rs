@@ -83,6 +83,8 @@ pub struct Report {
     /// Whether the p99 wait meets the SLO.
     pub meets_slo: bool,
     pub batch_jobs: u64,
+    /// When the first batch job was submitted, seconds from the start (null without batch jobs).
+    pub batch_submitted_s: Option<f64>,
     /// When the last batch job finished, seconds from the start (null without batch jobs).
     pub batch_finished_s: Option<f64>,
     pub ec2_billed_hours: f64,
@@ -99,6 +101,11 @@ pub struct Report {
     /// Terminations of busy workers that the simulated world refused (always 0 for a correct
     /// controller; counted, never hidden).
     pub busy_terminations_refused: u64,
+    /// Spot instances taken away, and jobs they were running (run again from the queue).
+    pub spot_interruptions: u64,
+    pub jobs_restarted: u64,
+    /// EC2 actions that failed because the API was unreachable.
+    pub ec2_actions_failed: u64,
     pub oracle_ec2_hours_floor: f64,
     pub elasticity: Elasticity,
     pub simulated_hours: f64,
@@ -173,6 +180,10 @@ impl Report {
             slo_attainment: within,
             meets_slo: p99 <= slo && completed == jobs.len() as u64,
             batch_jobs,
+            batch_submitted_s: jobs
+                .iter()
+                .find(|j| j.class == JobClass::Batch)
+                .map(|j| j.submit_ms as f64 / 1000.0),
             batch_finished_s: batch_end,
             ec2_billed_hours: t.ec2_billed_s / 3600.0,
             ec2_busy_hours: t.ec2_busy_s / 3600.0,
@@ -184,6 +195,9 @@ impl Report {
             terminations: t.terminations,
             launch_failures: t.launch_failures,
             busy_terminations_refused: t.busy_terminations_refused,
+            spot_interruptions: t.spot_interruptions,
+            jobs_restarted: t.jobs_restarted,
+            ec2_actions_failed: t.ec2_actions_failed,
             oracle_ec2_hours_floor: demand::ec2_hours_floor(
                 policy,
                 &config.speed_changes,
@@ -251,6 +265,13 @@ impl Report {
             "  actions          {} launches, {} terminations, {} launch failures",
             self.launches, self.terminations, self.launch_failures
         );
+        if self.spot_interruptions + self.ec2_actions_failed > 0 {
+            let _ = writeln!(
+                s,
+                "  faults           {} spot interruptions ({} jobs run again), {} EC2 actions failed",
+                self.spot_interruptions, self.jobs_restarted, self.ec2_actions_failed
+            );
+        }
         let e = &self.elasticity;
         let _ = writeln!(
             s,
@@ -261,12 +282,14 @@ impl Report {
             e.timeshare_over * 100.0,
             e.jitter
         );
-        if let Some(b) = self.batch_finished_s {
+        if let (Some(a), Some(b)) = (self.batch_submitted_s, self.batch_finished_s) {
             let _ = writeln!(
                 s,
-                "  batch            {} jobs, last finished at {:.1} h",
+                "  batch            {} jobs, first submitted at {:.1} h, last finished at {:.1} h ({:.2} h later)",
                 self.batch_jobs,
-                b / 3600.0
+                a / 3600.0,
+                b / 3600.0,
+                (b - a) / 3600.0
             );
         }
         s

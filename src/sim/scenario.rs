@@ -2,6 +2,7 @@
 //! the farm has lived through.
 
 use super::SpeedChange;
+use super::faults::Faults;
 use super::rng::SimRng;
 use super::trace::{Job, JobClass};
 
@@ -9,22 +10,29 @@ const DAY: f64 = 86_400.0;
 const HOUR: f64 = 3_600.0;
 
 /// A generated workload and the incidents that go with it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Scenario {
     pub name: &'static str,
     /// What the scenario shows, for the summary.
     pub about: &'static str,
     pub jobs: Vec<Job>,
     pub speed_changes: Vec<SpeedChange>,
+    /// Cloud faults (outages, spot interruptions).
+    pub faults: Faults,
+    /// Probability that a launch never becomes ready.
+    pub launch_failure_rate: f64,
 }
 
 /// Names of the built-in scenarios.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 8] = [
     "diurnal",
     "christmas",
     "nfs-slowdown",
     "slow-release",
     "backfill",
+    "ec2-outage",
+    "launch-failures",
+    "spot-interruptions",
 ];
 
 /// Median and sigma of interactive render durations (log-normal, mean ≈ 41 s).
@@ -78,6 +86,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
             about: "Three ordinary days: the datacenter covers the nights, EC2 absorbs each afternoon peak.",
             jobs: interactive(3.0, seed, none, none),
             speed_changes: vec![],
+            ..Scenario::default()
         },
         "christmas" => Scenario {
             name: "christmas",
@@ -95,6 +104,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
                 none,
             ),
             speed_changes: vec![],
+            ..Scenario::default()
         },
         "nfs-slowdown" => Scenario {
             name: "nfs-slowdown",
@@ -106,12 +116,14 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
                 to_s: DAY + 12.0 * HOUR,
                 factor: 1.0 / 3.0,
             }],
+            ..Scenario::default()
         },
         "slow-release" => Scenario {
             name: "slow-release",
             about: "A release on day 2 makes every render 30% slower; the fleet grows to keep waits flat.",
             jobs: interactive(3.0, seed, none, |t| if t >= DAY { 1.3 } else { 1.0 }),
             speed_changes: vec![],
+            ..Scenario::default()
         },
         "backfill" => {
             let mut jobs = interactive(3.0, seed, none, none);
@@ -128,8 +140,39 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
                 about: "100,000 thumbnail re-renders land at 09:00 on day 2; interactive renders keep priority while the batch drains.",
                 jobs,
                 speed_changes: vec![],
+                ..Scenario::default()
             }
         }
+        "ec2-outage" => Scenario {
+            name: "ec2-outage",
+            about: "The EC2 API is unreachable from 13:00 to 13:30 on day 2, as the afternoon peak builds: running instances keep working, the datacenter carries on, and recovery brings no launch storm.",
+            jobs: interactive(3.0, seed, none, none),
+            faults: Faults {
+                ec2_outages: vec![(
+                    (DAY + 13.0 * HOUR) as i64 * 1000,
+                    (DAY + 13.5 * HOUR) as i64 * 1000,
+                )],
+                ..Faults::default()
+            },
+            ..Scenario::default()
+        },
+        "launch-failures" => Scenario {
+            name: "launch-failures",
+            about: "Three ordinary days on which 30% of EC2 launches never boot: they are terminated at boot_timeout and replaced.",
+            jobs: interactive(3.0, seed, none, none),
+            launch_failure_rate: 0.3,
+            ..Scenario::default()
+        },
+        "spot-interruptions" => Scenario {
+            name: "spot-interruptions",
+            about: "Three ordinary days on spot instances taken away at 5% an hour: their jobs run again elsewhere and the fleet is refilled.",
+            jobs: interactive(3.0, seed, none, none),
+            faults: Faults {
+                spot_interruptions_per_hour: 0.05,
+                ..Faults::default()
+            },
+            ..Scenario::default()
+        },
         _ => return None,
     };
     Some(s)

@@ -1,16 +1,20 @@
 //! The simulated farm: a FIFO queue per class, workers per pool, and what decisions do to them.
 //!
 //! Interactive jobs are served before batch jobs. An idle worker takes the next job; idle
-//! workers are picked datacenter first, then EC2 pools in policy order, most recently freed
-//! first (so surplus idleness gathers on a few EC2 workers, which scale-in can then remove).
-//! EC2 workers boot for a drawn time (or never, on a launch failure) and are billed per second
-//! from launch to termination with a 60 s minimum.
+//! workers are picked static datacenter pools first, then command pools (on-prem VMs), then EC2
+//! pools, each kind in policy order, most recently freed first (so surplus idleness gathers on a
+//! few EC2 workers, which scale-in can then remove). Launched workers (EC2 instances, started
+//! VMs) boot for a drawn time around their pool's `boot_time` (or never, on a launch failure);
+//! only EC2 workers are billed, per second from launch to termination with a 60 s minimum.
+//! Command-pool VMs are on-prem: their busy time counts as datacenter time.
 
 use std::collections::VecDeque;
 
-use crate::control::{Action, Decision};
 use crate::model::WorkerId;
 use crate::policy::{Policy, PoolKind};
+
+mod actions;
+mod interruptions;
 
 use super::SimConfig;
 use super::rng::SimRng;
@@ -32,6 +36,13 @@ pub struct SimWorker {
     pub pool: usize,
     pub launched_ms: i64,
     pub state: WState,
+    /// Told to drain: finishes its job, then is terminated.
+    pub draining: bool,
+    /// Whether the job it runs is a batch job.
+    on_batch: bool,
+    /// The job it runs (when busy) and when that job will end (ms).
+    job: u32,
+    busy_until: i64,
     /// Position in `World::live[pool]`.
     slot: usize,
 }
@@ -57,6 +68,11 @@ pub struct Tally {
     pub ec2_cost_usd: f64,
     pub ec2_busy_s: f64,
     pub datacenter_busy_s: f64,
+    /// Spot instances taken away, and jobs they were running (back in the queue).
+    pub spot_interruptions: u64,
+    pub jobs_restarted: u64,
+    /// EC2 actions that failed because the API was unreachable.
+    pub ec2_actions_failed: u64,
 }
 
 /// The simulated farm.
@@ -68,21 +84,33 @@ pub struct World {
     idle: Vec<Vec<u32>>,
     pub queues: [VecDeque<u32>; 2],
     pub busy: u32,
+    /// Workers running batch jobs (included in `busy`).
+    pub busy_batch: u32,
     pub booting: u32,
     pub tally: Tally,
     /// Boot durations completed since the last observation.
     pub boots: Vec<std::time::Duration>,
     /// Jobs finished since the last observation.
     pub completed_since_tick: u64,
+    /// Whether any worker changed since the observation was last built (the simulator reuses
+    /// it otherwise: over a long quiet trace most ticks change nothing).
+    pub dirty: bool,
     /// Per-job start time (ms), `i64::MIN` until started.
     pub started: Vec<i64>,
     pool_speed: Vec<f64>,
     pool_cost: Vec<f64>,
     pool_is_ec2: Vec<bool>,
+    pool_is_command: Vec<bool>,
+    /// Pools in the order idle workers are taken.
+    dispatch: Vec<usize>,
+    /// Whether a pool's boots feed the controller's boot estimate.
+    feeds_boot: Vec<bool>,
     boot_ms: Vec<f64>,
     boot_jitter: f64,
     launch_failure_rate: f64,
     rng: SimRng,
+    /// Spot interruptions draw from their own stream: other draws stay as without them.
+    spot_rng: SimRng,
     next_id: u64,
     /// Speed incidents: (pool, from ms, to ms, factor).
     incidents: Vec<(usize, i64, i64, f64)>,
@@ -98,22 +126,28 @@ impl World {
             idle: vec![Vec::new(); n],
             queues: [VecDeque::new(), VecDeque::new()],
             busy: 0,
+            busy_batch: 0,
             booting: 0,
             tally: Tally::default(),
             boots: Vec::new(),
             completed_since_tick: 0,
+            dirty: true,
             started: vec![i64::MIN; jobs],
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
             pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
+            pool_is_command: policy.pools.iter().map(|p| p.command().is_some()).collect(),
+            dispatch: policy.dispatch_order(),
+            feeds_boot: (0..n).map(|i| policy.feeds_boot_estimate(i)).collect(),
             boot_ms: policy
                 .pools
                 .iter()
-                .map(|p| p.ec2().map_or(0.0, |e| e.boot_time.as_millis() as f64))
+                .map(|p| p.scaling().map_or(0.0, |s| s.boot_time.as_millis() as f64))
                 .collect(),
             boot_jitter: config.boot_jitter,
             launch_failure_rate: config.launch_failure_rate,
             rng: SimRng::new(config.seed, 0xb007),
+            spot_rng: SimRng::new(config.seed, 0x5b07),
             next_id: 0,
             incidents: config
                 .speed_changes
@@ -146,6 +180,7 @@ impl World {
     }
 
     fn add_worker(&mut self, pool: usize, id: WorkerId, now: i64, state: WState) -> u32 {
+        self.dirty = true;
         let idx = self.workers.len() as u32;
         let slot = self.live[pool].len();
         self.live[pool].push(idx);
@@ -154,6 +189,10 @@ impl World {
             pool,
             launched_ms: now,
             state,
+            draining: false,
+            on_batch: false,
+            job: 0,
+            busy_until: 0,
             slot,
         });
         idx
@@ -188,12 +227,11 @@ impl World {
             .count()
     }
 
-    /// Takes the best idle worker: datacenter first, then EC2 pools in order, most recent first.
+    /// Takes the best idle worker: static pools first, then command pools, then EC2 pools, each
+    /// in policy order, most recent first.
     fn take_idle(&mut self) -> Option<u32> {
-        let order = (0..self.idle.len())
-            .filter(|&p| !self.pool_is_ec2[p])
-            .chain((0..self.idle.len()).filter(|&p| self.pool_is_ec2[p]));
-        for p in order.collect::<Vec<_>>() {
+        for k in 0..self.dispatch.len() {
+            let p = self.dispatch[k];
             while let Some(idx) = self.idle[p].pop() {
                 if matches!(self.workers[idx as usize].state, WState::Idle { .. }) {
                     return Some(idx);
@@ -214,9 +252,12 @@ impl World {
 
     fn start(&mut self, worker: u32, job_idx: u32, job: &Job, now: i64) -> Scheduled {
         let speed_factor = self.speed_factor(self.workers[worker as usize].pool, now);
+        self.dirty = true;
         let w = &mut self.workers[worker as usize];
         w.state = WState::Busy { since: now };
+        w.on_batch = job.class == JobClass::Batch;
         self.busy += 1;
+        self.busy_batch += u32::from(w.on_batch);
         self.started[job_idx as usize] = now;
         let run_s = job.duration_s / (self.pool_speed[w.pool] * speed_factor).max(1e-9);
         if self.pool_is_ec2[w.pool] {
@@ -224,10 +265,10 @@ impl World {
         } else {
             self.tally.datacenter_busy_s += run_s;
         }
-        Scheduled::JobDone {
-            worker,
-            at: now + (run_s * 1000.0).round().max(1.0) as i64,
-        }
+        let at = now + (run_s * 1000.0).round().max(1.0) as i64;
+        w.job = job_idx;
+        w.busy_until = at;
+        Scheduled::JobDone { worker, at }
     }
 
     /// A job arrives: it starts on an idle worker or waits.
@@ -249,6 +290,7 @@ impl World {
         match next {
             Some(j) => Some(self.start(worker, j, &jobs[j as usize], now)),
             None => {
+                self.dirty = true;
                 let w = &mut self.workers[worker as usize];
                 w.state = WState::Idle { since: now };
                 self.idle[w.pool].push(worker);
@@ -259,8 +301,18 @@ impl World {
 
     /// A job finished on `worker`.
     pub fn job_done(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
+        // The job of an interrupted worker went back to the queue; its old end means nothing.
+        if !matches!(self.workers[worker as usize].state, WState::Busy { .. }) {
+            return None;
+        }
         self.busy -= 1;
         self.completed_since_tick += 1;
+        let w = &self.workers[worker as usize];
+        self.busy_batch -= u32::from(w.on_batch);
+        if w.draining {
+            self.retire(worker, now);
+            return None;
+        }
         self.free(worker, jobs, now)
     }
 
@@ -271,14 +323,17 @@ impl World {
             return None;
         }
         let booted_ms = self.end_boot(worker, now);
-        self.boots
-            .push(std::time::Duration::from_millis(booted_ms as u64));
+        if self.feeds_boot[self.workers[worker as usize].pool] {
+            self.boots
+                .push(std::time::Duration::from_millis(booted_ms as u64));
+        }
         self.free(worker, jobs, now)
     }
 
     /// `worker` leaves the booting state at `now` (ready or terminated): its boot time is billed
     /// as booting. Returns how long it booted, in milliseconds.
     fn end_boot(&mut self, worker: u32, now: i64) -> i64 {
+        self.dirty = true;
         let w = &self.workers[worker as usize];
         let booted_ms = (now - w.launched_ms).max(0);
         self.booting -= 1;
@@ -286,77 +341,6 @@ impl World {
             self.tally.ec2_boot_s += booted_ms as f64 / 1000.0;
         }
         booted_ms
-    }
-
-    /// Applies a decision's launches and terminations; returns boots to schedule.
-    pub fn apply(&mut self, decision: &Decision, policy: &Policy, now: i64) -> Vec<Scheduled> {
-        let mut out = Vec::new();
-        for action in &decision.actions {
-            match action {
-                Action::Launch { pool, count, .. } => {
-                    let Some(p) = policy.pools.iter().position(|x| &x.name == pool) else {
-                        continue;
-                    };
-                    for _ in 0..*count {
-                        self.next_id += 1;
-                        let idx = self.add_worker(
-                            p,
-                            WorkerId(format!("i-{:08x}", self.next_id)),
-                            now,
-                            WState::Booting,
-                        );
-                        self.booting += 1;
-                        self.tally.launches += 1;
-                        if self.rng.chance(self.launch_failure_rate) {
-                            self.tally.launch_failures += 1;
-                            continue;
-                        }
-                        let boot = self.boot_ms[p]
-                            * (self.boot_jitter * self.rng.normal()).exp().clamp(0.5, 2.0);
-                        out.push(Scheduled::BootDone {
-                            worker: idx,
-                            at: now + boot.round() as i64,
-                        });
-                    }
-                }
-                Action::Terminate { workers, .. } => {
-                    for id in workers {
-                        self.terminate(id, now);
-                    }
-                }
-                Action::Hold { .. } => {}
-            }
-        }
-        out
-    }
-
-    fn terminate(&mut self, id: &WorkerId, now: i64) {
-        let Some(idx) = self.find_live(id) else {
-            return;
-        };
-        let w = &self.workers[idx as usize];
-        match w.state {
-            WState::Busy { .. } => {
-                self.tally.busy_terminations_refused += 1;
-                return;
-            }
-            WState::Booting => {
-                self.end_boot(idx, now);
-            }
-            _ => {}
-        }
-        self.bill(idx, now);
-        self.workers[idx as usize].state = WState::Gone;
-        self.remove_live(idx);
-        self.tally.terminations += 1;
-    }
-
-    fn find_live(&self, id: &WorkerId) -> Option<u32> {
-        self.live
-            .iter()
-            .flatten()
-            .copied()
-            .find(|&i| &self.workers[i as usize].id == id)
     }
 
     fn bill(&mut self, idx: u32, now: i64) {

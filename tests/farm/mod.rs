@@ -1,7 +1,10 @@
 //! Builders for controller tests: a policy and an observed farm, written the way one would
-//! describe a situation ("40 datacenter workers all busy, 12 jobs waiting, 3 EC2 booting").
+//! describe a situation ("40 datacenter workers all busy, 12 jobs waiting, 3 EC2 booting"),
+//! optionally with a command pool of on-prem VMs (`vms`, after `ec2` in the policy).
 
 #![allow(dead_code)]
+
+pub mod actions;
 
 use std::time::Duration;
 
@@ -27,6 +30,29 @@ pub fn picnik_with(from: &str, to: &str) -> Policy {
     policy::from_toml_str(&text, "test.toml").unwrap()
 }
 
+/// The seed policy with a command pool `vms` of `workers` VMs (`min` always on, speed 1.0, no
+/// cost, boot 60 s) appended after its EC2 pool, and `edits` applied to the seed's text.
+pub fn picnik_with_command(workers: u32, min: u32, edits: &[(&str, &str)]) -> Policy {
+    let mut text = policy::EMBEDDED_DEFAULT.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "edit {from:?} did not apply");
+        text = text.replace(from, to);
+    }
+    text.push_str(&format!(
+        r#"
+[[pool]]
+name = "vms"
+kind = "command"
+workers = {workers}
+min = {min}
+boot_time = "60s"
+start_command = ["/usr/local/bin/render-vm", "start"]
+stop_command = ["/usr/local/bin/render-vm", "stop"]
+"#
+    ));
+    policy::from_toml_str(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Seconds as a timestamp.
 pub fn at(s: i64) -> Timestamp {
     Timestamp::from_millis(s * 1000)
@@ -38,10 +64,14 @@ pub struct Farm {
     pub now: Timestamp,
     pub dc: Vec<Worker>,
     pub ec2: Vec<Worker>,
+    /// Workers of the command pool `vms`; `None` when the policy has none.
+    pub vms: Option<Vec<Worker>>,
     pub waiting: f64,
     pub queue_age: Duration,
     pub queue_missing: bool,
     pub ec2_listing_missing: bool,
+    /// A batch queue: jobs waiting, and how many busy workers run batch jobs.
+    pub batch: Option<(f64, usize)>,
     pub next: usize,
 }
 
@@ -52,10 +82,12 @@ impl Farm {
             now,
             dc: Vec::new(),
             ec2: Vec::new(),
+            vms: None,
             waiting: 0.0,
             queue_age: Duration::ZERO,
             queue_missing: false,
             ec2_listing_missing: false,
+            batch: None,
             next: 0,
         };
         for i in 0..40 {
@@ -120,6 +152,59 @@ impl Farm {
         self
     }
 
+    /// Gives the farm the command pool `vms` (empty), observed after `ec2`.
+    pub fn with_vms(mut self) -> Farm {
+        self.vms.get_or_insert_with(Vec::new);
+        self
+    }
+
+    fn push_vm(&mut self, launched_at: Timestamp, state: WorkerState) -> WorkerId {
+        self.next += 1;
+        let id = WorkerId(format!("vm-{:04}", self.next));
+        self.vms.get_or_insert_with(Vec::new).push(Worker {
+            id: id.clone(),
+            launched_at,
+            state,
+        });
+        id
+    }
+
+    /// Adds `n` busy VMs to the command pool.
+    pub fn vm_busy(mut self, n: usize) -> Farm {
+        for _ in 0..n {
+            let busy = WorkerState::Busy {
+                since: Timestamp(0),
+            };
+            self.push_vm(Timestamp(0), busy);
+        }
+        self
+    }
+
+    /// Adds `n` VMs idle since `since` to the command pool.
+    pub fn vm_idle_since(mut self, n: usize, since: Timestamp) -> Farm {
+        for _ in 0..n {
+            self.push_vm(Timestamp(0), WorkerState::Idle { since });
+        }
+        self
+    }
+
+    /// Adds `n` VMs started at `launched` and not heartbeating yet to the command pool.
+    pub fn vm_booting_since(mut self, n: usize, launched: Timestamp) -> Farm {
+        for _ in 0..n {
+            self.push_vm(launched, WorkerState::Booting);
+        }
+        self
+    }
+
+    /// Every worker of `pool` (`datacenter`, `ec2` or `vms`).
+    pub fn workers(&self, pool: &str) -> &[Worker] {
+        match pool {
+            "datacenter" => &self.dc,
+            "ec2" => &self.ec2,
+            _ => self.vms.as_deref().unwrap_or(&[]),
+        }
+    }
+
     /// `n` jobs waiting in the queue.
     pub fn waiting(mut self, n: f64) -> Farm {
         self.waiting = n;
@@ -144,27 +229,44 @@ impl Farm {
         self
     }
 
+    /// A batch queue with `waiting` jobs; `running` of the busy workers run batch jobs.
+    pub fn batch(mut self, waiting: f64, running: usize) -> Farm {
+        self.batch = Some((waiting, running));
+        self
+    }
+
     /// The observation `decide` would receive.
     pub fn observe(&self) -> Observation {
         let busy = self
             .dc
             .iter()
             .chain(&self.ec2)
+            .chain(self.vms.iter().flatten())
             .filter(|w| w.is_busy())
             .count() as f64;
+        let running = self.batch.map_or(0.0, |(_, r)| (r as f64).min(busy));
         let stats = QueueStats {
             visible: self.waiting,
-            in_flight: busy,
+            in_flight: busy - running,
             delayed: 0.0,
         };
+        let batch_stats = self.batch.map(|(waiting, _)| QueueStats {
+            visible: waiting,
+            in_flight: running,
+            delayed: 0.0,
+        });
         Observation {
             queue: (!self.queue_missing).then(|| QueueObservation {
                 averaged: stats,
                 latest: stats,
                 sampled_at: self.now.minus(self.queue_age),
             }),
-            batch: None,
-            pools: vec![
+            batch: batch_stats.map(|b| QueueObservation {
+                averaged: b,
+                latest: b,
+                sampled_at: self.now,
+            }),
+            pools: [
                 PoolObservation {
                     pool: "datacenter".into(),
                     workers: Some(self.dc.clone()),
@@ -173,9 +275,16 @@ impl Farm {
                     pool: "ec2".into(),
                     workers: (!self.ec2_listing_missing).then(|| self.ec2.clone()),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(self.vms.as_ref().map(|vms| PoolObservation {
+                pool: "vms".into(),
+                workers: Some(vms.clone()),
+            }))
+            .collect(),
             boots: Vec::new(),
             completed: None,
+            paused: None,
         }
     }
 

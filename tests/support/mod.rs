@@ -1,12 +1,27 @@
 //! Shared support for integration tests: one moto server per test binary ([`moto`]), SQS queue
-//! helpers ([`queues`]), job files ([`jobfiles`]) and failure-injecting sinks ([`sinks`]). Each
-//! test binary uses only part of it.
+//! helpers ([`queues`]), job files ([`jobfiles`]), example worker fleets ([`fleet`]) and
+//! failure-injecting sinks ([`sinks`]); the counting, fault-injecting proxy ([`proxy`], with
+//! its [`faults`], HTTP plumbing in [`relay`] and its EC2 [`ledger`]); and the fault matrix's
+//! harness: its faults ([`matrix_faults`]), one cell ([`cell`]) with an in-process worker
+//! [`farm`] (its workers in [`farm_worker`]) and the service's tick history ([`ticks`]), and
+//! the [`invariants`] checked after each cell. Each test binary uses only part of it.
 #![allow(dead_code)]
 
+pub mod cell;
+pub mod farm;
+pub mod farm_worker;
+pub mod faults;
+pub mod fleet;
+pub mod invariants;
 pub mod jobfiles;
+pub mod leases;
+pub mod ledger;
+pub mod matrix_faults;
 pub mod moto;
 pub mod proxy;
 pub mod queues;
+pub mod relay;
 pub mod service;
 pub mod sinks;
+pub mod ticks;
 pub mod workers;

@@ -13,9 +13,11 @@ use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_sqs::config::retry::RetryPartition;
 use aws_sdk_sqs::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
+use spillway::aws_client::{self, AwsOptions};
 
 /// The account moto uses for requests without an `x-moto-account-id` header: the one a spawned
 /// `spillway` binary talks to. Tests that share it must use unique resource names.
@@ -124,6 +126,65 @@ impl MotoServer {
             .interceptor(MotoAccount(account.to_owned()))
             .build();
         aws_sdk_ec2::Client::from_conf(config)
+    }
+
+    /// A DynamoDB client acting in `account`.
+    pub fn dynamodb_client(&self, account: &str) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .endpoint_url(self.endpoint())
+            .interceptor(MotoAccount(account.to_owned()))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// An EC2 client acting in `account` through `endpoint`, with the retry and timeout settings
+    /// `spillway run` gives its own clients (`aws_client::retry_config` / `timeout_config` /
+    /// `ec2_retry_rules`) from `options`, and a retry token bucket of its own: the SDK shares one bucket per
+    /// partition across the process, and tests running side by side must not drain each
+    /// other's retries.
+    pub fn ec2_client_as_service(
+        &self,
+        account: &str,
+        endpoint: &str,
+        options: &AwsOptions,
+    ) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .endpoint_url(endpoint)
+            .retry_config(aws_client::retry_config(options))
+            .timeout_config(aws_client::timeout_config(options))
+            .retry_partition(RetryPartition::new(format!("ec2-{account}-{endpoint}")))
+            .interceptor(MotoAccount(account.to_owned()));
+        aws_sdk_ec2::Client::from_conf(aws_client::ec2_retry_rules(config).build())
+    }
+
+    /// The SQS counterpart of [`MotoServer::ec2_client_as_service`].
+    pub fn sqs_client_as_service(
+        &self,
+        account: &str,
+        endpoint: &str,
+        options: &AwsOptions,
+    ) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .endpoint_url(endpoint)
+            .retry_config(aws_client::retry_config(options))
+            .timeout_config(aws_client::timeout_config(options))
+            .retry_partition(RetryPartition::new(format!("sqs-{account}-{endpoint}")))
+            .interceptor(MotoAccount(account.to_owned()))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
     }
 
     /// Environment for a child process (e.g. the `spillway` binary) to reach this server through

@@ -1,16 +1,26 @@
 //! A counting, fault-injecting HTTP proxy to put in front of moto: it counts every AWS
-//! operation by name (EC2 query `Action=…`, SQS JSON `X-Amz-Target`), keeps the bodies of the
-//! ones asked for, and can answer chosen operations with an error instead of forwarding them.
-//! One request per connection (`Connection: close`), which the SDK's client handles.
+//! operation by name (EC2 query `Action=…`, SQS JSON `X-Amz-Target`), keeps the bodies (and
+//! arrival times) of RunInstances and TerminateInstances, keeps an EC2 [`Ledger`] of the
+//! instances launched and terminated through it, and applies injected [`Rule`]s (AWS errors,
+//! resets, lost replies, hangs, delays; see [`super::faults`]). It can also make chosen
+//! instances look `pending` in DescribeInstances answers, and honour RunInstances
+//! ClientTokens the way EC2 does (moto ignores them). One request per connection
+//! (`Connection: close`), which the SDK's client handles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
-/// An injected failure.
+use super::faults::error_answer;
+pub use super::faults::{Effect, Rule, Target};
+use super::ledger::{By, Ledger, answer_ids};
+use super::relay::{forward, read_request, show_pending, split, with_body};
+
+/// An injected AWS error answer for one operation (see [`Proxy::fail`]).
 #[derive(Debug, Clone)]
 pub struct Fault {
     /// HTTP status, e.g. 503.
@@ -19,11 +29,30 @@ pub struct Fault {
     pub code: String,
 }
 
-#[derive(Debug, Default)]
+/// Names an injected rule, to remove it or ask how often it fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleId(u64);
+
+#[derive(Debug)]
+struct Armed {
+    id: RuleId,
+    rule: Rule,
+    used: HashMap<String, u64>,
+}
+
+#[derive(Debug)]
 struct Shared {
     counts: HashMap<String, u64>,
     bodies: HashMap<String, Vec<String>>,
-    faults: HashMap<String, Fault>,
+    requests: Vec<(Instant, String, String)>,
+    rules: Vec<Armed>,
+    fired: HashMap<RuleId, u64>,
+    next_rule: u64,
+    rng: fastrand::Rng,
+    /// Answers of RunInstances by account and ClientToken, when EC2's idempotency is emulated.
+    client_tokens: Option<HashMap<String, Vec<u8>>>,
+    pending: HashSet<String>,
+    ledger: Ledger,
 }
 
 /// The running proxy; lives until the test's runtime ends.
@@ -54,12 +83,26 @@ pub const MUTATING: &[&str] = &[
     "DeleteQueue",
 ];
 
+/// Operations whose bodies (and arrival times) are kept.
+const KEPT: &[&str] = &["RunInstances", "TerminateInstances"];
+
 impl Proxy {
     /// Starts a proxy to `upstream` on 127.0.0.1 and a free port.
     pub async fn start(upstream: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared {
+            counts: HashMap::new(),
+            bodies: HashMap::new(),
+            requests: Vec::new(),
+            rules: Vec::new(),
+            fired: HashMap::new(),
+            next_rule: 0,
+            rng: fastrand::Rng::with_seed(u64::from(addr.port())),
+            client_tokens: None,
+            pending: HashSet::new(),
+            ledger: Ledger::default(),
+        }));
         let s = shared.clone();
         tokio::spawn(async move {
             loop {
@@ -75,6 +118,10 @@ impl Proxy {
         Proxy { addr, shared }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
@@ -82,13 +129,12 @@ impl Proxy {
 
     /// How often `operation` was called.
     pub fn count(&self, operation: &str) -> u64 {
-        let s = self.shared.lock().unwrap();
-        s.counts.get(operation).copied().unwrap_or(0)
+        self.lock().counts.get(operation).copied().unwrap_or(0)
     }
 
     /// Every operation seen, with its count.
     pub fn counts(&self) -> HashMap<String, u64> {
-        self.shared.lock().unwrap().counts.clone()
+        self.lock().counts.clone()
     }
 
     /// The sum of the counts of [`MUTATING`] operations.
@@ -96,22 +142,116 @@ impl Proxy {
         MUTATING.iter().map(|op| self.count(op)).sum()
     }
 
-    /// The request bodies of `operation` seen so far.
+    /// The request bodies of `operation` seen so far (RunInstances and TerminateInstances).
     pub fn bodies(&self, operation: &str) -> Vec<String> {
-        let s = self.shared.lock().unwrap();
-        s.bodies.get(operation).cloned().unwrap_or_default()
+        self.lock()
+            .bodies
+            .get(operation)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// When each request of `operation` arrived, with its body (RunInstances and
+    /// TerminateInstances), whatever became of it.
+    pub fn requests(&self, operation: &str) -> Vec<(Instant, String)> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|(_, op, _)| op == operation)
+            .map(|(at, _, body)| (*at, body.clone()))
+            .collect()
     }
 
     /// Answers every call of `operation` with `fault` until [`Proxy::heal`].
     pub fn fail(&self, operation: &str, fault: Fault) {
-        let mut s = self.shared.lock().unwrap();
-        s.faults.insert(operation.to_string(), fault);
+        self.inject(Rule::new(
+            Target::Ops(vec![operation.to_string()]),
+            Effect::error(fault.status, &fault.code),
+        ));
+    }
+
+    /// Applies `rule` from now on (the first matching rule wins) until removed or healed.
+    pub fn inject(&self, rule: Rule) -> RuleId {
+        let mut s = self.lock();
+        let id = RuleId(s.next_rule);
+        s.next_rule += 1;
+        s.rules.push(Armed {
+            id,
+            rule,
+            used: HashMap::new(),
+        });
+        id
+    }
+
+    /// Stops applying one rule.
+    pub fn remove(&self, id: RuleId) {
+        self.lock().rules.retain(|a| a.id != id);
+    }
+
+    /// How many requests rule `id` has hit.
+    pub fn fired(&self, id: RuleId) -> u64 {
+        self.lock().fired.get(&id).copied().unwrap_or(0)
     }
 
     /// Stops injecting faults.
     pub fn heal(&self) {
-        self.shared.lock().unwrap().faults.clear();
+        self.lock().rules.clear();
     }
+
+    /// Answers a RunInstances that repeats an earlier ClientToken (same account) with the
+    /// earlier answer instead of forwarding it, as EC2 does; moto would launch again.
+    pub fn emulate_client_tokens(&self) {
+        self.lock().client_tokens.get_or_insert_with(HashMap::new);
+    }
+
+    /// Shows `instance` as `pending` in every DescribeInstances answer from now on.
+    pub fn show_pending(&self, instance: &str) {
+        self.lock().pending.insert(instance.to_string());
+    }
+
+    /// The ledger of instances launched and terminated so far.
+    pub fn ledger(&self) -> Ledger {
+        self.lock().ledger.clone()
+    }
+
+    /// Records instances the test launched (`launched`) or terminated behind the proxy.
+    pub fn note(&self, launched: &[String], terminated: &[String]) {
+        self.lock()
+            .ledger
+            .push(By::Test, launched.to_vec(), terminated.to_vec());
+    }
+}
+
+/// Counts and logs the request, and picks the effect of the first rule that hits it.
+fn admit(s: &mut Shared, operation: &str, json: bool, body: &str) -> Option<Effect> {
+    *s.counts.entry(operation.to_string()).or_default() += 1;
+    if KEPT.contains(&operation) {
+        s.bodies
+            .entry(operation.to_string())
+            .or_default()
+            .push(body.to_string());
+        s.requests
+            .push((Instant::now(), operation.to_string(), body.to_string()));
+    }
+    let Shared {
+        rules, rng, fired, ..
+    } = s;
+    for armed in rules.iter_mut() {
+        if !armed.rule.matches(operation, json, body) {
+            continue;
+        }
+        let used = armed.used.entry(operation.to_string()).or_default();
+        if armed.rule.per_op_limit.is_some_and(|n| *used >= n) {
+            continue;
+        }
+        if armed.rule.fraction < 1.0 && rng.f64() >= armed.rule.fraction {
+            continue;
+        }
+        *used += 1;
+        *fired.entry(armed.id).or_default() += 1;
+        return Some(armed.rule.effect.clone());
+    }
+    None
 }
 
 async fn serve(
@@ -119,114 +259,95 @@ async fn serve(
     upstream: u16,
     shared: Arc<Mutex<Shared>>,
 ) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        let mut chunk = [0u8; 8192];
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
+    let Some(request) = read_request(&mut conn).await? else {
+        return Ok(());
+    };
+    let json = request.header("x-amz-target").is_some();
+    let operation = request
+        .header("x-amz-target")
+        .and_then(|t| t.rsplit('.').next().map(str::to_string))
+        .or_else(|| request.param("Action"))
+        .unwrap_or_else(|| "Unknown".to_string());
+    let token_key = (operation == "RunInstances")
+        .then(|| request.param("ClientToken"))
+        .flatten()
+        .map(|t| {
+            format!(
+                "{}/{t}",
+                request.header("x-moto-account-id").unwrap_or_default()
+            )
+        });
+    let (effect, cached) = {
+        let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let effect = admit(&mut s, &operation, json, &request.text());
+        let cached = match (&s.client_tokens, &token_key) {
+            (Some(cache), Some(key)) => cache.get(key).cloned(),
+            _ => None,
+        };
+        (effect, cached)
+    };
+    match &effect {
+        Some(Effect::Error { status, code }) => {
+            conn.write_all(&error_answer(json, *status, code)).await?;
+            return conn.shutdown().await;
+        }
+        Some(Effect::Reset) => {
+            let _ = conn.set_zero_linger();
             return Ok(());
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
+        Some(Effect::Hang(most)) => {
+            // Wait for the client to give up (it closes the connection), or `most`.
+            let _ = tokio::time::timeout(*most, async {
+                let mut sink = [0u8; 1024];
+                while let Ok(n) = conn.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+            return Ok(());
         }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    let length: usize = header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let mut chunk = [0u8; 8192];
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        Some(Effect::Delay(d)) => tokio::time::sleep(*d).await,
+        Some(Effect::LostReply) | None => {}
     }
-    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
-    let operation = header("x-amz-target")
-        .and_then(|t| t.rsplit('.').next().map(str::to_string))
-        .or_else(|| {
-            body.split('&')
-                .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string))
-        })
-        .unwrap_or_else(|| "Unknown".to_string());
-    let fault = {
-        let mut s = shared.lock().unwrap();
-        *s.counts.entry(operation.clone()).or_default() += 1;
-        if operation == "RunInstances" || operation == "TerminateInstances" {
-            s.bodies
-                .entry(operation.clone())
-                .or_default()
-                .push(body.clone());
+    let answer = match cached {
+        Some(answer) => answer,
+        None => {
+            let answer = forward(&request, upstream).await?;
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            settle(&mut s, &operation, answer, token_key)
         }
-        s.faults.get(&operation).cloned()
     };
-    if let Some(f) = fault {
-        let json = header("x-amz-target").is_some();
-        let (ctype, text) = if json {
-            (
-                "application/x-amz-json-1.0",
-                format!(
-                    r#"{{"__type":"com.amazonaws.sqs#{}","message":"injected by the test proxy"}}"#,
-                    f.code
-                ),
-            )
-        } else {
-            (
-                "text/xml",
-                format!(
-                    "<?xml version=\"1.0\"?><Response><Errors><Error><Code>{}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
-                    f.code
-                ),
-            )
-        };
-        let reply = format!(
-            "HTTP/1.1 {} Injected\r\nContent-Type: {ctype}\r\nx-amzn-query-error: {};Sender\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            f.status,
-            f.code,
-            text.len()
-        );
-        conn.write_all(reply.as_bytes()).await?;
-        return conn.shutdown().await;
+    if effect == Some(Effect::LostReply) {
+        let _ = conn.set_zero_linger();
+        return Ok(());
     }
-    // Forward with Connection: close, and relay the answer with Connection: close.
-    let mut up = TcpStream::connect(("127.0.0.1", upstream)).await?;
-    let forwarded_head: String = head
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .filter(|l| !l.is_empty())
-        .map(|l| format!("{l}\r\n"))
-        .collect::<String>()
-        + "Connection: close\r\n\r\n";
-    up.write_all(forwarded_head.as_bytes()).await?;
-    up.write_all(&buf[head_end..]).await?;
-    let mut answer = Vec::new();
-    up.read_to_end(&mut answer).await?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(answer.len(), |p| p + 4);
-    let ahead = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let relayed: String = ahead
-        .split("\r\n")
-        .filter(|l| {
-            !l.to_ascii_lowercase().starts_with("connection:")
-                && !l.to_ascii_lowercase().starts_with("keep-alive:")
-        })
-        .filter(|l| !l.is_empty())
-        .map(|l| format!("{l}\r\n"))
-        .collect::<String>()
-        + "Connection: close\r\n\r\n";
-    conn.write_all(relayed.as_bytes()).await?;
-    conn.write_all(&answer[split..]).await?;
+    conn.write_all(&answer).await?;
     conn.shutdown().await
+}
+
+/// Books an upstream answer: the ledger, the ClientToken cache, and `pending` rewrites.
+fn settle(s: &mut Shared, operation: &str, answer: Vec<u8>, token_key: Option<String>) -> Vec<u8> {
+    let (head, body) = split(&answer);
+    let head = String::from_utf8_lossy(head).into_owned();
+    let ok = head.split_whitespace().nth(1) == Some("200");
+    let text = String::from_utf8_lossy(body).into_owned();
+    match operation {
+        "RunInstances" if ok => {
+            s.ledger.push(By::Service, answer_ids(&text), Vec::new());
+            if let (Some(cache), Some(key)) = (&mut s.client_tokens, token_key) {
+                cache.insert(key, answer.clone());
+            }
+            answer
+        }
+        "TerminateInstances" if ok => {
+            s.ledger.push(By::Service, Vec::new(), answer_ids(&text));
+            answer
+        }
+        "DescribeInstances" if ok && !s.pending.is_empty() => {
+            with_body(&answer, &show_pending(&text, &s.pending))
+        }
+        _ => answer,
+    }
 }

@@ -94,6 +94,10 @@ pub struct Options {
     pub dry_run: bool,
     pub record: Option<PathBuf>,
     pub sample_every: Duration,
+    pub admin_token: Option<String>,
+    pub pause_file: Option<PathBuf>,
+    pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    pub replica_id: String,
 }
 
 impl Default for Options {
@@ -102,6 +106,10 @@ impl Default for Options {
             dry_run: false,
             record: None,
             sample_every: Duration::from_millis(300),
+            admin_token: None,
+            pause_file: None,
+            dynamodb: None,
+            replica_id: "test-replica".into(),
         }
     }
 }
@@ -129,6 +137,10 @@ pub async fn start(
         dry_run: options.dry_run,
         record: options.record,
         sample_every: options.sample_every,
+        admin_token: options.admin_token,
+        pause_file: options.pause_file,
+        dynamodb: options.dynamodb,
+        replica_id: options.replica_id,
     };
     let handle = tokio::spawn(service::run(deps, async {
         let _ = rx.await;

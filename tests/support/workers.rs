@@ -1,10 +1,11 @@
 //! Example render workers as child processes (`examples/render_worker.rs`), each pretending to
-//! run on one EC2 instance, and listing this policy's instances the way a test sees them.
+//! run on one EC2 instance; starting an instance with chosen tags behind the service's back,
+//! and listing this policy's instances the way a test sees them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, Tag, TagSpecification};
 
 use super::moto::MotoServer;
 use super::service::TOKEN;
@@ -40,7 +41,23 @@ pub fn spawn_worker(
     instance_id: &str,
     done_file: &Path,
 ) -> Child {
+    spawn_worker_with_batch(moto, service, queue_url, None, pool, instance_id, done_file)
+}
+
+/// [`spawn_worker`], also serving `batch_queue_url` when the interactive queue is empty.
+pub fn spawn_worker_with_batch(
+    moto: &MotoServer,
+    service: &str,
+    queue_url: &str,
+    batch_queue_url: Option<&str>,
+    pool: &str,
+    instance_id: &str,
+    done_file: &Path,
+) -> Child {
     let mut cmd = Command::new(worker_binary());
+    if let Some(url) = batch_queue_url {
+        cmd.args(["--batch-queue-url", url]);
+    }
     cmd.args([
         "--service",
         service,
@@ -68,6 +85,25 @@ pub fn spawn_worker(
         cmd.env(k, v);
     }
     cmd.spawn().expect("spawn render_worker")
+}
+
+/// Starts one instance carrying `tags` (key, value; none for a foreign instance) and returns
+/// its id.
+pub async fn start_instance(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) -> String {
+    let mut req = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1);
+    if !tags.is_empty() {
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
+        for (k, v) in tags {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        req = req.tag_specifications(spec.build());
+    }
+    let out = req.send().await.expect("RunInstances");
+    out.instances()[0].instance_id().unwrap().to_string()
 }
 
 /// `(instance id, state)` of every instance tagged `spillway:policy = policy`, terminated ones
