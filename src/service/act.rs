@@ -133,18 +133,23 @@ impl Engine {
                 format!("launched {} of {count} in {pool}: {:?}", l.ids.len(), l.ids)
             }
             Err(e) => {
-                self.metrics
-                    .action_errors
-                    .with_label_values(&["launch"])
-                    .inc();
-                self.metrics
-                    .launch_failures
-                    .with_label_values(&[pool])
-                    .inc_by(u64::from(count));
+                self.count_failed_launch(pool, count);
                 warn!(pool = %pool, count, error = %e, "Launch failed.");
                 format!("launch of {count} in {pool} failed: {e}")
             }
         }
+    }
+
+    /// Counts a launch (or a command pool's start) of `count` workers in `pool` that failed.
+    pub(super) fn count_failed_launch(&self, pool: &str, count: u32) {
+        self.metrics
+            .action_errors
+            .with_label_values(&["launch"])
+            .inc();
+        self.metrics
+            .launch_failures
+            .with_label_values(&[pool])
+            .inc_by(u64::from(count));
     }
 
     async fn terminate(&mut self, pool: &str, ids: &[String], why: &str) -> String {

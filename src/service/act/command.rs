@@ -58,14 +58,7 @@ impl Engine {
                 format!("started {count} VMs in {pool}")
             }
             Err(e) => {
-                self.metrics
-                    .action_errors
-                    .with_label_values(&["launch"])
-                    .inc();
-                self.metrics
-                    .launch_failures
-                    .with_label_values(&[pool])
-                    .inc_by(u64::from(count));
+                self.count_failed_launch(pool, count);
                 warn!(pool = %pool, count, error = %e, "The start program failed.");
                 format!("start of {count} VMs in {pool} failed: {e}")
             }
