@@ -163,7 +163,7 @@ pub fn plan(
         memory.surplus = None;
         let add = desired_out
             .saturating_sub(capacity)
-            .max(unserved.ceil() as u32);
+            .max((unserved - absorbed).ceil().max(0.0) as u32);
         return FleetPlan::resize(
             scalable + add,
             Reason::new(
