@@ -219,7 +219,9 @@ pub fn plan(
         .max(latest_level - absorbed)
         .max(memory.max_demand(now, span).unwrap_or(0.0) - absorbed);
     let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
-    if (capacity as f64) <= desired_in as f64 * (1.0 + band) || scalable == 0 {
+    let base_in = mean.max(future - demand_now + mean);
+    let slack_in = (band * (desired_in as f64 - base_in)).max(1.0);
+    if (capacity as f64) <= desired_in as f64 + slack_in || scalable == 0 {
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
