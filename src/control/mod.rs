@@ -68,7 +68,7 @@ pub fn decide_owned(
             .boot_estimate(spillway::configured_boot(policy))
             .as_secs_f64();
         let weight = match memory.throughput {
-            Some(r) if r > 0.0 && busy > 0.0 => (busy / r / (boot * 0.5)).min(1.0),
+            Some(r) if r > 0.0 && busy > 0.0 => (busy / r / boot).min(1.0),
             _ => 1.0,
         };
         memory.record_demand(now, busy + weight * facts.queue_averaged.visible);
