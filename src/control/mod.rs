@@ -63,15 +63,8 @@ pub fn decide_owned(
         memory.record_boot(*boot);
     }
     if facts.queue_status == QueueStatus::Fresh {
-        let busy = facts.queue_averaged.in_flight;
-        let boot = memory
-            .boot_estimate(spillway::configured_boot(policy))
-            .as_secs_f64();
-        let weight = match memory.throughput {
-            Some(r) if r > 0.0 && busy > 0.0 => (busy / r / boot).min(1.0),
-            _ => 1.0,
-        };
-        memory.record_demand(now, busy + weight * facts.queue_averaged.visible);
+        let demand = spillway::demand_sample(policy, &memory, &facts.queue_averaged);
+        memory.record_demand(now, demand);
     }
     if let Some(why) = &obs.paused {
         let reason = Reason::new(

@@ -1,20 +1,22 @@
 //! spillway's own strategy: keep headroom for the demand expected one boot time from now.
 //!
 //! Capacity (ready + booting, datacenter first) is compared with `desired = ceil(future +
-//! headroom)`. Demand is busy + waiting jobs, taken as the mean over one measured boot time or the
-//! latest demand less what the fleet's own completions absorb within the wait SLO, whichever is
-//! more (short-job noise is ignored, a step up of long jobs counts at once), less a standing queue
+//! headroom)`. Demand is busy workers plus the waiting jobs' work spread over half a boot time
+//! ([`demand_sample`]: a queue of short renders needs a fraction of a worker per job, a queue of
+//! hour-long jobs one each). It is taken as the mean over one measured boot time or the latest
+//! demand less what the fleet's own completions absorb within the wait SLO, whichever is more
+//! (short-job noise is ignored, a step up of long jobs counts at once), less a standing queue
 //! the fleet clears within a quarter of the SLO. `future` adds the 15-minute trend over the boot
 //! time or the rise the time-of-day profile expects. Headroom is the policy's
 //! `max(min_free, free_busy_ratio × future)`, or the learned growth reserve if more. Launches
 //! happen when the shortfall exceeds `band` × headroom (plus what completions absorb), or at once
-//! when waiting jobs would take longer than half the SLO to drain; scale-in only after capacity
-//! exceeded `(1 + band)` × desired for `scale_in_after`, against the mean (or, for jobs that do not
-//! revert, the recent peak) of demand over that time.
-
+//! when waiting jobs would take longer than half the SLO to drain (then for the jobs completions
+//! do not absorb within the SLO); scale-in only after capacity exceeded desired by more than
+//! `band` × headroom for `scale_in_after`, against the mean (or, for jobs
+//! that do not revert, the recent peak) of demand over that time.
 use std::time::Duration;
 
-use crate::model::Timestamp;
+use crate::model::{QueueStats, Timestamp};
 use crate::policy::Policy;
 
 use super::allocate::FleetPlan;
@@ -44,6 +46,25 @@ pub fn with_headroom(policy: &Policy, demand: f64, reserve: f64) -> u32 {
         .max(t.min_free as f64)
         .max(reserve);
     (demand + headroom - 1e-9).ceil().max(0.0) as u32
+}
+
+/// The demand a tick records, in workers: jobs running plus the work of the jobs waiting,
+/// spread over half a boot time (a launch helps only after one boot, so the queue's work must be
+/// done by then; half gave smoother waits and fewer hours than a whole boot time on the built-in
+/// scenarios). A waiting job counts as a whole worker only when jobs last half a boot time or
+/// longer; a queue of 40 s renders needs a fraction of a worker per job, as measured by the mean
+/// service time (busy / throughput). Without a measured throughput every waiting job counts
+/// whole.
+pub fn demand_sample(policy: &Policy, memory: &ControlMemory, queue: &QueueStats) -> f64 {
+    let busy = queue.in_flight;
+    let boot = memory.boot_estimate(configured_boot(policy)).as_secs_f64();
+    let per_job = match memory.throughput {
+        Some(rate) if rate > 0.0 && busy > 0.0 && boot > 0.0 => {
+            (busy / rate / (boot / 2.0)).min(1.0)
+        }
+        _ => 1.0,
+    };
+    busy + per_job * queue.visible
 }
 
 /// The demand expected one boot time from now, and which signal set it.
@@ -219,14 +240,18 @@ pub fn plan(
         .max(latest_level - absorbed)
         .max(memory.max_demand(now, span).unwrap_or(0.0) - absorbed);
     let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
+    // The band tolerates a surplus of part of the headroom: applied to
+    // the whole fleet it would keep 15 idle workers beside 100 busy ones all afternoon, which
+    // costs far more than the churn it saves.
     let base_in = mean.max(future - demand_now + mean);
-    let slack_in = (band * (desired_in as f64 - base_in)).max(1.0);
+    let slack_in = band * (desired_in as f64 - base_in).max(0.0);
     if (capacity as f64) <= desired_in as f64 + slack_in || scalable == 0 {
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
             format!(
-                "capacity {capacity} within {:.0}% of desired {desired_in}",
+                "capacity {capacity} within the band of desired {desired_in} \
+                 (a surplus of up to {slack_in:.1} workers, {:.0}% of the headroom, is kept)",
                 band * 100.0
             ),
         ));
