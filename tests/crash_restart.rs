@@ -7,6 +7,9 @@
 //! `SPILLWAY_CRASH_TICKS` (default 200) sets how many ticks the incarnations must run in all;
 //! `SPILLWAY_CRASH_SEED` makes the kill points reproducible (the seed is printed).
 
+// These tests wait on real servers, so their deadlines read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::collections::HashMap;

@@ -3,6 +3,9 @@
 //! budget, the example render workers (interactive queue first, batch queue when it is empty)
 //! complete every job exactly once, and the fleet scales back in to nothing.
 
+// These tests wait on real servers, so their deadlines read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::collections::HashSet;

@@ -5,6 +5,9 @@
 //! TerminateInstances call. The same forgery for an instance this policy does own is acted on,
 //! which shows the termination path was live all along.
 
+// These tests wait on real servers, so their deadlines read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::sync::Arc;

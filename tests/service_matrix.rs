@@ -5,6 +5,9 @@
 //! or see `target/fault-matrix.md`). `SPILLWAY_MATRIX=timeout,reset` runs only those faults.
 //! Also: the proxy's injected errors read, through the SDK, as the AWS errors they imitate.
 
+// Deadlines against real servers and processes read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::fmt::Write as _;

@@ -4,6 +4,9 @@
 //! finds its instances by tag and does not launch them again; launches send the decision's
 //! deterministic ClientToken.
 
+// These tests wait on real servers, so their deadlines read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::sync::Arc;

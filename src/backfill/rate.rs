@@ -2,10 +2,11 @@
 //! in-flight batches.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
-use tokio::time::Instant;
+
+use crate::clock::monotonic_now;
 
 /// A message rate limit, e.g. `500/s`, `500` (per second), `30/m`, `3600/h`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,7 +68,7 @@ impl RateLimiter {
             capacity,
             state: Mutex::new(Bucket {
                 tokens: capacity,
-                refilled_at: Instant::now(),
+                refilled_at: monotonic_now(),
             }),
         }
     }
@@ -76,7 +77,7 @@ impl RateLimiter {
     pub async fn acquire(&self, messages: usize) {
         let wait = {
             let mut bucket = self.state.lock().await;
-            let now = Instant::now();
+            let now = monotonic_now();
             let refill = now.duration_since(bucket.refilled_at).as_secs_f64() * self.per_second;
             bucket.tokens = (bucket.tokens + refill).min(self.capacity);
             bucket.refilled_at = now;
@@ -112,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn the_bucket_holds_callers_to_the_rate() {
         let limiter = RateLimiter::new(Rate { per_second: 1000.0 });
-        let start = Instant::now();
+        let start = monotonic_now();
         // 100 tokens at start, then 1000 per second: 300 messages need about 0.2 s.
         for _ in 0..30 {
             limiter.acquire(10).await;

@@ -4,6 +4,9 @@
 //! message invisible, deletes it, and records its busy spells in the farm's truth; like
 //! `examples/render_worker.rs`, a drained worker finishes its job, reports `drained`, exits.
 
+// Deadlines against real servers and processes read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

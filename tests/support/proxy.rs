@@ -7,6 +7,9 @@
 //! ClientTokens the way EC2 does (moto ignores them). One request per connection
 //! (`Connection: close`), which the SDK's client handles.
 
+// Deadlines against real servers and processes read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

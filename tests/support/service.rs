@@ -1,6 +1,9 @@
 //! Running `spillway run` in-process for a test: builds the policy from TOML, binds a free
 //! port, starts the service with the given SDK clients and clock, and stops it on demand.
 
+// Deadlines against real servers and processes read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
