@@ -12,8 +12,9 @@
 //! happen when the shortfall exceeds `band` × headroom (plus what completions absorb), or at once
 //! when waiting jobs would take longer than half the SLO to drain (then for the jobs completions
 //! do not absorb within the SLO); scale-in only after capacity exceeded desired by more than
-//! `band` × headroom for `scale_in_after`, against the mean (or, for jobs
-//! that do not revert, the recent peak) of demand over that time.
+//! `band` × headroom for `scale_in_after`, against the mean (or, for jobs that do not revert,
+//! the recent peak) of demand over that time.
+
 use std::time::Duration;
 
 use crate::model::{QueueStats, Timestamp};
@@ -239,11 +240,11 @@ pub fn plan(
         .unwrap_or(demand_now)
         .max(latest_level - absorbed)
         .max(memory.max_demand(now, span).unwrap_or(0.0) - absorbed);
-    let desired_in = with_headroom(policy, mean.max(future - demand_now + mean), reserve);
-    // The band tolerates a surplus of part of the headroom: applied to
-    // the whole fleet it would keep 15 idle workers beside 100 busy ones all afternoon, which
-    // costs far more than the churn it saves.
     let base_in = mean.max(future - demand_now + mean);
+    let desired_in = with_headroom(policy, base_in, reserve);
+    // The band tolerates a surplus of part of the headroom: applied to the whole fleet it would
+    // keep 15 idle workers beside 100 busy ones all afternoon, which costs far more than the
+    // churn it saves.
     let slack_in = band * (desired_in as f64 - base_in).max(0.0);
     if (capacity as f64) <= desired_in as f64 + slack_in || scalable == 0 {
         memory.surplus = None;
