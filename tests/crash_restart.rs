@@ -16,11 +16,12 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::types::InstanceStateName;
 use support::jobfiles::{assert_each_exactly_once, write_jobs};
 use support::moto::{self, DEFAULT_ACCOUNT};
 use support::queues::{create_queue, receive_all};
 use support::service::{TOKEN, TestPolicy};
+use support::workers;
 
 const MAX: usize = 6;
 
@@ -40,20 +41,9 @@ async fn instances(
     ec2: &aws_sdk_ec2::Client,
     policy: &str,
 ) -> Vec<(String, InstanceStateName, String)> {
-    let out = ec2
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("tag:spillway:policy")
-                .values(policy)
-                .build(),
-        )
-        .send()
+    workers::tagged(ec2, policy)
         .await
-        .expect("DescribeInstances");
-    out.reservations()
         .iter()
-        .flat_map(|r| r.instances())
         .filter_map(|i| {
             Some((
                 i.instance_id()?.to_string(),

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, Instance, InstanceStateName, ResourceType, Tag, TagSpecification,
+};
 
 use super::moto::MotoServer;
 use super::service::TOKEN;
@@ -106,12 +108,9 @@ pub async fn start_instance(ec2: &aws_sdk_ec2::Client, tags: &[(&str, &str)]) ->
     out.instances()[0].instance_id().unwrap().to_string()
 }
 
-/// `(instance id, state)` of every instance tagged `spillway:policy = policy`, terminated ones
-/// included (moto keeps them listed).
-pub async fn instances(
-    ec2: &aws_sdk_ec2::Client,
-    policy: &str,
-) -> Vec<(String, InstanceStateName)> {
+/// Every instance tagged `spillway:policy = policy`, terminated ones included (moto keeps them
+/// listed).
+pub async fn tagged(ec2: &aws_sdk_ec2::Client, policy: &str) -> Vec<Instance> {
     let out = ec2
         .describe_instances()
         .filters(
@@ -126,6 +125,18 @@ pub async fn instances(
     out.reservations()
         .iter()
         .flat_map(|r| r.instances())
+        .cloned()
+        .collect()
+}
+
+/// `(instance id, state)` of every instance [`tagged`] for `policy`.
+pub async fn instances(
+    ec2: &aws_sdk_ec2::Client,
+    policy: &str,
+) -> Vec<(String, InstanceStateName)> {
+    tagged(ec2, policy)
+        .await
+        .iter()
         .filter_map(|i| Some((i.instance_id()?.to_string(), i.state()?.name()?.clone())))
         .collect()
 }
