@@ -2,12 +2,17 @@
 //! launched, and the check that no instance is terminated while its worker still runs (which
 //! would have killed a job).
 
+// Deadlines against real servers and processes read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
 
+use super::service::Running;
 use super::workers::instances;
 
 /// Worker processes by instance id, and how they ended.
@@ -60,6 +65,39 @@ impl Fleet {
             }
         }
         live.len()
+    }
+
+    /// Steps the fleet every 200 ms until `jobs` lines are in `done_file`, no instance of
+    /// `policy` is live and every worker has exited; panics with the service's status if that
+    /// takes longer than 90 s. Returns the done file's lines.
+    pub async fn settle(
+        &mut self,
+        ec2: &aws_sdk_ec2::Client,
+        policy: &str,
+        running: &Running,
+        done_file: &Path,
+        jobs: usize,
+        spawn: impl Fn(&str) -> Child,
+    ) -> Vec<String> {
+        let within = Duration::from_secs(90);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let live = self.step(ec2, policy, &spawn).await;
+            let done = std::fs::read_to_string(done_file).unwrap_or_default();
+            if done.lines().count() >= jobs && live == 0 && self.all_exited() {
+                return done.lines().map(str::to_string).collect();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not settled in {within:?}: {} of {jobs} jobs done, {live} live instances, \
+                 {}/{} workers exited; status {:#}",
+                done.lines().count(),
+                self.exited(),
+                self.started(),
+                running.status().await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     fn reap(&mut self) {
