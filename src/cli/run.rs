@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// This replica's id in the policy's [lease] (default: hostname and process id).
     #[arg(long)]
     pub replica_id: Option<String>,
+    /// Save the controller's memory (the runaway guards' ledger, learned boot times and
+    /// time-of-day profile) here after every decision, and resume from it at start.
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
 }
 
 /// `--log-format`.
@@ -107,6 +111,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         pause_file: args.pause_file,
         dynamodb: Some(aws_client::dynamodb(&aws)),
         replica_id: args.replica_id.unwrap_or_else(default_replica_id),
+        state_file: args.state_file,
         policy,
     };
     service::run(deps, shutdown_signal()).await?;

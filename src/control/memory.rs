@@ -1,8 +1,10 @@
 //! What `decide` remembers from one tick to the next.
 //!
 //! `decide` is pure: it receives the previous memory and returns the next one inside its
-//! [`Step`](super::Step). Everything here is bounded in size, serializable (the service records
-//! it; a restart starts from `Default` and relearns), and derived only from observations.
+//! [`Step`](super::Step). Everything here is bounded in size, serializable (the service saves it
+//! after every decision with `--state-file` and [`ControlMemory::resumed`] picks it up after a
+//! restart; without one a restart starts from `Default` and relearns), and derived only from
+//! observations.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -29,7 +31,8 @@ pub struct ControlMemory {
     pub ticks: u64,
     /// Recent launch-to-ready durations, seconds, newest last.
     pub boot_samples: VecDeque<f64>,
-    /// Recent (time, demand) samples, demand = busy + waiting jobs, newest last.
+    /// Recent (time, demand) samples, newest last; demand in workers is busy plus the waiting
+    /// jobs' work ([`super::spillway::demand_sample`]).
     pub demand: VecDeque<(Timestamp, f64)>,
     /// Jobs that were waiting beyond idle and booting workers at the previous tick: a queue
     /// still unserved a tick later is persistent, not a spike.
@@ -147,6 +150,24 @@ impl TimeOfDayProfile {
 }
 
 impl ControlMemory {
+    /// This memory as a restarted service resumes it: what was learned (boot times, throughput,
+    /// demand history, the time-of-day profile) and what the caps must not forget (the
+    /// launches-per-hour and daily-spend ledger, the batch's start and spend) carry over; timers
+    /// and per-tick state restart, so a surplus timed before the restart scales nothing in, and
+    /// the time the service was down is not billed to the ledger as if the fleet had been
+    /// observed. The baselines' state restarts too, as upstream controllers' does.
+    pub fn resumed(mut self) -> ControlMemory {
+        self.unserved_last = 0.0;
+        self.reserve = None;
+        self.last_tick = None;
+        self.surplus = None;
+        self.batch.last = None;
+        self.batch.lower = None;
+        self.hpa = HpaMemory::default();
+        self.target_tracking = TargetTrackingMemory::default();
+        self
+    }
+
     /// Remembers a completed boot.
     pub fn record_boot(&mut self, d: Duration) {
         if self.boot_samples.len() == BOOT_SAMPLES {

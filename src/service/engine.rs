@@ -39,6 +39,8 @@ pub struct Engine {
     pub(super) recorder: Option<Recorder>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) memory: ControlMemory,
+    /// Where the memory is saved after every decision (`--state-file`).
+    pub(super) state: Option<super::state::StateFile>,
     /// Instances launched by this process and not listed yet, by id.
     pub(super) recent: HashMap<String, Instance>,
     /// Command-pool VMs this process started that have not sent a heartbeat yet, by
@@ -213,6 +215,12 @@ impl Engine {
             .decide_seconds
             .observe(watch.elapsed().as_secs_f64());
         self.memory = step.memory;
+        // Saved before acting: the ledger already counts this decision's launches.
+        if let Some(state) = &self.state
+            && let Err(e) = state.save(&self.memory, now)
+        {
+            warn!(path = %state.path().display(), error = %e, "Saving the controller's state failed.");
+        }
         let decision = step.decision;
         self.export(&obs, &view, &decision);
         if let Some(r) = &mut self.recorder

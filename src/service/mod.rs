@@ -5,13 +5,15 @@
 //!
 //! Modules: [`engine`] (one tick), [`act`] (carrying out decisions: EC2 calls, command pools'
 //! programs), [`observe`] (joining the EC2 listing and command-pool starts with heartbeats),
-//! [`http`], [`status`] (`/status` and `--record`), [`pause`] (the operator's pause switch).
+//! [`http`], [`status`] (`/status` and `--record`), [`pause`] (the operator's pause switch),
+//! [`state`] (`--state-file`: the controller's memory across restarts).
 
 mod act;
 pub mod engine;
 pub mod http;
 pub mod observe;
 pub mod pause;
+pub mod state;
 pub mod status;
 
 use std::collections::HashMap;
@@ -35,6 +37,7 @@ use crate::provider::sqs::{QueueSampler, QueueWindow};
 
 use engine::Engine;
 use http::HttpState;
+use state::StateFile;
 use status::{Recorder, StatusBoard};
 
 /// Everything the service needs from outside.
@@ -61,6 +64,8 @@ pub struct Deps {
     /// For the policy's `[lease]`: the DynamoDB client and this replica's id.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
     pub replica_id: String,
+    /// Save the controller's memory here after every decision and resume from it at start.
+    pub state_file: Option<PathBuf>,
 }
 
 /// Errors that stop the service; the caller prints them and exits non-zero.
@@ -130,6 +135,11 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         None => None,
     };
     let started_at = deps.clock.now();
+    let state = deps
+        .state_file
+        .as_deref()
+        .map(|path| StateFile::new(path, &deps.policy.name));
+    let memory = resume(state.as_ref(), started_at);
     let metrics = Metrics::new();
     metrics.dry_run.set(if deps.dry_run { 1.0 } else { 0.0 });
     let registry = Arc::new(Registry::new());
@@ -178,7 +188,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         status,
         recorder,
         clock: deps.clock.clone(),
-        memory: ControlMemory::default(),
+        memory,
+        state,
         recent: HashMap::new(),
         starts: HashMap::new(),
         jobs_done: None,
@@ -214,5 +225,30 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServiceError::Serve(e)),
         Err(e) => Err(ServiceError::Serve(std::io::Error::other(e))),
+    }
+}
+
+/// The memory to start from: the state file's, resumed, or a fresh one (with the reason logged).
+fn resume(state: Option<&StateFile>, now: crate::model::Timestamp) -> ControlMemory {
+    let Some(state) = state else {
+        return ControlMemory::default();
+    };
+    match state.load() {
+        Ok(Some((memory, saved_at))) => {
+            info!(
+                path = %state.path().display(),
+                age_s = now.since(saved_at).as_secs(),
+                "Resumed the controller's memory."
+            );
+            memory
+        }
+        Ok(None) => {
+            info!(path = %state.path().display(), "No saved state yet; starting fresh.");
+            ControlMemory::default()
+        }
+        Err(e) => {
+            warn!(error = %e, "Starting fresh: the saved state cannot be resumed.");
+            ControlMemory::default()
+        }
     }
 }

@@ -101,6 +101,7 @@ pub struct Options {
     pub pause_file: Option<PathBuf>,
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
     pub replica_id: String,
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -113,6 +114,7 @@ impl Default for Options {
             pause_file: None,
             dynamodb: None,
             replica_id: "test-replica".into(),
+            state_file: None,
         }
     }
 }
@@ -144,6 +146,7 @@ pub async fn start(
         pause_file: options.pause_file,
         dynamodb: options.dynamodb,
         replica_id: options.replica_id,
+        state_file: options.state_file,
     };
     let handle = tokio::spawn(service::run(deps, async {
         let _ = rx.await;

@@ -1,0 +1,160 @@
+//! `--state-file`: the controller's memory, saved after every decision and resumed at start.
+//!
+//! Without it a restart forgets the runaway guards' ledger (launches in the last hour, dollars in
+//! the last day), the batch's spend and everything learned (boot times, the time-of-day
+//! profile), so a crash-looping service could launch past `max_launches_per_hour`. The file is
+//! written before the decision is acted on, to a temporary file renamed over the old one, so a
+//! crash leaves either the previous state or the new one, never half of one. A file that cannot
+//! be read, or was written for another policy, is reported and ignored: the service starts fresh
+//! rather than not at all, as it would without the flag.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::control::ControlMemory;
+use crate::model::Timestamp;
+
+/// What the file holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Saved {
+    policy: String,
+    saved_at: Timestamp,
+    memory: ControlMemory,
+}
+
+/// The state file of one policy.
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    path: PathBuf,
+    policy: String,
+}
+
+/// Why the saved state was not resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file could not be read or parsed: start fresh.
+    #[error("cannot resume {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    /// The file belongs to another policy: start fresh, leave it alone.
+    #[error("{path} holds the state of policy {found:?}, not {expected:?}")]
+    OtherPolicy {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+}
+
+impl StateFile {
+    pub fn new(path: &Path, policy: &str) -> StateFile {
+        StateFile {
+            path: path.to_path_buf(),
+            policy: policy.to_string(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved memory, [resumed](ControlMemory::resumed), and when it was saved; `Ok(None)`
+    /// when there is no file yet.
+    pub fn load(&self) -> Result<Option<(ControlMemory, Timestamp)>, StateError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.unreadable(e)),
+        };
+        let saved: Saved = serde_json::from_str(&text).map_err(|e| self.unreadable(e))?;
+        if saved.policy != self.policy {
+            return Err(StateError::OtherPolicy {
+                path: self.path.clone(),
+                found: saved.policy,
+                expected: self.policy.clone(),
+            });
+        }
+        Ok(Some((saved.memory.resumed(), saved.saved_at)))
+    }
+
+    /// Replaces the file with `memory` as of `now`.
+    pub fn save(&self, memory: &ControlMemory, now: Timestamp) -> std::io::Result<()> {
+        let saved = Saved {
+            policy: self.policy.clone(),
+            saved_at: now,
+            memory: memory.clone(),
+        };
+        let text = serde_json::to_string(&saved).map_err(std::io::Error::other)?;
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &self.path)
+    }
+
+    fn unreadable(&self, e: impl std::fmt::Display) -> StateError {
+        StateError::Unreadable {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::memory::Surplus;
+    use std::time::Duration;
+
+    fn file(name: &str, policy: &str) -> StateFile {
+        let dir = std::env::temp_dir().join(format!("spillway-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        StateFile::new(&path, policy)
+    }
+
+    #[test]
+    fn a_saved_ledger_and_what_was_learned_survive_timers_do_not() {
+        let f = file("roundtrip.json", "picnik");
+        assert!(f.load().unwrap().is_none(), "no file yet is a fresh start");
+        let now = Timestamp::from_millis(7_200_000);
+        let mut m = ControlMemory::default();
+        m.ledger.record_launches(now, 5);
+        m.record_boot(Duration::from_secs(170));
+        m.record_demand(now, 42.0);
+        m.surplus = Some(Surplus {
+            since: Timestamp::from_millis(0),
+            min: 9,
+        });
+        m.last_tick = Some(now);
+        f.save(&m, now).unwrap();
+        let (back, saved_at) = f.load().unwrap().unwrap();
+        assert_eq!(saved_at, now);
+        assert_eq!(back.ledger, m.ledger);
+        assert_eq!(back.boot_samples, m.boot_samples);
+        assert_eq!(back.demand, m.demand);
+        assert_eq!(
+            back.surplus, None,
+            "a surplus timed before the restart is not acted on"
+        );
+        assert_eq!(
+            back.last_tick, None,
+            "downtime is not billed as observed spend"
+        );
+    }
+
+    #[test]
+    fn another_policys_or_a_torn_file_is_reported_not_resumed() {
+        let f = file("other.json", "picnik");
+        f.save(&ControlMemory::default(), Timestamp::from_millis(0))
+            .unwrap();
+        let other = StateFile::new(f.path(), "cost-capped");
+        assert!(matches!(
+            other.load(),
+            Err(StateError::OtherPolicy { found, .. }) if found == "picnik"
+        ));
+        std::fs::write(f.path(), r#"{"policy":"picnik","saved_at":0,"mem"#).unwrap();
+        let e = f.load().unwrap_err();
+        assert!(matches!(e, StateError::Unreadable { .. }), "{e}");
+        assert!(e.to_string().contains("other.json"), "{e}");
+    }
+}
