@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
+use spillway::service::state::StateFile;
 use support::jobfiles::{assert_each_exactly_once, write_jobs};
 use support::moto::{self, DEFAULT_ACCOUNT};
 use support::queues::{create_queue, receive_all};
@@ -107,12 +108,16 @@ async fn sigkill_at_random_points_loses_nothing_and_launches_nothing_twice() {
     let lines = write_jobs(&jobs_file, 400);
     let policy_arg = policy.to_str().unwrap().to_string();
     let record_arg = record.to_str().unwrap().to_string();
+    let state = dir.join("state.json");
+    let state_arg = state.to_str().unwrap().to_string();
     let run_args = [
         "run",
         "--policy",
         &policy_arg,
         "--record",
         &record_arg,
+        "--state-file",
+        &state_arg,
         "--metrics-addr",
         "127.0.0.1:0",
     ];
@@ -218,6 +223,12 @@ async fn sigkill_at_random_points_loses_nothing_and_launches_nothing_twice() {
         assert!(*n <= asked, "decision {token} launched {n} instances");
     }
     assert!(peak <= MAX, "{peak} instances at once, max {MAX}");
+    // Every incarnation resumed the state the one before saved: no kill left it torn.
+    let saved = StateFile::new(&state, &name).load();
+    assert!(
+        matches!(saved, Ok(Some(_))),
+        "the state file after the kills: {saved:?}"
+    );
 
     // No orphan: with the queue empty, one last incarnation finds every instance by its tags
     // and terminates them (none ever heartbeats: boot_timeout) or scales them in.
