@@ -50,6 +50,9 @@ pub struct Metrics {
     pub leader: Gauge,
     /// `spillway_admin_requests_total{outcome}`: outcome = paused | resumed | unauthorized | disabled.
     pub admin_requests: IntCounterVec,
+    /// `spillway_state_save_errors_total`: `--state-file` writes that failed (a restart would
+    /// resume older state).
+    pub state_save_errors: IntCounter,
 }
 
 impl Metrics {
@@ -167,6 +170,10 @@ impl Metrics {
                 "spillway_admin_requests_total",
                 "Pause and resume requests, by outcome.",
                 &["outcome"],
+            ),
+            state_save_errors: counter(
+                "spillway_state_save_errors_total",
+                "Failed writes of the --state-file.",
             ),
             registry,
         }

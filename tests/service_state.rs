@@ -1,6 +1,7 @@
 //! `--state-file` against moto: a service restarted on its saved state still counts the launches
 //! it made in the last hour against `max_launches_per_hour`, so a crash loop cannot launch past
-//! the cap; without the state (the positive control) the same restart launches again.
+//! the cap; without the state (the positive control) the same restart launches again. A state
+//! file that cannot be written is counted and does not stop the service.
 
 mod support;
 
@@ -109,4 +110,48 @@ async fn a_restart_on_the_saved_state_keeps_the_launch_rate_cap() {
     }
     assert_eq!(launched, 4, "without the state the cap starts over");
     third.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_that_cannot_be_written_is_counted_and_the_service_goes_on() {
+    let server = moto::server();
+    let account = moto::fresh_account();
+    let sqs = server.sqs_client(&account);
+    let queue = support::queues::create_queue(&sqs, "jobs").await;
+    let name = format!("unsaved-{account}");
+    let policy = TestPolicy {
+        name: &name,
+        queue_url: &queue,
+        max: 2,
+        scale_in_after: "1h",
+        boot_timeout: "10m",
+        lost_after: "1h",
+        instance_types: r#"["c5.large"]"#,
+    }
+    .toml();
+    let nowhere = std::env::temp_dir()
+        .join(format!("spillway-no-such-dir-{account}"))
+        .join("state.json");
+    let running = svc::start(
+        svc::policy(&policy),
+        server.ec2_client(&account),
+        sqs.clone(),
+        Arc::new(SystemClock::new()),
+        Options {
+            state_file: Some(nowhere),
+            ..Options::default()
+        },
+    )
+    .await;
+    running
+        .wait_status(Duration::from_secs(20), "three ticks", |s| {
+            s["ticks"].as_u64().unwrap_or(0) >= 3
+        })
+        .await;
+    let failed = svc::metric(&running.metrics().await, "spillway_state_save_errors_total");
+    assert!(
+        failed >= 3.0,
+        "every tick's write failed and was counted: {failed}"
+    );
+    running.stop().await.expect("clean stop");
 }

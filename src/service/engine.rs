@@ -219,6 +219,7 @@ impl Engine {
         if let Some(state) = &self.state
             && let Err(e) = state.save(&self.memory, now)
         {
+            self.metrics.state_save_errors.inc();
             warn!(path = %state.path().display(), error = %e, "Saving the controller's state failed.");
         }
         let decision = step.decision;
