@@ -34,17 +34,6 @@ async fn admin_post(host: &str, path: &str, token: Option<&str>, body: &str) -> 
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
-fn last_kinds(status: &serde_json::Value) -> Vec<String> {
-    status["last"]["decision"]["actions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| x["reason"]["kind"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pausing_freezes_scaling_but_not_observation_and_resuming_acts_again() {
     let server = moto::server();
@@ -52,14 +41,7 @@ async fn pausing_freezes_scaling_but_not_observation_and_resuming_acts_again() {
     let proxy = Proxy::start(server.port()).await;
     let sqs = server.sqs_client(&account);
     let queue = support::queues::create_queue(&sqs, "jobs").await;
-    for i in 0..6 {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(format!(r#"{{"id":"job-{i}","duration_s":5}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::queues::send_jobs(&sqs, &queue, 6).await;
     let name = format!("pause-{account}");
     let dir = std::env::temp_dir().join(format!("spillway-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -95,7 +77,7 @@ async fn pausing_freezes_scaling_but_not_observation_and_resuming_acts_again() {
             s["ticks"].as_u64().unwrap_or(0) >= 3
         })
         .await;
-    assert_eq!(last_kinds(&s), vec!["paused"], "{s:#}");
+    assert_eq!(svc::last_kinds(&s), vec!["paused"], "{s:#}");
     assert!(
         s["last"]["queue"]["latest"]["visible"].as_f64() >= Some(1.0),
         "still observing: {s:#}"
@@ -124,7 +106,7 @@ async fn pausing_freezes_scaling_but_not_observation_and_resuming_acts_again() {
             s["ticks"].as_u64().unwrap_or(0) >= ticks + 2
         })
         .await;
-    assert_eq!(last_kinds(&s), vec!["paused"], "{s:#}");
+    assert_eq!(svc::last_kinds(&s), vec!["paused"], "{s:#}");
     assert!(
         s["last"]["decision"]["actions"][0]["reason"]["text"]
             .as_str()

@@ -62,17 +62,6 @@ async fn world(tag: &str) -> World {
     }
 }
 
-async fn send(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) {
-    for i in 0..n {
-        sqs.send_message()
-            .queue_url(url)
-            .message_body(format!(r#"{{"id":"job-{i}","duration_s":5}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 fn ticks(s: &serde_json::Value) -> u64 {
     s["ticks"].as_u64().unwrap_or(0)
 }
@@ -96,7 +85,7 @@ fn last_actions(s: &serde_json::Value) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_observes_and_decides_but_makes_no_mutating_call() {
     let w = world("dry").await;
-    send(&w.direct_sqs, &w.queue, 8).await;
+    support::queues::send_jobs(&w.direct_sqs, &w.queue, 8).await;
     let dir = std::env::temp_dir().join(format!("spillway-dry-{}", w.name));
     std::fs::create_dir_all(&dir).unwrap();
     let record = dir.join("decisions.jsonl");
@@ -303,7 +292,7 @@ async fn failed_observations_hold_the_fleet_and_never_scale_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_service_finds_its_instances_by_tag_and_launches_nothing_twice() {
     let w = world("restart").await;
-    send(&w.direct_sqs, &w.queue, 10).await;
+    support::queues::send_jobs(&w.direct_sqs, &w.queue, 10).await;
     let policy = svc::policy(&policy_toml(&w.name, &w.queue, 3));
     let t0 = SystemClock::new().now();
     let clock = ManualClock::new(t0);

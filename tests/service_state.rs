@@ -14,21 +14,11 @@ use support::moto;
 use support::service::{self as svc, Options, Running, TestPolicy};
 use support::workers::instances;
 
-fn kinds(status: &serde_json::Value) -> Vec<String> {
-    status["last"]["decision"]["actions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| x["reason"]["kind"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Waits for a tick (at least the `after`th) that the launch rate cap held.
 async fn capped(r: &Running, after: u64) -> serde_json::Value {
     r.wait_status(Duration::from_secs(20), "a tick held by the cap", |s| {
-        s["ticks"].as_u64().unwrap_or(0) >= after && kinds(s).iter().any(|k| k == "launch_rate_cap")
+        s["ticks"].as_u64().unwrap_or(0) >= after
+            && svc::last_kinds(s).iter().any(|k| k == "launch_rate_cap")
     })
     .await
 }
@@ -48,14 +38,7 @@ async fn a_restart_on_the_saved_state_keeps_the_launch_rate_cap() {
     let sqs = server.sqs_client(&account);
     let ec2 = server.ec2_client(&account);
     let queue = support::queues::create_queue(&sqs, "jobs").await;
-    for i in 0..6 {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(format!(r#"{{"id":"job-{i}","duration_s":5}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::queues::send_jobs(&sqs, &queue, 6).await;
     let name = format!("state-{account}");
     let dir = std::env::temp_dir().join(format!("spillway-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

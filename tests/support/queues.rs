@@ -1,4 +1,4 @@
-//! SQS helpers for integration tests: create a queue, drain everything in it.
+//! SQS helpers for integration tests: create a queue, fill it with jobs, drain everything in it.
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, QueueAttributeName};
@@ -11,6 +11,19 @@ pub async fn create_queue(client: &Client, name: &str) -> String {
     }
     let output = request.send().await.expect("CreateQueue");
     output.queue_url().expect("queue URL").to_owned()
+}
+
+/// Sends `n` five-second jobs (`job-0` …) to the queue at `url`.
+pub async fn send_jobs(client: &Client, url: &str, n: usize) {
+    for i in 0..n {
+        client
+            .send_message()
+            .queue_url(url)
+            .message_body(format!(r#"{{"id":"job-{i}","duration_s":5}}"#))
+            .send()
+            .await
+            .expect("SendMessage");
+    }
 }
 
 /// Receives and deletes every message in the queue until a receive comes back empty. (Deleting

@@ -87,6 +87,18 @@ lost_after = "{lost_after}"
     }
 }
 
+/// The reason kinds of the last decision in a `/status` document.
+pub fn last_kinds(status: &serde_json::Value) -> Vec<String> {
+    status["last"]["decision"]["actions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["reason"]["kind"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Parses policy TOML or panics with every problem.
 pub fn policy(toml: &str) -> Policy {
     policy::from_toml_str(toml, "test policy").unwrap_or_else(|e| panic!("{e}"))
