@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,79 +14,10 @@ use std::time::Duration;
 use spillway::clock::SystemClock;
 use spillway::heartbeat::client;
 use spillway::heartbeat::protocol::{Command, Heartbeat, ReportedState};
+use support::command_pool::{policy, runs, scripts, wait_runs};
 use support::moto;
 use support::service::{self as svc, Options, Running, TOKEN};
 use tokio::task::JoinHandle;
-
-/// A directory holding `start.sh` and `stop.sh`, which append one line per run to `runs.log`:
-/// `start|<args>|<pool>|<count>|<token>` or `stop|<args>|<pool>|<workers>`. `start_exit` is
-/// the start program's exit status.
-fn scripts(tag: &str, start_exit: u8) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spillway-cmd-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("runs.log");
-    let log = log.display();
-    std::fs::write(
-        dir.join("start.sh"),
-        format!(
-            "echo \"start|$*|$SPILLWAY_POOL|$SPILLWAY_COUNT|$SPILLWAY_CLIENT_TOKEN\" >> '{log}'\n\
-             echo asked for $SPILLWAY_COUNT VMs\nexit {start_exit}\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("stop.sh"),
-        format!("echo \"stop|$*|$SPILLWAY_POOL|$SPILLWAY_WORKERS\" >> '{log}'\n"),
-    )
-    .unwrap();
-    dir
-}
-
-/// The lines of the scripts' log (none when neither ran).
-fn runs(dir: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(dir.join("runs.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
-}
-
-fn policy(name: &str, queue: &str, dir: &Path, boot_timeout: &str) -> String {
-    let d = dir.display();
-    format!(
-        r#"
-name = "{name}"
-[control]
-interval = "1s"
-window = "2s"
-stale_after = "5s"
-[target]
-free_busy_ratio = 0.0
-min_free = 0
-wait_slo = "30s"
-[hysteresis]
-band = 0.0
-scale_in_after = "1s"
-[[pool]]
-name = "vms"
-kind = "command"
-workers = 3
-boot_time = "1s"
-boot_timeout = "{boot_timeout}"
-start_command = ["/bin/sh", "{d}/start.sh"]
-stop_command = ["/bin/sh", "{d}/stop.sh"]
-command_timeout = "10s"
-[[queue]]
-name = "jobs"
-url = "{queue}"
-class = "interactive"
-[heartbeat]
-token_env = "SPILLWAY_TEST_TOKEN"
-lost_after = "1h"
-"#
-    )
-}
 
 /// A VM's heartbeat agent: reports every 200 ms; told to drain, it reports `drained` (idle)
 /// once and goes silent, like a worker that exits. Returns every reply it got.
@@ -156,33 +87,22 @@ async fn world(tag: &str) -> World {
 }
 
 async fn start(w: &World, dir: &Path, boot_timeout: &str, dry_run: bool) -> Running {
+    let options = Options {
+        dry_run,
+        ..Options::default()
+    };
+    start_with(w, dir, boot_timeout, options).await
+}
+
+async fn start_with(w: &World, dir: &Path, boot_timeout: &str, options: Options) -> Running {
     svc::start(
         svc::policy(&policy(&w.name, &w.queue, dir, boot_timeout)),
         w.ec2.clone(),
         w.sqs.clone(),
         Arc::new(SystemClock::new()),
-        Options {
-            dry_run,
-            ..Options::default()
-        },
+        options,
     )
     .await
-}
-
-/// Polls the scripts' log until `ok` holds for it, or panics after 30 s.
-async fn wait_runs(
-    dir: &Path,
-    what: &str,
-    ok: impl Fn(&[Vec<String>]) -> bool,
-) -> Vec<Vec<String>> {
-    for _ in 0..300 {
-        let r = runs(dir);
-        if ok(&r) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}; runs: {:?}", runs(dir));
 }
 
 fn ticks(s: &serde_json::Value) -> u64 {
@@ -383,4 +303,37 @@ async fn a_failing_start_program_is_counted_and_retried_next_tick() {
     );
     assert!(m(r#"spillway_launch_failures_total{pool="vms"}"#) >= 4.0);
     assert!(m(r#"spillway_action_errors_total{action="launch"}"#) >= 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_the_saved_state_counts_pending_starts_and_starts_no_vm_twice() {
+    let w = world("cmd-state").await;
+    let dir = scripts("state", 0);
+    let state = Options {
+        state_file: Some(dir.join("state.json")),
+        ..Options::default()
+    };
+    let first = start_with(&w, &dir, "1h", state.clone()).await;
+    wait_runs(&dir, "a start", |r| !r.is_empty()).await;
+    first.stop().await.expect("clean stop");
+
+    // Restarted on the saved state: the two VMs asked for have not reported yet, and still
+    // count as booting, so nothing is started twice.
+    let second = start_with(&w, &dir, "1h", state).await;
+    let s = second
+        .wait_status(Duration::from_secs(20), "three ticks", |s| ticks(s) >= 3)
+        .await;
+    assert_eq!(
+        counts(&s).0,
+        2,
+        "two starts pending after the restart: {s:#}"
+    );
+    assert_eq!(runs(&dir).len(), 1, "{:?}", runs(&dir));
+    second.stop().await.expect("clean stop");
+
+    // The positive control: without the state the restart forgets them and starts again.
+    let third = start(&w, &dir, "1h", false).await;
+    let r = wait_runs(&dir, "a second start", |r| r.len() >= 2).await;
+    assert_eq!(r[1][0], "start", "{r:?}");
+    third.stop().await.expect("clean stop");
 }

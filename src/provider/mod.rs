@@ -92,8 +92,9 @@ where
     }
 }
 
-/// One instance of this policy, as listed.
-#[derive(Debug, Clone, PartialEq)]
+/// One instance of this policy, as listed (or a command-pool start not answered yet, which
+/// `--state-file` keeps across a restart).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     pub id: String,
     /// The `spillway:pool` tag.

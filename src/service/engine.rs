@@ -216,12 +216,7 @@ impl Engine {
             .observe(watch.elapsed().as_secs_f64());
         self.memory = step.memory;
         // Saved before acting: the ledger already counts this decision's launches.
-        if let Some(state) = &self.state
-            && let Err(e) = state.save(&self.memory, now)
-        {
-            self.metrics.state_save_errors.inc();
-            warn!(path = %state.path().display(), error = %e, "Saving the controller's state failed.");
-        }
+        self.save_state(now);
         let decision = step.decision;
         self.export(&obs, &view, &decision);
         if let Some(r) = &mut self.recorder
@@ -255,7 +250,12 @@ impl Engine {
         let executed = if self.dry_run || obs.paused.is_some() || !leading {
             Vec::new()
         } else {
-            self.act(&decision, &view, now).await
+            let executed = self.act(&decision, &view, now).await;
+            if !executed.is_empty() {
+                // VMs just started (or given up on) must be known after a restart too.
+                self.save_state(now);
+            }
+            executed
         };
         self.registry
             .forget_silent_since(now.minus(lost_after * 10));
@@ -269,6 +269,17 @@ impl Engine {
             executed,
             role,
         });
+    }
+
+    /// Writes `--state-file` (memory and pending command-pool starts); a failure is logged and
+    /// counted, and the tick goes on.
+    fn save_state(&self, now: Timestamp) {
+        if let Some(state) = &self.state
+            && let Err(e) = state.save(&self.memory, self.starts.values(), now)
+        {
+            self.metrics.state_save_errors.inc();
+            warn!(path = %state.path().display(), error = %e, "Saving the controller's state failed.");
+        }
     }
 
     pub(super) fn lost_after(&self) -> Duration {

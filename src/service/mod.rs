@@ -37,7 +37,7 @@ use crate::provider::sqs::{QueueSampler, QueueWindow};
 
 use engine::Engine;
 use http::HttpState;
-use state::StateFile;
+use state::{Resumed, StateFile};
 use status::{Recorder, StatusBoard};
 
 /// Everything the service needs from outside.
@@ -139,7 +139,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         .state_file
         .as_deref()
         .map(|path| StateFile::new(path, &deps.policy.name));
-    let memory = resume(state.as_ref(), started_at);
+    let resumed = resume(state.as_ref(), started_at);
     let metrics = Metrics::new();
     metrics.dry_run.set(if deps.dry_run { 1.0 } else { 0.0 });
     let registry = Arc::new(Registry::new());
@@ -188,10 +188,14 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         status,
         recorder,
         clock: deps.clock.clone(),
-        memory,
+        memory: resumed.memory,
         state,
         recent: HashMap::new(),
-        starts: HashMap::new(),
+        starts: resumed
+            .command_starts
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect(),
         jobs_done: None,
         dry_run: deps.dry_run,
         pause,
@@ -228,27 +232,34 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     }
 }
 
-/// The memory to start from: the state file's, resumed, or a fresh one (with the reason logged).
-fn resume(state: Option<&StateFile>, now: crate::model::Timestamp) -> ControlMemory {
+/// What to start from: the state file's memory and pending command-pool starts, or a fresh
+/// start (with the reason logged).
+fn resume(state: Option<&StateFile>, now: crate::model::Timestamp) -> Resumed {
+    let fresh = || Resumed {
+        memory: ControlMemory::default(),
+        command_starts: Vec::new(),
+        saved_at: now,
+    };
     let Some(state) = state else {
-        return ControlMemory::default();
+        return fresh();
     };
     match state.load() {
-        Ok(Some((memory, saved_at))) => {
+        Ok(Some(resumed)) => {
             info!(
                 path = %state.path().display(),
-                age_s = now.since(saved_at).as_secs(),
+                age_s = now.since(resumed.saved_at).as_secs(),
+                pending_starts = resumed.command_starts.len(),
                 "Resumed the controller's memory."
             );
-            memory
+            resumed
         }
         Ok(None) => {
             info!(path = %state.path().display(), "No saved state yet; starting fresh.");
-            ControlMemory::default()
+            fresh()
         }
         Err(e) => {
             warn!(error = %e, "Starting fresh: the saved state cannot be resumed.");
-            ControlMemory::default()
+            fresh()
         }
     }
 }

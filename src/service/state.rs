@@ -1,10 +1,12 @@
 //! `--state-file`: the controller's memory, saved after every decision and resumed at start.
 //!
 //! Without it a restart forgets the runaway guards' ledger (launches in the last hour, dollars in
-//! the last day), the batch's spend and everything learned (boot times, the time-of-day
-//! profile), so a crash-looping service could launch past `max_launches_per_hour`. The file is
-//! written before the decision is acted on, to a temporary file renamed over the old one, so a
-//! crash leaves either the previous state or the new one, never half of one. A file that cannot
+//! the last day), the batch's spend, everything learned (boot times, the time-of-day profile)
+//! and the command-pool starts whose VMs have not reported yet, so a crash-looping service could
+//! launch past `max_launches_per_hour` or start VMs twice. The file is written before the
+//! decision is acted on (and again after, when the action started VMs), to a temporary file
+//! renamed over the old one, so a crash leaves either the previous state or the new one, never
+//! half of one. A file that cannot
 //! be read, or was written for another policy, is reported and ignored: the service starts fresh
 //! rather than not at all, as it would without the flag.
 
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::ControlMemory;
 use crate::model::Timestamp;
+use crate::provider::Instance;
 
 /// What the file holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,6 +24,19 @@ struct Saved {
     policy: String,
     saved_at: Timestamp,
     memory: ControlMemory,
+    /// Command-pool starts not answered by a heartbeat yet.
+    #[serde(default)]
+    command_starts: Vec<Instance>,
+}
+
+/// What a restarted service picks up.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The saved memory, [resumed](ControlMemory::resumed).
+    pub memory: ControlMemory,
+    /// Command-pool starts still pending (they count as booting until `boot_timeout`).
+    pub command_starts: Vec<Instance>,
+    pub saved_at: Timestamp,
 }
 
 /// The state file of one policy.
@@ -57,9 +73,8 @@ impl StateFile {
         &self.path
     }
 
-    /// The saved memory, [resumed](ControlMemory::resumed), and when it was saved; `Ok(None)`
-    /// when there is no file yet.
-    pub fn load(&self) -> Result<Option<(ControlMemory, Timestamp)>, StateError> {
+    /// What was saved; `Ok(None)` when there is no file yet.
+    pub fn load(&self) -> Result<Option<Resumed>, StateError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -73,15 +88,25 @@ impl StateFile {
                 expected: self.policy.clone(),
             });
         }
-        Ok(Some((saved.memory.resumed(), saved.saved_at)))
+        Ok(Some(Resumed {
+            memory: saved.memory.resumed(),
+            command_starts: saved.command_starts,
+            saved_at: saved.saved_at,
+        }))
     }
 
-    /// Replaces the file with `memory` as of `now`.
-    pub fn save(&self, memory: &ControlMemory, now: Timestamp) -> std::io::Result<()> {
+    /// Replaces the file with `memory` and the pending `command_starts` as of `now`.
+    pub fn save<'a>(
+        &self,
+        memory: &ControlMemory,
+        command_starts: impl Iterator<Item = &'a Instance>,
+        now: Timestamp,
+    ) -> std::io::Result<()> {
         let saved = Saved {
             policy: self.policy.clone(),
             saved_at: now,
             memory: memory.clone(),
+            command_starts: command_starts.cloned().collect(),
         };
         let text = serde_json::to_string(&saved).map_err(std::io::Error::other)?;
         let mut tmp = self.path.clone().into_os_string();
@@ -126,9 +151,20 @@ mod tests {
             min: 9,
         });
         m.last_tick = Some(now);
-        f.save(&m, now).unwrap();
-        let (back, saved_at) = f.load().unwrap().unwrap();
-        assert_eq!(saved_at, now);
+        let start = Instance {
+            id: "tok-1/0".into(),
+            pool: "vms".into(),
+            launched_at: now,
+        };
+        f.save(&m, [&start].into_iter(), now).unwrap();
+        let resumed = f.load().unwrap().unwrap();
+        assert_eq!(resumed.saved_at, now);
+        assert_eq!(
+            resumed.command_starts,
+            vec![start],
+            "a pending start is still pending"
+        );
+        let back = resumed.memory;
         assert_eq!(back.ledger, m.ledger);
         assert_eq!(back.boot_samples, m.boot_samples);
         assert_eq!(back.demand, m.demand);
@@ -145,8 +181,12 @@ mod tests {
     #[test]
     fn another_policys_or_a_torn_file_is_reported_not_resumed() {
         let f = file("other.json", "picnik");
-        f.save(&ControlMemory::default(), Timestamp::from_millis(0))
-            .unwrap();
+        f.save(
+            &ControlMemory::default(),
+            std::iter::empty(),
+            Timestamp::from_millis(0),
+        )
+        .unwrap();
         let other = StateFile::new(f.path(), "cost-capped");
         assert!(matches!(
             other.load(),

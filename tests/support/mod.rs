@@ -1,6 +1,7 @@
 //! Shared support for integration tests: one moto server per test binary ([`moto`]), SQS queue
-//! helpers ([`queues`]), job files ([`jobfiles`]), example worker fleets ([`fleet`]) and
-//! failure-injecting sinks ([`sinks`]); the counting, fault-injecting proxy ([`proxy`], with
+//! helpers ([`queues`]), job files ([`jobfiles`]), example worker fleets ([`fleet`]), command
+//! pools' logging scripts ([`command_pool`]) and failure-injecting sinks ([`sinks`]); the
+//! counting, fault-injecting proxy ([`proxy`], with
 //! its [`faults`], HTTP plumbing in [`relay`] and its EC2 [`ledger`]); and the fault matrix's
 //! harness: its faults ([`matrix_faults`]), one cell ([`cell`]) with an in-process worker
 //! [`farm`] (its workers in [`farm_worker`]) and the service's tick history ([`ticks`]), and
@@ -8,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cell;
+pub mod command_pool;
 pub mod farm;
 pub mod farm_worker;
 pub mod faults;

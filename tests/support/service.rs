@@ -105,6 +105,7 @@ pub fn policy(toml: &str) -> Policy {
 }
 
 /// Options for [`start`].
+#[derive(Clone)]
 pub struct Options {
     pub dry_run: bool,
     pub record: Option<PathBuf>,

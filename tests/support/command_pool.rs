@@ -1,0 +1,91 @@
+//! A command pool's side of the service tests: shell scripts as `start_command` and
+//! `stop_command` that log their runs, and the policy that uses them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A directory holding `start.sh` and `stop.sh`, which append one line per run to `runs.log`:
+/// `start|<args>|<pool>|<count>|<token>` or `stop|<args>|<pool>|<workers>`. `start_exit` is
+/// the start program's exit status.
+pub fn scripts(tag: &str, start_exit: u8) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spillway-cmd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("runs.log");
+    let log = log.display();
+    std::fs::write(
+        dir.join("start.sh"),
+        format!(
+            "echo \"start|$*|$SPILLWAY_POOL|$SPILLWAY_COUNT|$SPILLWAY_CLIENT_TOKEN\" >> '{log}'\n\
+             echo asked for $SPILLWAY_COUNT VMs\nexit {start_exit}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("stop.sh"),
+        format!("echo \"stop|$*|$SPILLWAY_POOL|$SPILLWAY_WORKERS\" >> '{log}'\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The lines of the scripts' log (none when neither ran).
+pub fn runs(dir: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(dir.join("runs.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+pub fn policy(name: &str, queue: &str, dir: &Path, boot_timeout: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+name = "{name}"
+[control]
+interval = "1s"
+window = "2s"
+stale_after = "5s"
+[target]
+free_busy_ratio = 0.0
+min_free = 0
+wait_slo = "30s"
+[hysteresis]
+band = 0.0
+scale_in_after = "1s"
+[[pool]]
+name = "vms"
+kind = "command"
+workers = 3
+boot_time = "1s"
+boot_timeout = "{boot_timeout}"
+start_command = ["/bin/sh", "{d}/start.sh"]
+stop_command = ["/bin/sh", "{d}/stop.sh"]
+command_timeout = "10s"
+[[queue]]
+name = "jobs"
+url = "{queue}"
+class = "interactive"
+[heartbeat]
+token_env = "SPILLWAY_TEST_TOKEN"
+lost_after = "1h"
+"#
+    )
+}
+
+/// Polls the scripts' log until `ok` holds for it, or panics after 30 s.
+pub async fn wait_runs(
+    dir: &Path,
+    what: &str,
+    ok: impl Fn(&[Vec<String>]) -> bool,
+) -> Vec<Vec<String>> {
+    for _ in 0..300 {
+        let r = runs(dir);
+        if ok(&r) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}; runs: {:?}", runs(dir));
+}
