@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::policy::{Policy, Strategy};
-use crate::sim::{self, SimConfig, demand, report::Report, trace::Job};
+use crate::sim::{self, SimConfig, clairvoyant, report::Report, trace::Job};
 
 /// Refinement stops when the best setting and its cheaper, SLO-missing neighbour differ by at
 /// most this share of EC2 hours (at most 10% is required; finer makes close races fair).
@@ -297,7 +297,8 @@ fn cheapest(runs: &[Run]) -> Option<Run> {
 
 /// Runs every strategy and the oracle on `jobs`, strategies in parallel threads.
 pub fn compare(policy: &Policy, jobs: &[Job], config: &SimConfig) -> Comparison {
-    let plan = demand::oracle_plan(policy, &config.speed_changes, jobs, Duration::from_secs(15));
+    let plan =
+        clairvoyant::oracle_plan(policy, &config.speed_changes, jobs, Duration::from_secs(15));
     let mut oracle_policy = policy.clone();
     oracle_policy.control.strategy = Strategy::Oracle(Arc::new(plan));
     oracle_policy.control.interval = Duration::from_secs(15);

@@ -1,15 +1,11 @@
 //! The policy-independent demand curve and what is derived from it.
 //!
 //! Demand `d(t)` is the number of jobs that would be running at `t` if no job ever waited
-//! (infinite-server occupancy, at speed 1.0). From it come the physical floor of EC2 hours, the
-//! clairvoyant oracle's plan, and the SPEC Research Group elasticity metrics.
-
-use std::time::Duration;
+//! (infinite-server occupancy, at speed 1.0). From it come the physical floor of EC2 hours and
+//! the SPEC Research Group elasticity metrics (the oracle's plan is in [`super::clairvoyant`]).
 
 use serde::Serialize;
 
-use crate::control::oracle::OraclePlan;
-use crate::model::Timestamp;
 use crate::policy::{Policy, PoolKind};
 
 use super::SpeedChange;
@@ -86,7 +82,7 @@ fn on_prem_capacity(
         .sum()
 }
 
-fn ec2_speed(policy: &Policy) -> f64 {
+pub fn ec2_speed(policy: &Policy) -> f64 {
     policy
         .first_ec2()
         .map_or(1.0, |(i, _)| policy.pools[i].speed)
@@ -110,62 +106,6 @@ pub fn ec2_hours_floor(
             (d - cap).max(0.0) * bin_ms as f64 / 1000.0 / speed / 3600.0
         })
         .sum()
-}
-
-/// The oracle's plan: per `step`, the workers the peak instantaneous demand in that step needs
-/// beyond the static pools (at EC2 speed; command pools fill first, like every launch).
-pub fn oracle_plan(
-    policy: &Policy,
-    changes: &[SpeedChange],
-    jobs: &[Job],
-    step: Duration,
-) -> OraclePlan {
-    let step_ms = step.as_millis().max(1) as i64;
-    let mut ends: Vec<i64> = jobs
-        .iter()
-        .map(|j| j.submit_ms + (j.duration_s * 1000.0) as i64)
-        .collect();
-    ends.sort_unstable();
-    let end = ends.last().copied().unwrap_or(0);
-    let bins = (end / step_ms + 1) as usize;
-    let mut peak = vec![0u32; bins];
-    let (mut i, mut k, mut running) = (0usize, 0usize, 0i64);
-    // Sweep starts and ends in time order; ends first at equal times.
-    while i < jobs.len() || k < ends.len() {
-        let start = jobs.get(i).map_or(i64::MAX, |j| j.submit_ms);
-        if k < ends.len() && ends[k] <= start {
-            running -= 1;
-            k += 1;
-            continue;
-        }
-        running += 1;
-        let bin = (start / step_ms) as usize;
-        peak[bin] = peak[bin].max(running as u32);
-        i += 1;
-    }
-    // A bin with no start keeps the level it entered with.
-    let speed = ec2_speed(policy);
-    let mut need = Vec::with_capacity(bins);
-    let (mut level, mut ends_i, mut starts_i) = (0i64, 0usize, 0usize);
-    for (b, p) in peak.iter().enumerate() {
-        let bin_start = b as i64 * step_ms;
-        while starts_i < jobs.len() && jobs[starts_i].submit_ms < bin_start {
-            level += 1;
-            starts_i += 1;
-        }
-        while ends_i < ends.len() && ends[ends_i] <= bin_start {
-            level -= 1;
-            ends_i += 1;
-        }
-        let d = (*p as i64).max(level) as f64;
-        let cap = static_capacity(policy, changes, bin_start);
-        need.push(((d - cap).max(0.0) / speed).ceil() as u32);
-    }
-    OraclePlan {
-        start: Timestamp(0),
-        step,
-        need,
-    }
 }
 
 /// SPEC Research Group elasticity metrics (Herbst et al., "Ready for Rain?", 2018), with
@@ -242,17 +182,5 @@ mod tests {
         assert_eq!(&d[..3], &[0.5, 1.0, 0.5]);
         let total: f64 = d.iter().sum::<f64>() * 60.0;
         assert!((total - 120.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn oracle_needs_the_peak_beyond_the_datacenter() {
-        let policy = crate::policy::embedded_default();
-        // 50 simultaneous jobs at t=100 s for 10 minutes: 10 beyond 40 workers, /0.8 speed → 13.
-        let jobs: Vec<Job> = (0..50).map(|_| job(100.0, 600.0)).collect();
-        let plan = oracle_plan(&policy, &[], &jobs, Duration::from_secs(15));
-        assert_eq!(plan.max_need(Timestamp(0), Timestamp(89_000)), 0);
-        assert_eq!(plan.max_need(Timestamp(100_000), Timestamp(110_000)), 13);
-        assert_eq!(plan.max_need(Timestamp(400_000), Timestamp(400_000)), 13);
-        assert_eq!(plan.max_need(Timestamp(720_000), Timestamp(800_000)), 0);
     }
 }

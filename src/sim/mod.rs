@@ -6,6 +6,7 @@
 //! statistics are averaged exactly over `control.window` (time-weighted integrals). The same
 //! policy, trace and seed always give the same report.
 
+pub mod clairvoyant;
 pub mod demand;
 pub mod faults;
 pub mod injection;
