@@ -1,11 +1,12 @@
 //! The clairvoyant strategy: follows a plan computed from the whole trace in advance.
 //!
 //! Not deployable; it shows how far an online controller is from the best possible. The plan
-//! holds, for every step of the trace, how many workers beyond the datacenter's static pools the
-//! demand needs then (command pools fill first, then EC2). At each tick
-//! the oracle keeps the most that will be needed between now and one boot time plus one tick
-//! ahead: it launches exactly early enough, and keeps an idle worker only while it will be
-//! needed again sooner than a relaunch would take.
+//! (built by `sim::clairvoyant`) holds, for every step of the trace, how many workers beyond the
+//! datacenter's static pools are needed then for every job to start within the wait SLO
+//! (command pools fill first, then EC2). At each tick the oracle keeps the most that will be
+//! needed between now and one boot time plus one tick ahead: it launches exactly early enough,
+//! and keeps an idle worker only while it will be needed again sooner than a relaunch would
+//! take.
 
 use std::time::Duration;
 
