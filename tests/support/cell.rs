@@ -27,7 +27,7 @@ use super::ledger::Ledger;
 use super::matrix_faults::{FaultKind, WINDOW};
 use super::moto;
 use super::proxy::Proxy;
-use super::service::{self as svc, Options};
+use super::service::{self as svc, Options, policy_head, policy_tail};
 use super::ticks::{History, Tick};
 use super::workers::start_instance;
 
@@ -88,22 +88,10 @@ pub struct Run {
 }
 
 fn policy_toml(name: &str, queue: &str, subnets: &[String]) -> String {
+    let head = policy_head(name, &format!("max_launch_per_tick = {MAX}\n"), "2s");
+    let tail = policy_tail(queue, "4s");
     format!(
-        r#"
-name = "{name}"
-[control]
-interval = "1s"
-window = "2s"
-stale_after = "5s"
-max_launch_per_tick = {MAX}
-[target]
-free_busy_ratio = 0.0
-min_free = 0
-wait_slo = "30s"
-[hysteresis]
-band = 0.0
-scale_in_after = "2s"
-[budget]
+        r#"{head}[budget]
 max_hourly_usd = {BUDGET}
 [[pool]]
 name = "ec2"
@@ -117,14 +105,7 @@ image_id = "ami-12c6146b"
 instance_types = ["c5.large", "c5a.large"]
 subnet_ids = ["{}", "{}"]
 market = "on-demand"
-[[queue]]
-name = "jobs"
-url = "{queue}"
-class = "interactive"
-[heartbeat]
-token_env = "SPILLWAY_TEST_TOKEN"
-lost_after = "4s"
-"#,
+{tail}"#,
         subnets[0], subnets[1]
     )
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::service::{policy_head, policy_tail};
+
 /// A directory holding `start.sh` and `stop.sh`, which append one line per run to `runs.log`:
 /// `start|<args>|<pool>|<count>|<token>` or `stop|<args>|<pool>|<workers>`. `start_exit` is
 /// the start program's exit status.
@@ -38,23 +40,13 @@ pub fn runs(dir: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A policy with one command pool `vms` of 3 VMs run by the scripts in `dir`.
 pub fn policy(name: &str, queue: &str, dir: &Path, boot_timeout: &str) -> String {
     let d = dir.display();
+    let head = policy_head(name, "", "1s");
+    let tail = policy_tail(queue, "1h");
     format!(
-        r#"
-name = "{name}"
-[control]
-interval = "1s"
-window = "2s"
-stale_after = "5s"
-[target]
-free_busy_ratio = 0.0
-min_free = 0
-wait_slo = "30s"
-[hysteresis]
-band = 0.0
-scale_in_after = "1s"
-[[pool]]
+        r#"{head}[[pool]]
 name = "vms"
 kind = "command"
 workers = 3
@@ -63,14 +55,7 @@ boot_timeout = "{boot_timeout}"
 start_command = ["/bin/sh", "{d}/start.sh"]
 stop_command = ["/bin/sh", "{d}/stop.sh"]
 command_timeout = "10s"
-[[queue]]
-name = "jobs"
-url = "{queue}"
-class = "interactive"
-[heartbeat]
-token_env = "SPILLWAY_TEST_TOKEN"
-lost_after = "1h"
-"#
+{tail}"#
     )
 }
 

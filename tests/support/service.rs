@@ -49,22 +49,14 @@ impl TestPolicy<'_> {
             lost_after,
             instance_types,
         } = self;
+        let head = policy_head(
+            name,
+            &format!("max_launch_per_tick = {max}\n"),
+            scale_in_after,
+        );
+        let tail = policy_tail(queue_url, lost_after);
         format!(
-            r#"
-name = "{name}"
-[control]
-interval = "1s"
-window = "2s"
-stale_after = "5s"
-max_launch_per_tick = {max}
-[target]
-free_busy_ratio = 0.0
-min_free = 0
-wait_slo = "30s"
-[hysteresis]
-band = 0.0
-scale_in_after = "{scale_in_after}"
-[[pool]]
+            r#"{head}[[pool]]
 name = "ec2"
 kind = "ec2"
 min = 0
@@ -75,7 +67,38 @@ boot_timeout = "{boot_timeout}"
 image_id = "ami-12c6146b"
 instance_types = {instance_types}
 market = "on-demand"
-[[queue]]
+{tail}"#
+        )
+    }
+}
+
+/// The start every test policy shares: a 1 s loop on a 2 s window, no headroom and no band
+/// (every waiting job gets a worker at once), scale-in after `scale_in_after`; `control` adds
+/// lines to `[control]`.
+pub fn policy_head(name: &str, control: &str, scale_in_after: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+[control]
+interval = "1s"
+window = "2s"
+stale_after = "5s"
+{control}[target]
+free_busy_ratio = 0.0
+min_free = 0
+wait_slo = "30s"
+[hysteresis]
+band = 0.0
+scale_in_after = "{scale_in_after}"
+"#
+    )
+}
+
+/// The end every test policy shares: the interactive queue at `queue_url` and heartbeats with
+/// [`TOKEN`]'s env var, lost after `lost_after`.
+pub fn policy_tail(queue_url: &str, lost_after: &str) -> String {
+    format!(
+        r#"[[queue]]
 name = "jobs"
 url = "{queue_url}"
 class = "interactive"
@@ -83,8 +106,7 @@ class = "interactive"
 token_env = "SPILLWAY_TEST_TOKEN"
 lost_after = "{lost_after}"
 "#
-        )
-    }
+    )
 }
 
 /// The reason kinds of the last decision in a `/status` document.
