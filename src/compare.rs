@@ -2,7 +2,8 @@
 //!
 //! For each strategy a coarse sweep spans a wide range of its knob; the range is widened while
 //! the cheapest SLO-meeting setting sits at its edge, then refined by bisection between that
-//! setting and its cheaper, SLO-missing neighbour until their EC2 hours differ by at most `REFINE_TO` (2%).
+//! setting and its cheaper neighbour until their EC2 hours differ by at most `REFINE_TO` (2%)
+//! or the knob's resolution (four significant digits) is reached.
 //! A coarse sweep flatters whoever is swept finest; this gives every strategy the same care.
 
 use std::sync::Arc;
