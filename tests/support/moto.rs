@@ -44,6 +44,28 @@ pub fn fresh_account() -> String {
     NEXT_ACCOUNT.fetch_add(1, Ordering::Relaxed).to_string()
 }
 
+/// An SQS client configuration for moto: test credentials, `endpoint`, acting in `account`.
+fn sqs_config(account: &str, endpoint: &str) -> aws_sdk_sqs::config::Builder {
+    aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .endpoint_url(endpoint)
+        .interceptor(MotoAccount(account.to_owned()))
+}
+
+/// The EC2 counterpart of [`sqs_config`].
+fn ec2_config(account: &str, endpoint: &str) -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .endpoint_url(endpoint)
+        .interceptor(MotoAccount(account.to_owned()))
+}
+
 impl MotoServer {
     fn start() -> MotoServer {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -99,14 +121,7 @@ impl MotoServer {
     /// An SQS client acting in `account` that sends its requests to `endpoint` (e.g. a
     /// counting or fault-injecting proxy in front of this server).
     pub fn sqs_client_via(&self, account: &str, endpoint: &str) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-            .endpoint_url(endpoint)
-            .interceptor(MotoAccount(account.to_owned()))
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
+        aws_sdk_sqs::Client::from_conf(sqs_config(account, endpoint).build())
     }
 
     /// An EC2 client acting in `account`.
@@ -116,16 +131,7 @@ impl MotoServer {
 
     /// An EC2 client acting in `account` that sends its requests to `endpoint`.
     pub fn ec2_client_via(&self, account: &str, endpoint: &str) -> aws_sdk_ec2::Client {
-        let config = aws_sdk_ec2::Config::builder()
-            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .region(aws_sdk_ec2::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .endpoint_url(endpoint)
-            .interceptor(MotoAccount(account.to_owned()))
-            .build();
-        aws_sdk_ec2::Client::from_conf(config)
+        aws_sdk_ec2::Client::from_conf(ec2_config(account, endpoint).build())
     }
 
     /// A DynamoDB client acting in `account`.
@@ -153,17 +159,10 @@ impl MotoServer {
         endpoint: &str,
         options: &AwsOptions,
     ) -> aws_sdk_ec2::Client {
-        let config = aws_sdk_ec2::Config::builder()
-            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .region(aws_sdk_ec2::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .endpoint_url(endpoint)
+        let config = ec2_config(account, endpoint)
             .retry_config(aws_client::retry_config(options))
             .timeout_config(aws_client::timeout_config(options))
-            .retry_partition(RetryPartition::new(format!("ec2-{account}-{endpoint}")))
-            .interceptor(MotoAccount(account.to_owned()));
+            .retry_partition(RetryPartition::new(format!("ec2-{account}-{endpoint}")));
         aws_sdk_ec2::Client::from_conf(aws_client::ec2_retry_rules(config).build())
     }
 
@@ -174,15 +173,10 @@ impl MotoServer {
         endpoint: &str,
         options: &AwsOptions,
     ) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-            .endpoint_url(endpoint)
+        let config = sqs_config(account, endpoint)
             .retry_config(aws_client::retry_config(options))
             .timeout_config(aws_client::timeout_config(options))
             .retry_partition(RetryPartition::new(format!("sqs-{account}-{endpoint}")))
-            .interceptor(MotoAccount(account.to_owned()))
             .build();
         aws_sdk_sqs::Client::from_conf(config)
     }
