@@ -38,14 +38,7 @@ pub struct Tick {
 impl Tick {
     /// Why parts of its observation were missing (empty: it read everything).
     pub fn errors(&self) -> Vec<String> {
-        self.report["observation_errors"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        strings(&self.report["observation_errors"])
     }
 
     /// `(action, reason kind)` of each action decided.
@@ -76,14 +69,7 @@ impl Tick {
 
     /// What the service did about it.
     pub fn executed(&self) -> Vec<String> {
-        self.report["executed"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        strings(&self.report["executed"])
     }
 
     /// The EC2 pool's counts: `None` when it could not be listed.
@@ -174,4 +160,13 @@ async fn poll(host: &str, seen: &Mutex<Seen>) {
             s.ticks.entry(n).or_insert_with(|| (now, t.clone()));
         }
     }
+}
+
+/// The strings of a JSON array (none when it is not one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect()
 }
