@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use spillway::aws_client::{self, AwsOptions};
+use spillway::aws::{self, AwsOptions};
 use spillway::heartbeat::client;
 use spillway::heartbeat::protocol::{Command, Heartbeat, ReportedState};
 
@@ -79,7 +79,7 @@ async fn main() {
         .init();
     let args = Args::parse();
     let token = std::env::var(&args.token_env).unwrap_or_default();
-    let sqs = aws_client::sqs(&aws_client::load(&AwsOptions::default()).await);
+    let sqs = aws::sqs(&aws::load(&AwsOptions::default()).await);
     let status = Arc::new(Mutex::new(Status::default()));
     let drain = Arc::new(AtomicBool::new(false));
     let beat = {
@@ -136,7 +136,7 @@ async fn main() {
         {
             Ok(_) => record_done(args.done_file.as_ref(), &job_id),
             Err(e) => {
-                tracing::warn!(job = %job_id, error = %aws_client::judge(&e).message, "DeleteMessage failed; the job will run again.")
+                tracing::warn!(job = %job_id, error = %aws::judge(&e).message, "DeleteMessage failed; the job will run again.")
             }
         }
         let mut s = status.lock().unwrap();
@@ -180,7 +180,7 @@ async fn receive(
             .next()
             .map(|m| (url.to_string(), m)),
         Err(e) => {
-            tracing::warn!(error = %aws_client::judge(&e).message, "ReceiveMessage failed.");
+            tracing::warn!(error = %aws::judge(&e).message, "ReceiveMessage failed.");
             tokio::time::sleep(Duration::from_secs(1)).await;
             None
         }

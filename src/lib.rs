@@ -7,17 +7,14 @@
 //! # Layout
 //! See `docs/ARCHITECTURE.md` for the module map and how data flows between the seams.
 
-pub mod aws_client;
+pub mod aws;
 pub mod backfill;
 pub mod cli;
-pub mod cli_backfill;
 pub mod clock;
-pub mod compare;
 pub mod control;
 pub mod heartbeat;
 pub mod metrics;
 pub mod model;
 pub mod policy;
-pub mod provider;
 pub mod service;
 pub mod sim;

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use spillway::cli::backfill;
 use spillway::cli::{Cli, Command, PolicyCommand, policy_check, run, simulate};
-use spillway::cli_backfill;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Backfill(args) => {
-            return match runtime().block_on(cli_backfill::run(args)) {
+            return match runtime().block_on(backfill::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("error: {error}");

@@ -244,3 +244,14 @@ mod tests {
         assert_eq!(a.plus(Duration::from_secs(3)), b);
     }
 }
+
+/// One instance of this policy, as listed (or a command-pool start not answered yet, which
+/// `--state-file` keeps across a restart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    /// The `spillway:pool` tag.
+    pub pool: String,
+    /// EC2's LaunchTime.
+    pub launched_at: Timestamp,
+}

@@ -5,7 +5,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use super::jobs::{ATTR_JOB_ID, ATTR_SOURCE, Job, sha256_hex};
 use super::send::{BatchReply, BatchSink, CallError, FailedEntry};
-use crate::aws_client;
+use crate::aws;
 
 /// Sends batches to one queue.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ impl BatchSink for SqsSink {
             .send()
             .await
             .map_err(|e| {
-                let judged = aws_client::judge(&e);
+                let judged = aws::judge(&e);
                 CallError {
                     transient: judged.transient,
                     code: judged.code,

@@ -1,5 +1,6 @@
 //! Command-line arguments and the thin glue from each subcommand to the library.
 
+pub mod backfill;
 pub mod run;
 pub mod simulate;
 
@@ -25,7 +26,7 @@ pub enum Command {
     /// Run the autoscaler against SQS and EC2 (or any AWS-compatible endpoint).
     Run(run::RunArgs),
     /// Bulk-submit jobs from a JSON Lines file to SQS, resumably.
-    Backfill(crate::cli_backfill::BackfillArgs),
+    Backfill(crate::cli::backfill::BackfillArgs),
     /// Validate policy files.
     Policy {
         #[command(subcommand)]

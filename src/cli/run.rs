@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use crate::aws_client::{self, AwsOptions};
+use crate::aws::{self, AwsOptions};
 use crate::clock::SystemClock;
 use crate::policy::{self, PolicyError};
 use crate::service::{self, Deps, ServiceError};
@@ -89,7 +89,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .ok()
         .filter(|t| !t.is_empty())
         .ok_or(RunError::MissingToken(token_env))?;
-    let aws = aws_client::load(&AwsOptions::default()).await;
+    let aws = aws::load(&AwsOptions::default()).await;
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|source| RunError::Bind {
@@ -98,8 +98,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         })?;
     let deps = Deps {
         sample_every: service::default_sample_every(&policy),
-        ec2: aws_client::ec2(&aws),
-        sqs: aws_client::sqs(&aws),
+        ec2: aws::ec2(&aws),
+        sqs: aws::sqs(&aws),
         clock: Arc::new(SystemClock::new()),
         listener,
         token,
@@ -109,7 +109,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             .ok()
             .filter(|t| !t.is_empty()),
         pause_file: args.pause_file,
-        dynamodb: Some(aws_client::dynamodb(&aws)),
+        dynamodb: Some(aws::dynamodb(&aws)),
         replica_id: args.replica_id.unwrap_or_else(default_replica_id),
         state_file: args.state_file,
         policy,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::WorkloadArgs;
-use crate::compare;
 use crate::policy::{self, Policy};
+use crate::sim::compare;
 use crate::sim::faults::{Faults, parse_window};
 use crate::sim::injection::Injection;
 use crate::sim::plot::{PlotData, PlotSample, render_svg};

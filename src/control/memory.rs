@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;
 
-use super::batch::BatchMemory;
+use super::batch::memory::BatchMemory;
 use super::ledger::Ledger;
 
 /// How many recent boot durations the estimator keeps.
@@ -32,7 +32,7 @@ pub struct ControlMemory {
     /// Recent launch-to-ready durations, seconds, newest last.
     pub boot_samples: VecDeque<f64>,
     /// Recent (time, demand) samples, newest last; demand in workers is busy plus the waiting
-    /// jobs' work ([`super::spillway::demand_sample`]).
+    /// jobs' work ([`super::strategy::spillway::demand_sample`]).
     pub demand: VecDeque<(Timestamp, f64)>,
     /// Jobs that were waiting beyond idle and booting workers at the previous tick: a queue
     /// still unserved a tick later is persistent, not a spike.

@@ -5,25 +5,21 @@
 //! and draws no random numbers, so the live service and the simulator run exactly the same
 //! code, and the same inputs always give the same decision.
 //!
-//! Flow: [`facts`] counts the observation; a strategy (`spillway`, `hpa`, `target_tracking`,
-//! static, `oracle`) proposes a target for the scalable workers (command and EC2 pools) with a
+//! Flow: [`facts`] counts the observation; a [`strategy`] (`spillway`, `hpa`,
+//! `target_tracking`, static, `oracle`) proposes a target for the scalable workers (command and EC2 pools) with a
 //! reason; [`allocate`] turns it into per-pool launches and named terminations, command pools
 //! filled first and drained last, under the caps of [`caps`] and the shared safety rules.
+//! [`batch`] adds a backfill's own allotment to spillway's target.
 
 pub mod allocate;
 pub mod batch;
-pub mod batch_rules;
 pub mod caps;
 pub mod decision;
 pub mod facts;
-pub mod hpa;
-pub mod hpa_math;
 pub mod ledger;
 pub mod memory;
 pub mod observation;
-pub mod oracle;
-pub mod spillway;
-pub mod target_tracking;
+pub mod strategy;
 
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
@@ -63,7 +59,7 @@ pub fn decide_owned(
         memory.record_boot(*boot);
     }
     if facts.queue_status == QueueStatus::Fresh {
-        let demand = spillway::demand_sample(policy, &memory, &facts.queue_averaged);
+        let demand = strategy::spillway::demand_sample(policy, &memory, &facts.queue_averaged);
         memory.record_demand(now, demand);
     }
     if let Some(why) = &obs.paused {
@@ -81,34 +77,13 @@ pub fn decide_owned(
     }
     // Strategies size the fleet for interactive work; the batch's allotment comes on top.
     let view = batch::interactive_view(policy, &facts, memory.batch.allotted);
-    let plan = match &policy.control.strategy {
-        Strategy::Spillway => {
-            let plan = spillway::plan(policy, &view, &mut memory, now);
-            batch::plan(policy, &facts, &view, &mut memory, plan, now)
-        }
-        Strategy::Hpa => hpa::plan(policy, &view, &mut memory, now),
-        Strategy::TargetTracking => target_tracking::plan(policy, obs, &view, &mut memory, now),
-        Strategy::Static => static_plan(policy),
-        Strategy::Oracle(plan) => oracle::plan(policy, plan, now),
+    let plan = strategy::plan(policy, obs, &view, &mut memory, now);
+    // spillway alone sizes a batch's own EC2 allotment on top of the interactive target.
+    let plan = match policy.control.strategy {
+        Strategy::Spillway => batch::plan(policy, &facts, &view, &mut memory, plan, now),
+        _ => plan,
     };
     let decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
     memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }
-}
-
-/// The static baseline: every command and EC2 pool at its `min`, always.
-fn static_plan(policy: &Policy) -> FleetPlan {
-    let fleet: u32 = policy
-        .pools
-        .iter()
-        .filter_map(|p| p.scaling())
-        .map(|s| s.min)
-        .sum();
-    FleetPlan::resize(
-        fleet,
-        Reason::new(
-            ReasonKind::Baseline,
-            format!("static: a fixed fleet of {fleet} command and EC2 workers"),
-        ),
-    )
 }

@@ -4,11 +4,14 @@
 //! from its model. A part that could not be read is `None`, never zero: `decide` must be able
 //! to tell "the queue is empty" from "we do not know the queue".
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{QueueStats, Timestamp, Worker};
+
+use super::strategy::oracle::OraclePlan;
 
 /// Everything observed for one tick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +38,10 @@ pub struct Observation {
     /// and learns, but every decision is a hold.
     #[serde(default)]
     pub paused: Option<String>,
+    /// The clairvoyant strategy's plan of needs over time: the simulator passes it in
+    /// `compare`'s oracle run; never set live, never recorded.
+    #[serde(skip)]
+    pub oracle_plan: Option<Arc<OraclePlan>>,
 }
 
 /// Queue statistics: averaged over the policy window and the latest sample.

@@ -6,8 +6,18 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::validate::Problem;
 use crate::model::parse_duration;
+
+/// One thing wrong with a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line of the offending field (or of its section when the field is missing).
+    pub line: usize,
+    /// Dotted path of the field, e.g. `pool[1].max`.
+    pub field: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
 
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]

@@ -11,15 +11,13 @@ mod pool_check;
 mod validate;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::control::oracle::OraclePlan;
-
+pub use checker::Problem;
 pub use live::{
     Ec2Launch, HeartbeatSettings, LaunchSource, LeaseSettings, Market, QueueClass, QueueSpec,
 };
-pub use validate::{Problem, from_toml_str};
+pub use validate::from_toml_str;
 
 /// Errors from loading a policy. The caller reacts by printing and exiting non-zero.
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +120,9 @@ pub enum Strategy {
     TargetTracking,
     /// A fixed fleet: every EC2 and command pool at its `min`.
     Static,
-    /// A clairvoyant plan computed from the trace (simulation only, never in a policy file).
-    Oracle(Arc<OraclePlan>),
+    /// A clairvoyant plan computed from the trace, which the simulator passes in the
+    /// observation (`spillway compare` only, never in a policy file).
+    Oracle,
 }
 
 impl Strategy {
@@ -134,7 +133,7 @@ impl Strategy {
             Strategy::Hpa => "hpa",
             Strategy::TargetTracking => "target-tracking",
             Strategy::Static => "static",
-            Strategy::Oracle(_) => "oracle",
+            Strategy::Oracle => "oracle",
         }
     }
 }

@@ -11,17 +11,6 @@ use super::checker::{Checker, line_of, split};
 use super::file::PolicyFile;
 use super::*;
 
-/// One thing wrong with a policy file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line of the offending field (or of its section when the field is missing).
-    pub line: usize,
-    /// Dotted path of the field, e.g. `pool[1].max`.
-    pub field: String,
-    /// What is wrong, in words.
-    pub message: String,
-}
-
 /// Parses and validates policy text; `origin` names the file in error messages.
 pub fn from_toml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     let raw: PolicyFile = toml::from_str(text).map_err(|e| {

@@ -10,15 +10,15 @@ use tracing::{info, warn};
 
 use crate::clock::{Clock, Stopwatch};
 use crate::control::{Action, ControlMemory, Observation, decide};
-use crate::heartbeat::Registry;
 use crate::metrics::Metrics;
+use crate::model::Instance;
 use crate::model::Timestamp;
 use crate::policy::Policy;
-use crate::provider::Instance;
-use crate::provider::command::CommandRunner;
-use crate::provider::ec2::Ec2Fleet;
-use crate::provider::lease::Lease;
-use crate::provider::sqs::{QueueSampler, QueueWindow};
+use crate::service::act::ec2::Ec2Fleet;
+use crate::service::act::programs::CommandRunner;
+use crate::service::lease::Lease;
+use crate::service::observe::queues::{QueueSampler, QueueWindow};
+use crate::service::observe::registry::Registry;
 
 use super::observe::{self, FleetView};
 use super::status::{PoolCounts, Recorder, StatusBoard, TickReport};
@@ -92,7 +92,10 @@ impl Engine {
     /// Jobs finished since the previous tick, from the workers' jobs-done counters: a worker
     /// first seen since then counts in full; a counter that went backwards (a restarted worker)
     /// counts from zero. `None` on the first tick.
-    fn completions(&mut self, records: &[crate::heartbeat::Record]) -> Option<u64> {
+    fn completions(
+        &mut self,
+        records: &[crate::service::observe::registry::Record],
+    ) -> Option<u64> {
         let now: HashMap<String, u64> = records
             .iter()
             .map(|r| (r.worker_id.clone(), r.jobs_done))
@@ -205,6 +208,7 @@ impl Engine {
                 .collect(),
             completed,
             paused: self.pause.state(),
+            oracle_plan: None,
         };
         self.metrics
             .paused

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::clock::Clock;
-use crate::heartbeat::Registry;
 use crate::heartbeat::protocol::{self, MAX_BODY_BYTES, Rejection, Reply};
 use crate::metrics::Metrics;
+use crate::service::observe::registry::Registry;
 
 use super::status::StatusBoard;
 

@@ -8,9 +8,10 @@
 //! [`http`], [`status`] (`/status` and `--record`), [`pause`] (the operator's pause switch),
 //! [`state`] (`--state-file`: the controller's memory across restarts).
 
-mod act;
+pub mod act;
 pub mod engine;
 pub mod http;
+pub mod lease;
 pub mod observe;
 pub mod pause;
 pub mod state;
@@ -26,14 +27,14 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::control::ControlMemory;
-use crate::heartbeat::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::provider::ProviderError;
-use crate::provider::command::CommandRunner;
-use crate::provider::ec2::Ec2Fleet;
-use crate::provider::lease::Lease;
-use crate::provider::sqs::{QueueSampler, QueueWindow};
+use crate::service::act::ec2::Ec2Fleet;
+use crate::service::act::programs::CommandRunner;
+use crate::service::act::provider::ProviderError;
+use crate::service::lease::Lease;
+use crate::service::observe::queues::{QueueSampler, QueueWindow};
+use crate::service::observe::registry::Registry;
 
 use engine::Engine;
 use http::HttpState;

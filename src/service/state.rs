@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::control::ControlMemory;
+use crate::model::Instance;
 use crate::model::Timestamp;
-use crate::provider::Instance;
 
 /// What the file holds.
 #[derive(Debug, Serialize, Deserialize)]

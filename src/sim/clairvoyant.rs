@@ -14,7 +14,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
-use crate::control::oracle::OraclePlan;
+use crate::control::strategy::oracle::OraclePlan;
 use crate::model::Timestamp;
 use crate::policy::Policy;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::policy::{Policy, PoolKind};
 
 use super::SpeedChange;
-use super::report::Sample;
+use super::sample::Sample;
 use super::trace::Job;
 
 /// Mean demand in each `bin_ms` bin from 0 to `end_ms` (exact time averages, O(jobs + bins)).

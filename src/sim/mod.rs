@@ -7,28 +7,33 @@
 //! policy, trace and seed always give the same report.
 
 pub mod clairvoyant;
+pub mod compare;
 pub mod demand;
 pub mod faults;
 pub mod injection;
+mod observe;
 pub mod plot;
 pub mod report;
 pub mod rng;
+pub mod sample;
 pub mod scenario;
 pub mod trace;
 pub mod world;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 
-use crate::control::{
-    ControlMemory, Decision, Observation, PoolObservation, QueueObservation, decide_owned,
-};
-use crate::model::{QueueStats, Timestamp, Worker, WorkerState};
+use crate::control::strategy::oracle::OraclePlan;
+use crate::control::{ControlMemory, Decision, Observation, QueueObservation, decide_owned};
+use crate::model::{QueueStats, Timestamp};
 use crate::policy::Policy;
 
-use report::{Report, Sample};
+use observe::{Integrals, observe_pools};
+use report::Report;
+use sample::Sample;
 use trace::{Job, JobClass};
-use world::{Scheduled, WState, World};
+use world::{Scheduled, World};
 
 /// A change of render speed in one pool for a while (an incident).
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +62,9 @@ pub struct SimConfig {
     pub keep_decisions: bool,
     /// EC2 outages and spot interruptions.
     pub faults: faults::Faults,
+    /// The clairvoyant strategy's plan, handed to `decide` in every observation
+    /// (`compare`'s oracle run only).
+    pub oracle_plan: Option<Arc<OraclePlan>>,
 }
 
 impl Default for SimConfig {
@@ -70,6 +78,7 @@ impl Default for SimConfig {
             progress: false,
             keep_decisions: false,
             faults: faults::Faults::default(),
+            oracle_plan: None,
         }
     }
 }
@@ -87,38 +96,6 @@ pub struct SimOutput {
 enum Event {
     BootDone(u32),
     JobDone(u32),
-}
-
-/// Time-weighted integrals of queue length and busy workers, for window averages.
-struct Integrals {
-    last_ms: i64,
-    visible: f64,
-    busy: f64,
-    snapshots: VecDeque<(i64, f64, f64)>,
-}
-
-impl Integrals {
-    fn advance(&mut self, now: i64, visible: usize, busy: u32) {
-        let dt = (now - self.last_ms) as f64;
-        self.visible += dt * visible as f64;
-        self.busy += dt * busy as f64;
-        self.last_ms = now;
-    }
-
-    /// Mean (visible, busy) over the last `window_ms`, and records a snapshot at `now`.
-    fn window_mean(&mut self, now: i64, window_ms: i64) -> (f64, f64) {
-        self.snapshots.push_back((now, self.visible, self.busy));
-        let from = now - window_ms;
-        while self.snapshots.len() > 2 && self.snapshots[1].0 <= from {
-            self.snapshots.pop_front();
-        }
-        let (t0, v0, b0) = self.snapshots[0];
-        let span = (now - t0) as f64;
-        if span <= 0.0 {
-            return (f64::NAN, f64::NAN);
-        }
-        ((self.visible - v0) / span, (self.busy - b0) / span)
-    }
 }
 
 /// Runs `policy` over `jobs` (sorted by submission time).
@@ -140,6 +117,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         pools: Vec::new(),
         boots: Vec::new(),
         completed: None,
+        oracle_plan: config.oracle_plan.clone(),
     };
     let mut integrals = Integrals {
         last_ms: 0,
@@ -287,37 +265,5 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         report,
         samples,
         decisions: kept,
-    }
-}
-
-/// The workers of each pool as the controller would observe them.
-fn observe_pools(world: &World, policy: &Policy, out: &mut Vec<PoolObservation>) {
-    out.clear();
-    for (p, pool) in policy.pools.iter().enumerate() {
-        let workers = world.live[p]
-            .iter()
-            .map(|&i| {
-                let w = &world.workers[i as usize];
-                let state = match w.state {
-                    WState::Booting | WState::Gone => WorkerState::Booting,
-                    WState::Idle { since } => WorkerState::Idle {
-                        since: Timestamp(since),
-                    },
-                    WState::Busy { .. } if w.draining => WorkerState::Draining { busy: true },
-                    WState::Busy { since } => WorkerState::Busy {
-                        since: Timestamp(since),
-                    },
-                };
-                Worker {
-                    id: w.id.clone(),
-                    launched_at: Timestamp(w.launched_ms),
-                    state,
-                }
-            })
-            .collect();
-        out.push(PoolObservation {
-            pool: pool.name.clone(),
-            workers: Some(workers),
-        });
     }
 }

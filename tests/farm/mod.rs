@@ -285,6 +285,7 @@ impl Farm {
             boots: Vec::new(),
             completed: None,
             paused: None,
+            oracle_plan: None,
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
-use spillway::aws_client::AwsOptions;
+use spillway::aws::AwsOptions;
 use spillway::clock::SystemClock;
 use tokio::time::Instant;
 

@@ -17,7 +17,7 @@ use aws_sdk_sqs::config::retry::RetryPartition;
 use aws_sdk_sqs::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
-use spillway::aws_client::{self, AwsOptions};
+use spillway::aws::{self, AwsOptions};
 
 /// The account moto uses for requests without an `x-moto-account-id` header: the one a spawned
 /// `spillway` binary talks to. Tests that share it must use unique resource names.
@@ -149,7 +149,7 @@ impl MotoServer {
     }
 
     /// An EC2 client acting in `account` through `endpoint`, with the retry and timeout settings
-    /// `spillway run` gives its own clients (`aws_client::retry_config` / `timeout_config` /
+    /// `spillway run` gives its own clients (`aws::retry_config` / `timeout_config` /
     /// `ec2_retry_rules`) from `options`, and a retry token bucket of its own: the SDK shares one bucket per
     /// partition across the process, and tests running side by side must not drain each
     /// other's retries.
@@ -160,10 +160,10 @@ impl MotoServer {
         options: &AwsOptions,
     ) -> aws_sdk_ec2::Client {
         let config = ec2_config(account, endpoint)
-            .retry_config(aws_client::retry_config(options))
-            .timeout_config(aws_client::timeout_config(options))
+            .retry_config(aws::retry_config(options))
+            .timeout_config(aws::timeout_config(options))
             .retry_partition(RetryPartition::new(format!("ec2-{account}-{endpoint}")));
-        aws_sdk_ec2::Client::from_conf(aws_client::ec2_retry_rules(config).build())
+        aws_sdk_ec2::Client::from_conf(aws::ec2_retry_rules(config).build())
     }
 
     /// The SQS counterpart of [`MotoServer::ec2_client_as_service`].
@@ -174,8 +174,8 @@ impl MotoServer {
         options: &AwsOptions,
     ) -> aws_sdk_sqs::Client {
         let config = sqs_config(account, endpoint)
-            .retry_config(aws_client::retry_config(options))
-            .timeout_config(aws_client::timeout_config(options))
+            .retry_config(aws::retry_config(options))
+            .timeout_config(aws::timeout_config(options))
             .retry_partition(RetryPartition::new(format!("sqs-{account}-{endpoint}")))
             .build();
         aws_sdk_sqs::Client::from_conf(config)

@@ -6,10 +6,10 @@
 
 use tracing::{info, warn};
 
+use crate::model::Instance;
 use crate::model::{Timestamp, WorkerId};
 use crate::policy::CommandPool;
-use crate::provider::Instance;
-use crate::provider::command::outcome;
+use crate::service::act::programs::outcome;
 
 use super::super::engine::Engine;
 

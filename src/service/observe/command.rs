@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use super::{Boot, Cleanup, FleetView, state_of};
 use crate::control::PoolObservation;
-use crate::heartbeat::Record;
 use crate::heartbeat::protocol::ReportedState;
+use crate::model::Instance;
 use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
-use crate::provider::Instance;
-use crate::provider::command::safe_id;
+use crate::service::act::programs::safe_id;
+use crate::service::observe::registry::Record;
 
 /// Adds pool `index` (`name`) to `view`, from heartbeat `records` and the pending starts among
 /// `recent`.

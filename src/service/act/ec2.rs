@@ -1,0 +1,355 @@
+//! The EC2 fleet of one policy: lists its instances by tag, launches with ordered fallbacks
+//! (instance type × subnet, spot then on-demand) and terminates only instances whose tags say
+//! they belong to this policy, checked right before the call.
+
+use aws_sdk_ec2::types::{
+    Filter, InstanceMarketOptionsRequest, InstanceStateName, InstanceType,
+    LaunchTemplateSpecification, MarketType, ResourceType, Tag, TagSpecification,
+};
+
+use super::provider::{ProviderError, TAG_POLICY, TAG_POOL, classify};
+use crate::model::Instance;
+use crate::model::Timestamp;
+use crate::policy::{Ec2Launch, LaunchSource, Market};
+
+/// The EC2 side of one policy.
+#[derive(Debug, Clone)]
+pub struct Ec2Fleet {
+    client: aws_sdk_ec2::Client,
+    policy: String,
+}
+
+/// What a launch achieved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Launched {
+    /// Instances started.
+    pub ids: Vec<String>,
+    /// Attempts that failed (type, subnet or market without capacity, or other errors), in
+    /// order, as `"<option>: <error>"`.
+    pub failures: Vec<String>,
+}
+
+/// One way to launch: market, type and subnet (`None`: the template's or the default).
+#[derive(Debug, Clone, PartialEq)]
+struct LaunchOption<'a> {
+    spot: bool,
+    instance_type: Option<&'a str>,
+    subnet: Option<&'a str>,
+}
+
+impl Ec2Fleet {
+    /// The fleet of policy `policy` (its name is the `spillway:policy` tag value).
+    pub fn new(client: aws_sdk_ec2::Client, policy: &str) -> Self {
+        Ec2Fleet {
+            client,
+            policy: policy.to_string(),
+        }
+    }
+
+    /// Every pending or running instance tagged with this policy, across all pools, all pages.
+    /// Read-only. Fails as a whole: a partial listing is never returned as complete.
+    pub async fn list(&self) -> Result<Vec<Instance>, ProviderError> {
+        let mut pages = self
+            .client
+            .describe_instances()
+            .filters(filter(&format!("tag:{TAG_POLICY}"), [self.policy.as_str()]))
+            .filters(filter("instance-state-name", ["pending", "running"]))
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&e))?;
+            for r in page.reservations() {
+                for i in r.instances() {
+                    let live = matches!(
+                        i.state().and_then(|s| s.name()),
+                        Some(InstanceStateName::Pending | InstanceStateName::Running)
+                    );
+                    let (Some(id), Some(pool), true) =
+                        (i.instance_id(), tag(i.tags(), TAG_POOL), live)
+                    else {
+                        continue;
+                    };
+                    if tag(i.tags(), TAG_POLICY) != Some(self.policy.as_str()) {
+                        continue;
+                    }
+                    let launched_at = i
+                        .launch_time()
+                        .and_then(|t| t.to_millis().ok())
+                        .map_or(Timestamp::default(), Timestamp::from_millis);
+                    out.push(Instance {
+                        id: id.to_string(),
+                        pool: pool.to_string(),
+                        launched_at,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Launches `count` instances in `pool`, tagged on create, trying each option in order
+    /// (types × subnets; spot ones first for `spot-then-on-demand`) until `count` are running
+    /// or the options run out. The first attempt sends `token` as its ClientToken; attempt `k`
+    /// sends `token-k`: a replayed decision replays the same tokens, so EC2 launches nothing
+    /// twice. An option is repeated while it starts instances; capacity errors move on to the
+    /// next option; any other error stops the launch.
+    pub async fn launch(
+        &self,
+        pool: &str,
+        launch: &Ec2Launch,
+        count: u32,
+        token: &str,
+    ) -> Result<Launched, ProviderError> {
+        let Some(source) = &launch.source else {
+            return Err(ProviderError::Other {
+                code: "NoLaunchSource".into(),
+                message: format!("pool {pool} has neither launch_template nor image_id"),
+            });
+        };
+        let mut done = Launched::default();
+        let mut k = 0;
+        'options: for option in options(launch) {
+            // Repeat an option while it makes progress (EC2 may start fewer than asked).
+            loop {
+                let want = count.saturating_sub(done.ids.len() as u32);
+                if want == 0 || k > count as usize + 16 {
+                    break 'options;
+                }
+                let attempt_token = attempt_token(token, k);
+                k += 1;
+                match self.run(pool, source, &option, want, &attempt_token).await {
+                    Ok(ids) if ids.is_empty() => break,
+                    Ok(ids) => done.ids.extend(ids),
+                    Err(e @ ProviderError::InsufficientCapacity { .. }) => {
+                        done.failures.push(format!("{}: {e}", option.describe()));
+                        break;
+                    }
+                    Err(e) if done.ids.is_empty() => return Err(e),
+                    Err(e) => {
+                        done.failures.push(format!("{}: {e}", option.describe()));
+                        break 'options;
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn run(
+        &self,
+        pool: &str,
+        source: &LaunchSource,
+        option: &LaunchOption<'_>,
+        count: u32,
+        token: &str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key(TAG_POLICY).value(&self.policy).build())
+            .tags(Tag::builder().key(TAG_POOL).value(pool).build())
+            .tags(
+                Tag::builder()
+                    .key("Name")
+                    .value(format!("spillway-{}-{pool}", self.policy))
+                    .build(),
+            )
+            .build();
+        let mut req = self
+            .client
+            .run_instances()
+            .min_count(1)
+            .max_count(count.min(i32::MAX as u32) as i32)
+            .client_token(token)
+            .tag_specifications(tags);
+        req = match source {
+            LaunchSource::Template(id) => req.launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id(id)
+                    .build(),
+            ),
+            LaunchSource::Image(ami) => req.image_id(ami),
+        };
+        if let Some(t) = option.instance_type {
+            req = req.instance_type(InstanceType::from(t));
+        }
+        if let Some(s) = option.subnet {
+            req = req.subnet_id(s);
+        }
+        if option.spot {
+            req = req.instance_market_options(
+                InstanceMarketOptionsRequest::builder()
+                    .market_type(MarketType::Spot)
+                    .build(),
+            );
+        }
+        let out = req.send().await.map_err(|e| classify(&e))?;
+        Ok(out
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect())
+    }
+
+    /// Terminates those of `ids` that are pending or running and carry this policy's
+    /// `spillway:policy` tag (and, when `pool` is given, that pool's tag), read from EC2 right
+    /// before the call; every other id is skipped, whatever a heartbeat claimed. Returns the
+    /// ids terminated. Idempotent: an instance already gone counts as success.
+    pub async fn terminate(
+        &self,
+        ids: &[String],
+        pool: Option<&str>,
+    ) -> Result<Vec<String>, ProviderError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pages = self
+            .client
+            .describe_instances()
+            .filters(filter("instance-id", ids.iter().map(String::as_str)))
+            .filters(filter(&format!("tag:{TAG_POLICY}"), [self.policy.as_str()]))
+            .into_paginator()
+            .send();
+        let mut ours = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&e))?;
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                let live = matches!(
+                    i.state().and_then(|s| s.name()),
+                    Some(InstanceStateName::Pending | InstanceStateName::Running)
+                );
+                let tagged = tag(i.tags(), TAG_POLICY) == Some(self.policy.as_str())
+                    && pool.is_none_or(|p| tag(i.tags(), TAG_POOL) == Some(p));
+                if let (Some(id), true, true) = (i.instance_id(), live, tagged)
+                    && ids.iter().any(|x| x == id)
+                {
+                    ours.push(id.to_string());
+                }
+            }
+        }
+        if ours.is_empty() {
+            return Ok(ours);
+        }
+        match self
+            .client
+            .terminate_instances()
+            .set_instance_ids(Some(ours.clone()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(ours),
+            Err(e) => match classify(&e) {
+                ProviderError::NotFound { .. } => Ok(ours),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// The ClientToken of attempt `k` of one launch: the decision's token itself first.
+pub fn attempt_token(token: &str, k: usize) -> String {
+    let mut t = if k == 0 {
+        token.to_string()
+    } else {
+        format!("{token}-{k}")
+    };
+    t.truncate(64);
+    t
+}
+
+fn options(launch: &Ec2Launch) -> Vec<LaunchOption<'_>> {
+    let types: Vec<Option<&str>> = if launch.instance_types.is_empty() {
+        vec![None]
+    } else {
+        launch
+            .instance_types
+            .iter()
+            .map(|t| Some(t.as_str()))
+            .collect()
+    };
+    let subnets: Vec<Option<&str>> = if launch.subnet_ids.is_empty() {
+        vec![None]
+    } else {
+        launch.subnet_ids.iter().map(|s| Some(s.as_str())).collect()
+    };
+    let markets: &[bool] = match launch.market {
+        Market::OnDemand => &[false],
+        Market::Spot => &[true],
+        Market::SpotThenOnDemand => &[true, false],
+    };
+    let mut out = Vec::new();
+    for &spot in markets {
+        for &instance_type in &types {
+            for &subnet in &subnets {
+                out.push(LaunchOption {
+                    spot,
+                    instance_type,
+                    subnet,
+                });
+            }
+        }
+    }
+    out
+}
+
+impl LaunchOption<'_> {
+    fn describe(&self) -> String {
+        format!(
+            "{} {} in {}",
+            if self.spot { "spot" } else { "on-demand" },
+            self.instance_type.unwrap_or("(template type)"),
+            self.subnet.unwrap_or("(default subnet)")
+        )
+    }
+}
+
+fn filter<'a>(name: &str, values: impl IntoIterator<Item = &'a str>) -> Filter {
+    let mut f = Filter::builder().name(name);
+    for v in values {
+        f = f.values(v);
+    }
+    f.build()
+}
+
+fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_go_types_then_subnets_and_spot_before_on_demand() {
+        let launch = Ec2Launch {
+            source: Some(LaunchSource::Image("ami-1".into())),
+            instance_types: vec!["c7i.large".into(), "c6i.large".into()],
+            subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+            market: Market::SpotThenOnDemand,
+        };
+        let o = options(&launch);
+        assert_eq!(o.len(), 8);
+        assert!(o[..4].iter().all(|x| x.spot) && o[4..].iter().all(|x| !x.spot));
+        assert_eq!(
+            (o[0].instance_type, o[0].subnet),
+            (Some("c7i.large"), Some("subnet-a"))
+        );
+        assert_eq!(
+            (o[1].instance_type, o[1].subnet),
+            (Some("c7i.large"), Some("subnet-b"))
+        );
+        assert_eq!(o[2].instance_type, Some("c6i.large"));
+    }
+
+    #[test]
+    fn attempt_tokens_are_deterministic_and_within_ec2_limits() {
+        let t = "spillway-0123456789abcdef-1700000000000-5";
+        assert_eq!(attempt_token(t, 0), t);
+        assert_eq!(attempt_token(t, 3), format!("{t}-3"));
+        assert_eq!(attempt_token(t, 3), attempt_token(t, 3));
+        assert!(attempt_token(&"x".repeat(80), 2).len() <= 64);
+    }
+}

@@ -1,0 +1,207 @@
+//! Builds the per-pool worker view `decide` reads, by joining the EC2 listing (the truth about
+//! which instances exist) with heartbeats (the truth about what they do).
+//!
+//! An EC2 instance with no heartbeat yet is `Booting`; a worker silent longer than
+//! `lost_after` is lost (no longer capacity, to be replaced and terminated; while its instance
+//! is listed it counts as draining, so against max and budget); a worker told to
+//! drain is `Draining` and becomes terminable once it reports idle and drained, or is still
+//! idle when the drain deadline passes. Command pools have no listing: their workers are their
+//! heartbeats, plus the VMs started and not heartbeating yet (`observe/command.rs`). Pure: no
+//! I/O, time passed in.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::control::PoolObservation;
+use crate::heartbeat::protocol::ReportedState;
+use crate::model::Instance;
+use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
+use crate::policy::Policy;
+use crate::service::observe::registry::Record;
+
+mod command;
+pub mod queues;
+pub mod registry;
+
+/// An instance the service should terminate (a command-pool VM: stop) by itself, and why (a
+/// metric reason label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cleanup {
+    pub pool: String,
+    /// The EC2 instance id, or the command-pool worker's id.
+    pub instance_id: String,
+    /// `worker_lost` or `drained`.
+    pub why: &'static str,
+}
+
+/// What one tick sees of the workers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetView {
+    /// One entry per policy pool, in order; `workers` is `None` for EC2 pools when the listing
+    /// failed.
+    pub pools: Vec<PoolObservation>,
+    /// Boots completed since the last tick.
+    pub boots: Vec<Boot>,
+    /// Instances to terminate outside `decide`: lost or drained.
+    pub cleanup: Vec<Cleanup>,
+    /// EC2 instances listed (command-pool VMs on or starting) per pool, for the cost gauge,
+    /// policy order.
+    pub instances_per_pool: Vec<u32>,
+    /// Command-pool starts (ids from `recent`) whose VM sent its first heartbeat this tick.
+    pub started: Vec<String>,
+}
+
+/// A worker's first heartbeat after its launch (or start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Boot {
+    /// What the registry knows the worker by (instance id, else worker id).
+    pub key: String,
+    /// Its pool's index in the policy.
+    pub pool: usize,
+    /// Launch to first heartbeat.
+    pub took: Duration,
+}
+
+/// Joins `instances` (all of this policy's listed instances, `None` when listing failed, plus
+/// `recent` launches not listed yet: EC2 instances, and command-pool starts whose VM has not
+/// heartbeated) with heartbeat `records` at `now`. Boots are recorded only for instances
+/// launched after `started_at` (a restarted service would otherwise see every running worker's
+/// first heartbeat as a boot).
+pub fn join(
+    policy: &Policy,
+    instances: Option<&[Instance]>,
+    recent: &[Instance],
+    records: &[Record],
+    now: Timestamp,
+    lost_after: Duration,
+    started_at: Timestamp,
+) -> FleetView {
+    let mut by_instance: HashMap<&str, &Record> = HashMap::new();
+    for r in records {
+        if let Some(id) = r.instance_id.as_deref() {
+            let keep = by_instance
+                .get(id)
+                .is_none_or(|o| o.last_seen < r.last_seen);
+            if keep {
+                by_instance.insert(id, r);
+            }
+        }
+    }
+    let lost = |r: &Record| now.since(r.last_seen) > lost_after;
+    let mut view = FleetView::default();
+    for (index, pool) in policy.pools.iter().enumerate() {
+        if pool.command().is_some() {
+            command::join_pool(
+                &mut view, index, &pool.name, records, recent, now, lost_after,
+            );
+            continue;
+        }
+        if pool.ec2().is_none() {
+            let workers = records
+                .iter()
+                .filter(|r| r.pool == pool.name && !lost(r))
+                .map(|r| Worker {
+                    id: WorkerId(r.worker_id.clone()),
+                    launched_at: r.first_seen,
+                    state: state_of(r),
+                })
+                .collect();
+            view.pools.push(PoolObservation {
+                pool: pool.name.clone(),
+                workers: Some(workers),
+            });
+            view.instances_per_pool.push(0);
+            continue;
+        }
+        let Some(listed) = instances else {
+            view.pools.push(PoolObservation {
+                pool: pool.name.clone(),
+                workers: None,
+            });
+            view.instances_per_pool.push(0);
+            continue;
+        };
+        let mut workers = Vec::new();
+        let mine = listed.iter().filter(|i| i.pool == pool.name);
+        let unlisted = recent
+            .iter()
+            .filter(|i| i.pool == pool.name && !listed.iter().any(|l| l.id == i.id));
+        let mut count = 0;
+        for inst in mine.chain(unlisted) {
+            count += 1;
+            let id = WorkerId(inst.id.clone());
+            let Some(rec) = by_instance.get(inst.id.as_str()) else {
+                workers.push(Worker {
+                    id,
+                    launched_at: inst.launched_at,
+                    state: WorkerState::Booting,
+                });
+                continue;
+            };
+            if !rec.boot_recorded && inst.launched_at >= started_at {
+                view.boots.push(Boot {
+                    key: inst.id.clone(),
+                    pool: index,
+                    took: rec.first_seen.since(inst.launched_at),
+                });
+            }
+            if lost(rec) {
+                view.cleanup.push(Cleanup {
+                    pool: pool.name.clone(),
+                    instance_id: inst.id.clone(),
+                    why: "worker_lost",
+                });
+                // Not capacity, but its instance runs (and costs) until EC2 says it is gone:
+                // counted as draining, so no launch this tick can exceed max or budget.
+                workers.push(Worker {
+                    id,
+                    launched_at: inst.launched_at,
+                    state: WorkerState::Draining { busy: false },
+                });
+                continue;
+            }
+            let deadline_passed = rec
+                .drain_requested
+                .is_some_and(|t| now.since(t) > lost_after);
+            if rec.draining()
+                && rec.state == ReportedState::Idle
+                && (rec.drained || deadline_passed)
+            {
+                view.cleanup.push(Cleanup {
+                    pool: pool.name.clone(),
+                    instance_id: inst.id.clone(),
+                    why: "drained",
+                });
+            }
+            workers.push(Worker {
+                id,
+                launched_at: inst.launched_at,
+                state: state_of(rec),
+            });
+        }
+        view.instances_per_pool.push(count);
+        view.pools.push(PoolObservation {
+            pool: pool.name.clone(),
+            workers: Some(workers),
+        });
+    }
+    view
+}
+
+fn state_of(r: &Record) -> WorkerState {
+    let busy = r.state == ReportedState::Busy;
+    if r.draining() {
+        WorkerState::Draining { busy }
+    } else if busy {
+        WorkerState::Busy {
+            since: r.state_since,
+        }
+    } else {
+        WorkerState::Idle {
+            since: r.state_since,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

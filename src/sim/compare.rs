@@ -1,0 +1,392 @@
+//! `spillway compare`: every strategy on one workload, each swept over its main knob.
+//!
+//! For each strategy a coarse sweep spans a wide range of its knob; the range is widened while
+//! the cheapest SLO-meeting setting sits at its edge, then refined by bisection between that
+//! setting and its cheaper neighbour until their EC2 hours differ by at most `REFINE_TO` (2%)
+//! or the knob's resolution (four significant digits) is reached.
+//! A coarse sweep flatters whoever is swept finest; this gives every strategy the same care.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::policy::{Policy, Strategy};
+use crate::sim::{self, SimConfig, clairvoyant, report::Report, trace::Job};
+
+/// Refinement stops when the best setting and its cheaper, SLO-missing neighbour differ by at
+/// most this share of EC2 hours (at most 10% is required; finer makes close races fair).
+pub const REFINE_TO: f64 = 0.02;
+
+/// The knob a strategy is swept over.
+#[derive(Debug, Clone, Copy)]
+pub struct Knob {
+    pub strategy: &'static str,
+    pub name: &'static str,
+    /// Initial range.
+    pub lo: f64,
+    pub hi: f64,
+    /// Sweep on a log scale.
+    pub log: bool,
+    /// Whole numbers only.
+    pub integer: bool,
+    /// True when a larger value buys more capacity (and costs more).
+    pub larger_is_more: bool,
+}
+
+/// The knobs of the four online strategies.
+pub fn knobs(policy: &Policy) -> Vec<Knob> {
+    let max = policy.first_ec2().map_or(0, |(_, e)| e.max) as f64;
+    vec![
+        Knob {
+            strategy: "spillway",
+            name: "target.free_busy_ratio",
+            lo: 0.0,
+            hi: 1.0,
+            log: false,
+            integer: false,
+            larger_is_more: true,
+        },
+        Knob {
+            strategy: "hpa",
+            name: "hpa.target_per_replica",
+            lo: 0.4,
+            hi: 1.6,
+            log: true,
+            integer: false,
+            larger_is_more: false,
+        },
+        Knob {
+            strategy: "target-tracking",
+            name: "target_tracking.backlog_per_instance",
+            lo: 0.005,
+            hi: 2.0,
+            log: true,
+            integer: false,
+            larger_is_more: false,
+        },
+        Knob {
+            strategy: "static",
+            name: "pool.min (EC2)",
+            lo: 0.0,
+            hi: max,
+            log: false,
+            integer: true,
+            larger_is_more: true,
+        },
+    ]
+}
+
+/// `policy` set up to run `knob`'s strategy at `value`, with that strategy's own loop period.
+pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
+    let mut p = policy.clone();
+    match knob.strategy {
+        "spillway" => {
+            p.control.strategy = Strategy::Spillway;
+            p.target.free_busy_ratio = value;
+        }
+        "hpa" => {
+            p.control.strategy = Strategy::Hpa;
+            p.control.interval = Duration::from_secs(15);
+            p.control.window = Duration::from_secs(15);
+            p.hpa.target_per_replica = value;
+        }
+        "target-tracking" => {
+            p.control.strategy = Strategy::TargetTracking;
+            p.control.interval = Duration::from_secs(60);
+            p.control.window = Duration::from_secs(60);
+            p.target_tracking.backlog_per_instance = value;
+        }
+        _ => {
+            p.control.strategy = Strategy::Static;
+            if let Some(e) = p.pools.iter_mut().find_map(|pool| match &mut pool.kind {
+                crate::policy::PoolKind::Ec2(e) => Some(e),
+                _ => None,
+            }) {
+                e.min = (value.round() as u32).min(e.max);
+            }
+            p.budget.max_hourly_usd = None;
+        }
+    }
+    p
+}
+
+/// One evaluated setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub setting: f64,
+    pub ec2_billed_hours: f64,
+    pub wait_p99_s: f64,
+    pub meets_slo: bool,
+    pub slo_attainment: f64,
+    pub launches: u64,
+    pub ec2_cost_usd: f64,
+}
+
+impl Run {
+    fn from(setting: f64, r: &Report) -> Run {
+        Run {
+            setting,
+            ec2_billed_hours: r.ec2_billed_hours,
+            wait_p99_s: r.wait_p99_s,
+            meets_slo: r.meets_slo,
+            slo_attainment: r.slo_attainment,
+            launches: r.launches,
+            ec2_cost_usd: r.ec2_cost_usd,
+        }
+    }
+}
+
+/// The sweep of one strategy.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategySweep {
+    pub strategy: String,
+    pub knob: String,
+    /// The cheapest setting that meets the SLO, if any.
+    pub best: Option<Run>,
+    /// Every setting run, by knob value.
+    pub runs: Vec<Run>,
+}
+
+/// The whole comparison (`--report-json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub slo_wait_s: f64,
+    pub oracle_ec2_hours_floor: f64,
+    pub oracle: Run,
+    pub strategies: Vec<StrategySweep>,
+}
+
+fn grid(k: &Knob, lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let mut v: Vec<f64> = (0..n)
+        .map(|i| {
+            let f = i as f64 / (n - 1) as f64;
+            if k.log {
+                (lo.ln() + f * (hi.ln() - lo.ln())).exp()
+            } else {
+                lo + f * (hi - lo)
+            }
+        })
+        .map(|x| round_knob(k, x))
+        .collect();
+    v.dedup();
+    v
+}
+
+/// Sweeps one strategy (sequentially; strategies run in parallel).
+pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> StrategySweep {
+    let mut runs: Vec<Run> = Vec::new();
+    let eval = |x: f64, runs: &mut Vec<Run>| -> Run {
+        if let Some(r) = runs.iter().find(|r| (r.setting - x).abs() < 1e-9) {
+            return r.clone();
+        }
+        let out = sim::run(&configure(policy, knob, x), jobs, config);
+        let run = Run::from(x, &out.report);
+        runs.push(run.clone());
+        run
+    };
+    let (mut lo, mut hi) = (knob.lo, knob.hi);
+    for x in grid(knob, lo, hi, 7) {
+        eval(x, &mut runs);
+    }
+    // Widen while nothing meets the SLO (towards more capacity) or the best sits at the cheap
+    // edge (towards less).
+    let cap = if knob.integer {
+        policy.first_ec2().map_or(0, |(_, e)| e.max) as f64
+    } else {
+        f64::INFINITY
+    };
+    for _ in 0..4 {
+        let best = cheapest(&runs);
+        let cheap_end = if knob.larger_is_more { lo } else { hi };
+        let toward_more = best.is_none();
+        let toward_less = best
+            .as_ref()
+            .is_some_and(|b| (b.setting - cheap_end).abs() < 1e-9);
+        if !toward_more && !toward_less {
+            break;
+        }
+        let upward = toward_more == knob.larger_is_more;
+        let (a, b) = if upward {
+            if hi >= cap {
+                break;
+            }
+            (
+                hi,
+                if knob.log {
+                    hi * 4.0
+                } else {
+                    (hi + (hi - lo).max(1.0)).min(cap)
+                },
+            )
+        } else {
+            if lo <= 0.0 || (knob.log && lo < 1e-4) {
+                break;
+            }
+            (
+                if knob.log {
+                    lo / 4.0
+                } else {
+                    (lo - (hi - lo)).max(0.0)
+                },
+                lo,
+            )
+        };
+        for x in grid(knob, a, b, 4) {
+            eval(x, &mut runs);
+        }
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    // Bisect between the best and its cheaper neighbour that misses the SLO.
+    for _ in 0..12 {
+        let Some(best) = cheapest(&runs) else { break };
+        runs.sort_by(|a, b| a.setting.total_cmp(&b.setting));
+        let i = runs
+            .iter()
+            .position(|r| (r.setting - best.setting).abs() < 1e-9)
+            .unwrap_or(0);
+        let neighbour = if knob.larger_is_more {
+            i.checked_sub(1).map(|j| &runs[j])
+        } else {
+            runs.get(i + 1)
+        };
+        let Some(n) = neighbour else { break };
+        if (n.ec2_billed_hours - best.ec2_billed_hours).abs()
+            <= REFINE_TO * best.ec2_billed_hours.max(1e-9)
+        {
+            break;
+        }
+        let mid = if knob.log {
+            (n.setting.ln() + best.setting.ln()).mul_add(0.5, 0.0).exp()
+        } else {
+            (n.setting + best.setting) / 2.0
+        };
+        let mid = round_knob(knob, mid);
+        if runs.iter().any(|r| (r.setting - mid).abs() < 1e-9) {
+            break;
+        }
+        eval(mid, &mut runs);
+    }
+    runs.sort_by(|a, b| a.setting.total_cmp(&b.setting));
+    StrategySweep {
+        strategy: knob.strategy.to_string(),
+        knob: knob.name.to_string(),
+        best: cheapest(&runs),
+        runs,
+    }
+}
+
+/// Rounds a knob value for display: whole numbers, or four significant digits.
+fn round_knob(k: &Knob, x: f64) -> f64 {
+    if k.integer {
+        return x.round();
+    }
+    if x <= 0.0 {
+        return 0.0;
+    }
+    let scale = 10f64.powi(3 - x.log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+fn cheapest(runs: &[Run]) -> Option<Run> {
+    runs.iter()
+        .filter(|r| r.meets_slo)
+        .min_by(|a, b| a.ec2_billed_hours.total_cmp(&b.ec2_billed_hours))
+        .cloned()
+}
+
+/// Runs every strategy and the oracle on `jobs`, strategies in parallel threads.
+pub fn compare(policy: &Policy, jobs: &[Job], config: &SimConfig) -> Comparison {
+    let plan =
+        clairvoyant::oracle_plan(policy, &config.speed_changes, jobs, Duration::from_secs(15));
+    let mut oracle_policy = policy.clone();
+    oracle_policy.control.strategy = Strategy::Oracle;
+    let oracle_config = SimConfig {
+        oracle_plan: Some(Arc::new(plan)),
+        ..config.clone()
+    };
+    oracle_policy.control.interval = Duration::from_secs(15);
+    oracle_policy.budget.max_hourly_usd = None;
+    let knobs = knobs(policy);
+    let (oracle_report, strategies) = std::thread::scope(|s| {
+        let handles: Vec<_> = knobs
+            .iter()
+            .map(|k| s.spawn(move || sweep(policy, k, jobs, config)))
+            .collect();
+        let oracle = sim::run(&oracle_policy, jobs, &oracle_config).report;
+        (
+            oracle,
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .collect::<Vec<_>>(),
+        )
+    });
+    Comparison {
+        slo_wait_s: policy.target.wait_slo.as_secs_f64(),
+        oracle_ec2_hours_floor: oracle_report.oracle_ec2_hours_floor,
+        oracle: Run::from(0.0, &oracle_report),
+        strategies,
+    }
+}
+
+/// The side-by-side table.
+pub fn table(c: &Comparison) -> String {
+    let floor = c.oracle_ec2_hours_floor.max(1e-9);
+    let mut s = format!(
+        "{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n",
+        "strategy",
+        "cheapest setting meeting the SLO",
+        "EC2 h",
+        "× floor",
+        "p99 s",
+        "within SLO",
+        "launches",
+        "runs"
+    );
+    for st in &c.strategies {
+        match &st.best {
+            Some(b) => s.push_str(&format!(
+                "{:<16} {:<38} {:>10.1} {:>10.2}× {:>8.1} {:>9.2}% {:>9} {:>5}\n",
+                st.strategy,
+                format!("{} = {}", st.knob, b.setting),
+                b.ec2_billed_hours,
+                b.ec2_billed_hours / floor,
+                b.wait_p99_s,
+                b.slo_attainment * 100.0,
+                b.launches,
+                st.runs.len()
+            )),
+            None => s.push_str(&format!(
+                "{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n",
+                st.strategy,
+                "no setting met the SLO",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                st.runs.len()
+            )),
+        }
+    }
+    let o = &c.oracle;
+    s.push_str(&format!(
+        "{:<16} {:<38} {:>10.1} {:>10.2}× {:>8.1} {:>9.2}% {:>9} {:>5}\n",
+        "oracle",
+        "clairvoyant, not deployable",
+        o.ec2_billed_hours,
+        o.ec2_billed_hours / floor,
+        o.wait_p99_s,
+        o.slo_attainment * 100.0,
+        o.launches,
+        1
+    ));
+    s.push_str(&format!(
+        "{:<16} {:<38} {:>10.1} {:>10.2}×\n",
+        "floor", "zero idle, zero boot, no billing minimum", c.oracle_ec2_hours_floor, 1.0
+    ));
+    s.push_str(&format!("SLO: p99 wait ≤ {:.0} s\n", c.slo_wait_s));
+    s
+}

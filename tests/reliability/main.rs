@@ -1,0 +1,12 @@
+//! The service under faults: SIGKILL restarts, the fault matrix, safety with injected AWS errors, forged heartbeats, two replicas with a lease.
+//!
+//! One test binary for the area; each module is one file of specifications.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod crash_restart;
+mod service_forged;
+mod service_ha;
+mod service_matrix;
+mod service_safety;

@@ -1,0 +1,15 @@
+//! `spillway run` end to end against moto on loopback: scaling, batch, command pools, HTTP, pause, state file, leases and the moto harness itself.
+//!
+//! One test binary for the area; each module is one file of specifications.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod lease;
+mod moto_harness;
+mod service;
+mod service_backfill;
+mod service_command;
+mod service_http;
+mod service_pause;
+mod service_state;

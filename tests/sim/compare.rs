@@ -1,0 +1,94 @@
+//! `spillway compare` as a specification, on the first day of the `diurnal` scenario: every
+//! strategy is swept to the cheapest setting that meets the SLO, inside its sweep and refined
+//! until the neighbouring settings differ from it by at most 10% in EC2 hours; the clairvoyant
+//! oracle meets the SLO for no more than any online strategy's best, and the floor is below
+//! everything; the JSON report has the fields the issue names.
+
+use crate::farm;
+
+use farm::picnik;
+use spillway::sim::compare;
+use spillway::sim::{SimConfig, scenario};
+
+#[test]
+fn every_strategy_is_swept_to_its_cheapest_slo_meeting_setting_next_to_the_oracle() {
+    let days = scenario::build("diurnal", 1).expect("scenario");
+    let jobs: Vec<_> = days
+        .jobs
+        .into_iter()
+        .filter(|j| j.submit_ms < 86_400_000)
+        .collect();
+    let c = compare::compare(&picnik(), &jobs, &SimConfig::default());
+
+    let names: Vec<&str> = c.strategies.iter().map(|s| s.strategy.as_str()).collect();
+    assert_eq!(names, ["spillway", "hpa", "target-tracking", "static"]);
+    for s in &c.strategies {
+        let best = s
+            .best
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: none meets", s.strategy));
+        assert!(best.meets_slo && best.wait_p99_s <= c.slo_wait_s);
+        let meeting = s.runs.iter().filter(|r| r.meets_slo);
+        assert!(
+            meeting
+                .clone()
+                .all(|r| r.ec2_billed_hours >= best.ec2_billed_hours),
+            "{}: best is the cheapest run that meets the SLO",
+            s.strategy
+        );
+        // Inside the sweep and refined around the best: a setting on each side of it was run
+        // (the best is not at an edge), each within 10% of its EC2 hours (whole instances for
+        // `static`: the next one down and up).
+        let i = s
+            .runs
+            .iter()
+            .position(|r| r.setting == best.setting)
+            .expect("best is one of the runs");
+        assert!(
+            i > 0 && i + 1 < s.runs.len(),
+            "{}: the best {} is at the edge of the sweep",
+            s.strategy,
+            best.setting
+        );
+        for n in [&s.runs[i - 1], &s.runs[i + 1]] {
+            let gap = (n.ec2_billed_hours - best.ec2_billed_hours).abs() / best.ec2_billed_hours;
+            let whole_step = s.strategy == "static" && (n.setting - best.setting).abs() == 1.0;
+            assert!(
+                gap <= 0.10 || whole_step,
+                "{}: neighbour {} differs from the best {} by {:.1}%",
+                s.strategy,
+                n.setting,
+                best.setting,
+                gap * 100.0
+            );
+        }
+        assert!(best.ec2_billed_hours >= c.oracle_ec2_hours_floor);
+    }
+    assert!(
+        c.oracle.meets_slo,
+        "the oracle meets the SLO: {:?}",
+        c.oracle
+    );
+    let online_best = c
+        .strategies
+        .iter()
+        .filter_map(|s| s.best.as_ref())
+        .map(|b| b.ec2_billed_hours)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        c.oracle.ec2_billed_hours <= online_best,
+        "oracle {:.0} h against the best online {online_best:.0} h",
+        c.oracle.ec2_billed_hours
+    );
+    assert!(c.oracle_ec2_hours_floor <= c.oracle.ec2_billed_hours);
+
+    let json = serde_json::to_value(&c).unwrap();
+    for key in ["slo_wait_s", "oracle_ec2_hours_floor", "strategies"] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    let best = &json["strategies"][0]["best"];
+    for key in ["setting", "ec2_billed_hours", "wait_p99_s", "meets_slo"] {
+        assert!(best.get(key).is_some(), "best.{key}");
+    }
+    assert!(json["strategies"][0]["runs"].as_array().unwrap().len() >= 5);
+}

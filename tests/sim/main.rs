@@ -1,0 +1,10 @@
+//! The simulator and `compare`: fault scenarios, the short-jobs headline, the comparison as a specification.
+//!
+//! One test binary for the area; each module is one file of specifications.
+
+#[path = "../farm/mod.rs"]
+mod farm;
+
+mod compare;
+mod short_jobs;
+mod sim_faults;
