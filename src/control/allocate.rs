@@ -11,37 +11,10 @@ use crate::model::{Timestamp, WorkerState};
 use crate::policy::Policy;
 
 use super::caps;
-use super::decision::{Action, Decision, Reason, ReasonKind};
+use super::decision::{Action, Decision, FleetPlan, Reason, ReasonKind};
 use super::facts::{Facts, QueueStatus};
 use super::ledger::Ledger;
 use super::observation::Observation;
-
-/// What a strategy wants: a total of scalable workers (command and EC2 pools together), or to
-/// hold, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FleetPlan {
-    /// Desired workers across all command and EC2 pools; `None` holds the fleet as it is.
-    pub scalable_target: Option<u32>,
-    pub reason: Reason,
-}
-
-impl FleetPlan {
-    /// Hold, because of `reason`.
-    pub fn hold(reason: Reason) -> Self {
-        FleetPlan {
-            scalable_target: None,
-            reason,
-        }
-    }
-
-    /// Resize the scalable pools to `target` workers in all, because of `reason`.
-    pub fn resize(target: u32, reason: Reason) -> Self {
-        FleetPlan {
-            scalable_target: Some(target),
-            reason,
-        }
-    }
-}
 
 /// Builds the decision for `plan`.
 pub fn plan_actions(

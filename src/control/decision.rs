@@ -250,3 +250,30 @@ impl ReasonKind {
         )
     }
 }
+
+/// What a strategy wants: a total of scalable workers (command and EC2 pools together), or to
+/// hold, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetPlan {
+    /// Desired workers across all command and EC2 pools; `None` holds the fleet as it is.
+    pub scalable_target: Option<u32>,
+    pub reason: Reason,
+}
+
+impl FleetPlan {
+    /// Hold, because of `reason`.
+    pub fn hold(reason: Reason) -> Self {
+        FleetPlan {
+            scalable_target: None,
+            reason,
+        }
+    }
+
+    /// Resize the scalable pools to `target` workers in all, because of `reason`.
+    pub fn resize(target: u32, reason: Reason) -> Self {
+        FleetPlan {
+            scalable_target: Some(target),
+            reason,
+        }
+    }
+}

@@ -24,8 +24,7 @@ pub mod strategy;
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
 
-pub use allocate::FleetPlan;
-pub use decision::{Action, Decision, Reason, ReasonKind, Step};
+pub use decision::{Action, Decision, FleetPlan, Reason, ReasonKind, Step};
 pub use facts::{Facts, QueueStatus};
 pub use memory::ControlMemory;
 pub use observation::{Observation, PoolObservation, QueueObservation};

@@ -68,7 +68,7 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../../policies/picnik.toml");
 /// The embedded default policy, validated.
 pub fn embedded_default() -> Policy {
     from_toml_str(EMBEDDED_DEFAULT, "policies/picnik.toml (embedded)")
-        .expect("the embedded default policy is checked by tests/policies.rs")
+        .expect("the embedded default policy is checked by tests/policy/policies.rs")
 }
 
 /// A validated policy.

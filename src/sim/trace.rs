@@ -212,7 +212,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
 }
 
 /// Turns a raw trace into jobs: draws durations for arrival series and scales the load by
-/// `scale` (see the README: a job log thins or replicates jobs, shifting copy k by k days;
+/// `scale` (see docs/reports.md: a job log thins or replicates jobs, shifting copy k by k days;
 /// an arrival series multiplies bin counts with stochastic rounding). Refuses a trace that
 /// would make more than [`MAX_JOBS`] jobs.
 pub fn to_jobs(

@@ -25,7 +25,7 @@ pub use memory::BatchMemory;
 use crate::model::Timestamp;
 use crate::policy::Policy;
 
-use crate::control::allocate::FleetPlan;
+use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 use crate::control::facts::{Facts, PoolFacts};
 use crate::control::memory::ControlMemory;

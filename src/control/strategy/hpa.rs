@@ -5,13 +5,13 @@
 //! replica. Replicas are all workers, datacenter included, since all of them drain the queue;
 //! the command and EC2 pools supply the difference. The arithmetic (tolerance, scale-down stabilization,
 //! default rate policies) is upstream's, in [`hpa_math`](super::hpa_math), checked against the
-//! upstream test cases in `tests/hpa_cases.rs`.
+//! upstream test cases in `tests/control/hpa_cases.rs`.
 
 use crate::model::Timestamp;
 use crate::policy::Policy;
 
 use super::hpa_math::{self, Recommendation, ScaleEvent, ScalingRules, Tolerance};
-use crate::control::allocate::FleetPlan;
+use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 use crate::control::facts::{Facts, QueueStatus};
 use crate::control::memory::ControlMemory;

@@ -16,7 +16,7 @@ pub mod target_tracking;
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
 
-use super::allocate::FleetPlan;
+use super::decision::FleetPlan;
 use super::decision::{Reason, ReasonKind};
 use super::facts::Facts;
 use super::memory::ControlMemory;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::model::Timestamp;
 use crate::policy::Policy;
 
-use crate::control::allocate::FleetPlan;
+use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 
 /// Workers beyond the static pools needed over time, from the trace.

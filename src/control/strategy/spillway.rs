@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::model::{QueueStats, Timestamp};
 use crate::policy::Policy;
 
-use crate::control::allocate::FleetPlan;
+use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 use crate::control::facts::{Facts, QueueStatus};
 use crate::control::memory::{ControlMemory, Surplus};

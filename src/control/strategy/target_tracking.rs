@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::model::{Timestamp, WorkerState};
 use crate::policy::Policy;
 
-use crate::control::allocate::FleetPlan;
+use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 use crate::control::facts::{Facts, QueueStatus};
 use crate::control::memory::ControlMemory;
