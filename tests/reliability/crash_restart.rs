@@ -72,6 +72,7 @@ fn kill(child: &mut Child, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_nothing_and_launches_nothing_twice() {
+    let _alone = support::alone().await;
     let ticks: usize = std::env::var("SPILLWAY_CRASH_TICKS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -52,6 +52,7 @@ fn ticks(s: &serde_json::Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
+    let _alone = support::alone().await;
     let server = moto::server();
     let account = moto::fresh_account();
     let proxy = Proxy::start(server.port()).await;

@@ -100,6 +100,7 @@ fn signal(child: &Child, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_acts_failover_is_quick_and_a_frozen_leader_is_fenced() {
+    let _alone = support::alone().await;
     let server = moto::server();
     let name = format!("ha-{}-{}", moto::fresh_account(), std::process::id());
     let ddb = server.dynamodb_client(DEFAULT_ACCOUNT);

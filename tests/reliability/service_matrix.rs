@@ -97,6 +97,7 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_in_every_phase_keeps_the_invariants() {
+    let _alone = support::alone().await;
     let started = Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut handles = Vec::new();
@@ -126,6 +127,7 @@ async fn every_fault_in_every_phase_keeps_the_invariants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_errors_read_as_the_aws_errors_they_imitate() {
+    let _alone = support::alone().await;
     let server = moto::server();
     let account = moto::fresh_account();
     let proxy = Proxy::start(server.port()).await;

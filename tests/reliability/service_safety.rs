@@ -84,6 +84,7 @@ fn last_actions(s: &serde_json::Value) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_observes_and_decides_but_makes_no_mutating_call() {
+    let _alone = support::alone().await;
     let w = world("dry").await;
     support::queues::send_jobs(&w.direct_sqs, &w.queue, 8).await;
     let dir = std::env::temp_dir().join(format!("spillway-dry-{}", w.name));
@@ -170,6 +171,7 @@ fn idle_worker(host: String, instance: String, stop: Arc<AtomicBool>, drains: Ar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_observations_hold_the_fleet_and_never_scale_in() {
+    let _alone = support::alone().await;
     let w = world("faults").await;
     let instance = start_instance(
         &w.direct_ec2,
@@ -291,6 +293,7 @@ async fn failed_observations_hold_the_fleet_and_never_scale_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_service_finds_its_instances_by_tag_and_launches_nothing_twice() {
+    let _alone = support::alone().await;
     let w = world("restart").await;
     support::queues::send_jobs(&w.direct_sqs, &w.queue, 10).await;
     let policy = svc::policy(&policy_toml(&w.name, &w.queue, 3));

@@ -27,3 +27,13 @@ pub mod service;
 pub mod sinks;
 pub mod ticks;
 pub mod workers;
+
+/// Held by a test that times real processes against wall-clock deadlines (lease takeover,
+/// SIGKILL restarts, the fault matrix) so that no other such test in the same binary runs
+/// beside it: on a 2-core machine two of them at once starve each other's deadlines.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits until no other `alone` test runs, then holds the machine until the guard drops.
+pub async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
+    ALONE.lock().await
+}
