@@ -79,6 +79,7 @@ fn farm(policy: &Policy, per_pool: usize, now: Timestamp) -> Observation {
         boots: vec![],
         completed: None,
         paused: None,
+        listening_since: None,
         oracle_plan: None,
     }
 }

@@ -51,7 +51,34 @@ pub fn plan_actions(
     }
 
     let current = facts.scalable_capacity(policy);
-    let target = plan.scalable_target.unwrap_or(current);
+    let mut target = plan.scalable_target.unwrap_or(current);
+    // While the fleet is being learned, unknown workers may be busy or idle: launch only for
+    // the jobs waiting beyond every worker that might be free.
+    let mut learning_bound = None;
+    if facts.learning_until.is_some() {
+        let beyond =
+            facts.queue_latest.visible - f64::from(facts.idle + facts.booting + facts.unknown);
+        let allowed = current + beyond.ceil().max(0.0) as u32;
+        if target > allowed {
+            learning_bound = Some(Reason::new(
+                plan.reason.kind,
+                format!(
+                    "{}; while learning the fleet, launching only for the {} jobs waiting beyond \
+                     every worker that may be free",
+                    plan.reason.text,
+                    allowed - current
+                ),
+            ));
+            target = allowed;
+        }
+    }
+    let plan = match learning_bound {
+        Some(reason) => FleetPlan {
+            scalable_target: plan.scalable_target.map(|_| target),
+            reason,
+        },
+        None => plan,
+    };
     let mut need = target.saturating_sub(current);
     let mut launched_any = false;
     let mut planned_usd = 0.0;
@@ -182,11 +209,7 @@ pub fn plan_actions(
             reason: plan.reason,
         });
     }
-    Decision {
-        actions,
-        desired_total: desired_per_pool.iter().sum(),
-        desired_per_pool,
-    }
+    Decision::new(actions, desired_per_pool)
 }
 
 /// Scalable capacity above `min` still left in the EC2 pools once `gone[j]` of pool `j` are
@@ -321,6 +344,10 @@ fn unsafe_data_reason(facts: &Facts) -> Reason {
         );
     }
     match facts.queue_status {
+        QueueStatus::Fresh if facts.learning_until.is_some() => Reason::new(
+            ReasonKind::LearningFleet,
+            "the fleet is still being learned; no scale-in before every worker could report",
+        ),
         QueueStatus::Stale { age } => Reason::new(
             ReasonKind::StaleQueue,
             format!(

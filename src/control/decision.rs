@@ -8,8 +8,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::WorkerId;
+use crate::model::{Timestamp, WorkerId};
 
+use super::facts::Facts;
 use super::memory::ControlMemory;
 
 /// The result of one `decide` call: the decision and the memory to pass to the next call.
@@ -28,9 +29,46 @@ pub struct Decision {
     pub desired_total: u32,
     /// Desired workers per pool (policy order; a static pool's are its workers on hand).
     pub desired_per_pool: Vec<u32>,
+    /// Until when the fleet is still being learned (a restart or failover): unknown workers
+    /// count as capacity and nothing is scaled in before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_until: Option<Timestamp>,
 }
 
 impl Decision {
+    /// A decision of `actions` with these desired figures, its reasons not yet stated in full.
+    pub(super) fn new(actions: Vec<Action>, desired_per_pool: Vec<u32>) -> Self {
+        Decision {
+            actions,
+            desired_total: desired_per_pool.iter().sum(),
+            desired_per_pool,
+            learning_until: None,
+        }
+    }
+
+    /// Ends every reason with the figures decided, the same ones `/status` and the metrics
+    /// show (`desired N workers, M on hand`), and, while the fleet is being learned, says so
+    /// and until when. The one place a reason's numbers meet the decision's.
+    pub(super) fn state_figures(&mut self, facts: &Facts) {
+        self.learning_until = facts.learning_until;
+        let mut tail = format!(
+            "; desired {} workers, {} on hand",
+            self.desired_total,
+            facts.capacity()
+        );
+        if let Some(until) = facts.learning_until {
+            tail.push_str(&format!(
+                "; learning the fleet for {}s more ({} workers not heard from yet): nothing is \
+                 scaled in and no boot is judged before then",
+                until.since(facts.now).as_secs_f64().ceil(),
+                facts.unknown
+            ));
+        }
+        for a in &mut self.actions {
+            a.reason_mut().text.push_str(&tail);
+        }
+    }
+
     /// Workers to launch in total.
     pub fn launched(&self) -> u32 {
         self.actions
@@ -101,6 +139,15 @@ pub enum Action {
 impl Action {
     /// The action's reason.
     pub fn reason(&self) -> &Reason {
+        match self {
+            Action::Launch { reason, .. }
+            | Action::Terminate { reason, .. }
+            | Action::Drain { reason, .. }
+            | Action::Hold { reason, .. } => reason,
+        }
+    }
+
+    fn reason_mut(&mut self) -> &mut Reason {
         match self {
             Action::Launch { reason, .. }
             | Action::Terminate { reason, .. }
@@ -199,6 +246,9 @@ pub enum ReasonKind {
     Paused,
     /// Surplus exists but no idle worker can be scaled in.
     NoIdleWorker,
+    /// The service started or became the leader less than `lost_after` ago: it has not heard
+    /// every worker yet, so nothing is scaled in.
+    LearningFleet,
 }
 
 impl ReasonKind {
@@ -231,6 +281,7 @@ impl ReasonKind {
             ReasonKind::DailyBudgetCap => "daily_budget_cap",
             ReasonKind::Paused => "paused",
             ReasonKind::NoIdleWorker => "no_idle_worker",
+            ReasonKind::LearningFleet => "learning_fleet",
         }
     }
 
@@ -247,6 +298,7 @@ impl ReasonKind {
                 | ReasonKind::LaunchRateCap
                 | ReasonKind::DailyBudgetCap
                 | ReasonKind::Paused
+                | ReasonKind::LearningFleet
         )
     }
 }

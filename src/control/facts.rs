@@ -3,6 +3,13 @@
 //! One pass over the workers counts busy, idle, booting and draining per pool, and spots
 //! workers that never became ready within `boot_timeout`. It also judges whether the queue
 //! statistics are fresh: stale or missing data is never read as zero.
+//!
+//! While the observer is still learning the fleet (it started, or became the leader, less than
+//! `heartbeat.learn_for` ago: [`Observation::listening_since`]) a worker it has not heard from is
+//! *unknown*: an instance launched before it started listening, or the part of a static or
+//! command pool's configured size that has not reported yet. Unknown workers count as capacity
+//! (so launches are made only for what the whole farm cannot absorb) but are never judged
+//! overdue, and nothing is scaled in until the learning ends.
 
 use std::time::Duration;
 
@@ -21,6 +28,9 @@ pub struct PoolFacts {
     /// Booting and still within `boot_timeout`: capacity on the way.
     pub booting: u32,
     pub draining: u32,
+    /// Not heard from yet while the fleet is being learned: counted as capacity, never
+    /// judged (see the module's documentation).
+    pub unknown: u32,
     /// Launched longer than `boot_timeout` ago and still not ready.
     pub overdue: Vec<WorkerId>,
 }
@@ -31,9 +41,10 @@ impl PoolFacts {
         self.busy + self.idle
     }
 
-    /// Ready plus booting: what the pool will have without further action.
+    /// Ready plus booting plus unknown: what the pool will have without further action, as
+    /// far as anyone can tell.
     pub fn capacity(&self) -> u32 {
-        self.ready() + self.booting
+        self.ready() + self.booting + self.unknown
     }
 }
 
@@ -73,6 +84,10 @@ pub struct Facts {
     pub busy: u32,
     pub idle: u32,
     pub booting: u32,
+    /// Workers not heard from while the fleet is being learned.
+    pub unknown: u32,
+    /// Until when the fleet is being learned; `None` once it is known.
+    pub learning_until: Option<Timestamp>,
     /// Ready workers of static pools.
     pub static_ready: u32,
     /// First pool whose listing is missing, if any.
@@ -92,6 +107,11 @@ impl Facts {
             busy: 0,
             idle: 0,
             booting: 0,
+            unknown: 0,
+            learning_until: obs
+                .listening_since
+                .map(|since| since.plus(policy.learn_for()))
+                .filter(|&until| now < until),
             static_ready: 0,
             missing_pool: None,
         };
@@ -121,8 +141,22 @@ impl Facts {
                 .filter(|p| p.pool == pool.name)
                 .and_then(|p| p.workers.as_deref());
             let timeout = pool.scaling().map(|s| s.boot_timeout);
+            // While learning, a worker launched before the observer could hear it is unknown.
+            let unheard_before = facts.learning_until.and(obs.listening_since);
             let pf = match workers {
-                Some(ws) => count_pool(ws, timeout, now),
+                Some(ws) => {
+                    let mut pf = count_pool(ws, timeout, unheard_before, now);
+                    // A pool whose workers are their heartbeats counts at its configured size.
+                    if facts.learning_until.is_some() && pool.ec2().is_none() {
+                        let configured = match pool.kind {
+                            PoolKind::Static { workers } => workers,
+                            _ => pool.scaling().map_or(0, |s| s.max),
+                        };
+                        let heard = pf.ready() + pf.booting + pf.draining + pf.unknown;
+                        pf.unknown += configured.saturating_sub(heard);
+                    }
+                    pf
+                }
                 None => {
                     facts.missing_pool.get_or_insert_with(|| pool.name.clone());
                     PoolFacts::default()
@@ -131,6 +165,7 @@ impl Facts {
             facts.busy += pf.busy;
             facts.idle += pf.idle;
             facts.booting += pf.booting;
+            facts.unknown += pf.unknown;
             if matches!(pool.kind, PoolKind::Static { .. }) {
                 facts.static_ready += pf.ready();
             }
@@ -139,9 +174,12 @@ impl Facts {
         facts
     }
 
-    /// Whether the data allows removing capacity this tick.
+    /// Whether the data allows removing capacity this tick: fresh queue statistics, every
+    /// pool listed, and the fleet learned.
     pub fn scale_in_safe(&self) -> bool {
-        self.queue_status == QueueStatus::Fresh && self.missing_pool.is_none()
+        self.queue_status == QueueStatus::Fresh
+            && self.missing_pool.is_none()
+            && self.learning_until.is_none()
     }
 
     /// Ready plus booting workers across all pools.
@@ -161,7 +199,13 @@ impl Facts {
     }
 }
 
-fn count_pool(workers: &[Worker], boot_timeout: Option<Duration>, now: Timestamp) -> PoolFacts {
+/// Counts one pool's workers; a booting worker launched before `unheard_before` is unknown.
+fn count_pool(
+    workers: &[Worker],
+    boot_timeout: Option<Duration>,
+    unheard_before: Option<Timestamp>,
+    now: Timestamp,
+) -> PoolFacts {
     let mut pf = PoolFacts {
         known: true,
         ..PoolFacts::default()
@@ -171,6 +215,9 @@ fn count_pool(workers: &[Worker], boot_timeout: Option<Duration>, now: Timestamp
             WorkerState::Busy { .. } => pf.busy += 1,
             WorkerState::Idle { .. } => pf.idle += 1,
             WorkerState::Draining { .. } => pf.draining += 1,
+            WorkerState::Booting if unheard_before.is_some_and(|t| w.launched_at < t) => {
+                pf.unknown += 1
+            }
             WorkerState::Booting => match boot_timeout {
                 Some(t) if now.since(w.launched_at) > t => pf.overdue.push(w.id.clone()),
                 _ => pf.booting += 1,

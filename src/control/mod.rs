@@ -67,11 +67,8 @@ pub fn decide_owned(
             format!("scaling is paused ({why}); observing, not acting"),
         );
         let desired: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
-        let decision = Decision {
-            actions: vec![Action::Hold { pool: None, reason }],
-            desired_total: desired.iter().sum(),
-            desired_per_pool: desired,
-        };
+        let mut decision = Decision::new(vec![Action::Hold { pool: None, reason }], desired);
+        decision.state_figures(&facts);
         return Step { decision, memory };
     }
     // Strategies size the fleet for interactive work; the batch's allotment comes on top.
@@ -82,7 +79,8 @@ pub fn decide_owned(
         Strategy::Spillway => batch::plan(policy, &facts, &view, &mut memory, plan, now),
         _ => plan,
     };
-    let decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
+    let mut decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
+    decision.state_figures(&facts);
     memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }
 }

@@ -38,6 +38,15 @@ pub struct Observation {
     /// and learns, but every decision is a hold.
     #[serde(default)]
     pub paused: Option<String>,
+    /// Since when whoever observes has been able to hear every worker's heartbeat: the live
+    /// service's start, or the moment it became the replicas' leader. Until
+    /// [`Policy::learn_for`] after it, a worker not heard from is *unknown* (neither booting
+    /// nor absent), nothing is scaled in and no boot is judged overdue. `None`: always
+    /// listening (the simulator without restarts).
+    ///
+    /// [`Policy::learn_for`]: crate::policy::Policy::learn_for
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening_since: Option<Timestamp>,
     /// The clairvoyant strategy's plan of needs over time: the simulator passes it in
     /// `compare`'s oracle run; never set live, never recorded.
     #[serde(skip)]

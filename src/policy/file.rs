@@ -45,6 +45,7 @@ pub struct QueueSection {
 pub struct HeartbeatSection {
     pub token_env: Option<Spanned<String>>,
     pub lost_after: Option<Spanned<String>>,
+    pub learn_for: Option<Spanned<String>>,
 }
 
 /// `[lease]`.

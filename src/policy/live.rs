@@ -63,6 +63,10 @@ pub struct HeartbeatSettings {
     pub token_env: String,
     /// A worker silent this long is lost.
     pub lost_after: Duration,
+    /// How long a service that has just started, or just become the leader, listens before it
+    /// judges a worker it has not heard from (default: `lost_after`). Longer than the workers'
+    /// heartbeat period.
+    pub learn_for: Duration,
 }
 
 /// `[lease]`: with it, replicas of `spillway run` elect one leader through a DynamoDB item, and
@@ -303,9 +307,18 @@ impl Checker<'_> {
             "heartbeat.lost_after",
             Some(Duration::from_secs(60)),
         );
+        // A lost_after already reported as a problem is no default to report again.
+        let default = Some(lost_after).filter(|d| !d.is_zero());
+        let learn_for = self.positive_duration(
+            h.learn_for,
+            at,
+            "heartbeat.learn_for",
+            default.or(Some(Duration::from_secs(60))),
+        );
         Some(HeartbeatSettings {
             token_env,
             lost_after,
+            learn_for,
         })
     }
 

@@ -370,6 +370,23 @@ impl Policy {
             .unwrap_or(Duration::from_secs(180))
     }
 
+    /// How long a worker may be silent before it is lost (`heartbeat.lost_after`, 60 s without
+    /// a `[heartbeat]` section).
+    pub fn lost_after(&self) -> Duration {
+        self.heartbeat
+            .as_ref()
+            .map_or(Duration::from_secs(60), |h| h.lost_after)
+    }
+
+    /// How long a service that has just started, or just become the leader, learns the fleet
+    /// before it judges a worker it has not heard from (`heartbeat.learn_for`, by default
+    /// [`Policy::lost_after`]).
+    pub fn learn_for(&self) -> Duration {
+        self.heartbeat
+            .as_ref()
+            .map_or(Duration::from_secs(60), |h| h.learn_for)
+    }
+
     /// The first EC2 pool, which the baselines scale.
     pub fn first_ec2(&self) -> Option<(usize, &Ec2Pool)> {
         self.pools

@@ -56,6 +56,11 @@ pub struct Engine {
     pub(super) lease: Option<Lease>,
     pub(super) next_lease_check: Timestamp,
     pub(super) started_at: Timestamp,
+    /// Since when this process has heard every heartbeat meant for the leader: its start, or
+    /// when it last became the leader. `decide` learns the fleet for `lost_after` after it.
+    pub(super) listening_since: Timestamp,
+    /// Whether this process led at the previous tick (always, without `[lease]`).
+    pub(super) was_leading: bool,
     pub(super) ticks: u64,
 }
 
@@ -195,6 +200,12 @@ impl Engine {
         for id in &view.started {
             self.starts.remove(id);
         }
+        // A replica that has just become the leader has not heard every worker yet.
+        let leads = self.lease.as_ref().is_none_or(|l| l.leads(now));
+        if leads && !self.was_leading {
+            self.listening_since = now;
+        }
+        self.was_leading = leads;
         let completed = self.completions(&records);
         let obs = Observation {
             queue,
@@ -208,6 +219,7 @@ impl Engine {
                 .collect(),
             completed,
             paused: self.pause.state(),
+            listening_since: Some(self.listening_since),
             oracle_plan: None,
         };
         self.metrics
@@ -287,10 +299,7 @@ impl Engine {
     }
 
     pub(super) fn lost_after(&self) -> Duration {
-        self.policy
-            .heartbeat
-            .as_ref()
-            .map_or(Duration::from_secs(60), |h| h.lost_after)
+        self.policy.lost_after()
     }
 
     /// Logs every action with its reason and updates the gauges and counters.

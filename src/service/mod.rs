@@ -203,6 +203,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         lease,
         next_lease_check: deps.clock.now(),
         started_at,
+        listening_since: started_at,
+        was_leading: false,
         ticks: 0,
         policy: deps.policy,
     };

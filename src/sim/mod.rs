@@ -117,6 +117,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         pools: Vec::new(),
         boots: Vec::new(),
         completed: None,
+        listening_since: None,
         oracle_plan: config.oracle_plan.clone(),
     };
     let mut integrals = Integrals {

@@ -31,6 +31,8 @@ struct Tick {
     vm_busy: usize,
     vm_idle: Vec<u32>,
     vm_booting: Vec<u32>,
+    /// The service (re)started listening this many seconds ago (a restart or failover).
+    restarted: Option<u32>,
 }
 
 fn tick() -> impl Strategy<Value = Tick> {
@@ -48,6 +50,7 @@ fn tick() -> impl Strategy<Value = Tick> {
             prop::collection::vec(0u32..1200, 0..8),
             prop::collection::vec(0u32..900, 0..4),
         ),
+        prop::option::weighted(0.2, 0u32..120),
     )
         .prop_map(
             |(
@@ -60,6 +63,7 @@ fn tick() -> impl Strategy<Value = Tick> {
                 listing_missing,
                 batch,
                 (vm_busy, vm_idle, vm_booting),
+                restarted,
             )| {
                 Tick {
                     dc_busy,
@@ -73,6 +77,7 @@ fn tick() -> impl Strategy<Value = Tick> {
                     vm_busy,
                     vm_idle,
                     vm_booting,
+                    restarted,
                 }
             },
         )
@@ -134,6 +139,9 @@ fn farm_for(t: &Tick, now_s: i64, vms: bool) -> Farm {
             f = f.vm_booting_since(1, at(now_s - *ago as i64));
         }
     }
+    if let Some(ago) = t.restarted {
+        f = f.listening_since(at(now_s - ago as i64));
+    }
     f = match t.queue {
         1 => f.queue_age(Duration::from_secs(900)),
         2 => f.queue_missing(),
@@ -144,6 +152,19 @@ fn farm_for(t: &Tick, now_s: i64, vms: bool) -> Farm {
     } else {
         f
     }
+}
+
+/// Every number a reason states as "desired N".
+fn desired_figures(text: &str) -> Vec<u32> {
+    text.match_indices("desired ")
+        .filter_map(|(i, m)| {
+            let digits: String = text[i + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
 }
 
 proptest! {
@@ -185,6 +206,12 @@ proptest! {
             let mut vms_stopped_for_surplus = false;
             for a in &d.actions {
                 prop_assert!(!a.reason().text.trim().is_empty());
+                // A reason's figures are the decision's: what /status and the metrics show.
+                for said in desired_figures(&a.reason().text) {
+                    prop_assert_eq!(said, d.desired_total, "{}", a.reason().text);
+                }
+                let stated = format!("desired {} workers", d.desired_total);
+                prop_assert!(a.reason().text.contains(&stated), "{}", a.reason().text);
                 match a {
                     Action::Launch { pool, count, .. } => {
                         prop_assert!(pool == "ec2" || pool == "vms", "only EC2 and command pools launch: {}", pool);
@@ -245,7 +272,10 @@ proptest! {
                 });
                 prop_assert!(!idle_ec2_left, "stopped a VM while an idle EC2 worker stays: {:?}", d);
             }
-            let unsafe_data = t.queue != 0 || t.listing_missing;
+            // lost_after is 60 s: a worker may not have been heard from yet.
+            let learning = t.restarted.is_some_and(|ago| ago < 60);
+            prop_assert_eq!(d.learning_until.is_some(), learning);
+            let unsafe_data = t.queue != 0 || t.listing_missing || learning;
             if unsafe_data {
                 prop_assert!(d.terminated() == 0 && drained == 0, "scaled in on stale or missing data: {:?}", d);
             }

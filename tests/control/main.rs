@@ -10,4 +10,5 @@ mod command_pools;
 mod control;
 mod hpa_cases;
 mod invariants;
+mod restart;
 mod runaway_guards;

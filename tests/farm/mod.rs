@@ -72,6 +72,8 @@ pub struct Farm {
     pub ec2_listing_missing: bool,
     /// A batch queue: jobs waiting, and how many busy workers run batch jobs.
     pub batch: Option<(f64, usize)>,
+    /// When the observer started listening to heartbeats (a restart); `None`: always.
+    pub listening_since: Option<Timestamp>,
     pub next: usize,
 }
 
@@ -88,6 +90,7 @@ impl Farm {
             queue_missing: false,
             ec2_listing_missing: false,
             batch: None,
+            listening_since: None,
             next: 0,
         };
         for i in 0..40 {
@@ -149,6 +152,18 @@ impl Farm {
         for _ in 0..n {
             self.push_ec2(launched, WorkerState::Booting);
         }
+        self
+    }
+
+    /// The observer (re)started listening at `since`: a service restart or a failover.
+    pub fn listening_since(mut self, since: Timestamp) -> Farm {
+        self.listening_since = Some(since);
+        self
+    }
+
+    /// Removes every datacenter worker from the observation (none has reported yet).
+    pub fn dc_unheard(mut self) -> Farm {
+        self.dc.clear();
         self
     }
 
@@ -285,6 +300,7 @@ impl Farm {
             boots: Vec::new(),
             completed: None,
             paused: None,
+            listening_since: self.listening_since,
             oracle_plan: None,
         }
     }

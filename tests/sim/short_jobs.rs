@@ -86,7 +86,7 @@ fn a_surplus_within_the_band_of_the_headroom_holds_beyond_it_the_scale_in_clock_
     let within = with_idle(23);
     assert_eq!(holds(&within), vec![ReasonKind::WithinBand]);
     let text = &within.decision.actions[0].reason().text;
-    assert!(text.contains("desired 100"), "{text}");
+    assert!(text.contains("scale-in target 100"), "{text}");
     // One more idle worker is a surplus of 4 > 3: it must last `scale_in_after` to be acted on.
     let beyond = with_idle(24);
     assert_eq!(holds(&beyond), vec![ReasonKind::ScaleInPending]);

@@ -89,7 +89,7 @@ pub struct Run {
 
 fn policy_toml(name: &str, queue: &str, subnets: &[String]) -> String {
     let head = policy_head(name, &format!("max_launch_per_tick = {MAX}\n"), "2s");
-    let tail = policy_tail(queue, "4s");
+    let tail = policy_tail(queue, "4s", None);
     format!(
         r#"{head}[budget]
 max_hourly_usd = {BUDGET}

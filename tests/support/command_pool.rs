@@ -44,7 +44,8 @@ pub fn runs(dir: &Path) -> Vec<Vec<String>> {
 pub fn policy(name: &str, queue: &str, dir: &Path, boot_timeout: &str) -> String {
     let d = dir.display();
     let head = policy_head(name, "", "1s");
-    let tail = policy_tail(queue, "1h");
+    // The VMs heartbeat often; the service learns the fleet for 2 s after its start.
+    let tail = policy_tail(queue, "1h", Some("2s"));
     format!(
         r#"{head}[[pool]]
 name = "vms"

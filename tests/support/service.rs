@@ -54,7 +54,7 @@ impl TestPolicy<'_> {
             &format!("max_launch_per_tick = {max}\n"),
             scale_in_after,
         );
-        let tail = policy_tail(queue_url, lost_after);
+        let tail = policy_tail(queue_url, lost_after, None);
         format!(
             r#"{head}[[pool]]
 name = "ec2"
@@ -95,8 +95,10 @@ scale_in_after = "{scale_in_after}"
 }
 
 /// The end every test policy shares: the interactive queue at `queue_url` and heartbeats with
-/// [`TOKEN`]'s env var, lost after `lost_after`.
-pub fn policy_tail(queue_url: &str, lost_after: &str) -> String {
+/// [`TOKEN`]'s env var, lost after `lost_after`; a started service learns the fleet for
+/// `learn_for` (default: `lost_after`).
+pub fn policy_tail(queue_url: &str, lost_after: &str, learn_for: Option<&str>) -> String {
+    let learn = learn_for.map_or(String::new(), |l| format!("learn_for = \"{l}\"\n"));
     format!(
         r#"[[queue]]
 name = "jobs"
@@ -105,7 +107,7 @@ class = "interactive"
 [heartbeat]
 token_env = "SPILLWAY_TEST_TOKEN"
 lost_after = "{lost_after}"
-"#
+{learn}"#
     )
 }
 

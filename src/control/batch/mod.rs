@@ -62,7 +62,7 @@ fn remove_allotment(policy: &Policy, view: &mut Facts, allotted: u32) {
     let mut left = allotted;
     for i in policy.launch_order().into_iter().rev() {
         let pf: &mut PoolFacts = &mut view.pools[i];
-        for count in [&mut pf.idle, &mut pf.booting, &mut pf.busy] {
+        for count in [&mut pf.idle, &mut pf.booting, &mut pf.unknown, &mut pf.busy] {
             let n = left.min(*count);
             *count -= n;
             left -= n;
@@ -71,6 +71,7 @@ fn remove_allotment(policy: &Policy, view: &mut Facts, allotted: u32) {
     view.busy = view.pools.iter().map(|p| p.busy).sum();
     view.idle = view.pools.iter().map(|p| p.idle).sum();
     view.booting = view.pools.iter().map(|p| p.booting).sum();
+    view.unknown = view.pools.iter().map(|p| p.unknown).sum();
 }
 
 /// Adds the batch's EC2 allotment to the strategy's `plan` (made on `view`).

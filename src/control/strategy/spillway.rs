@@ -173,7 +173,8 @@ pub fn plan(
     // Jobs nothing on hand or on the way will start. A spike that the workers on hand drain
     // within a tick needs no launch (the launch would arrive after it); a queue still unserved a
     // tick later, or one large next to the fleet, does.
-    let unserved = facts.queue_latest.visible - (facts.idle + facts.booting) as f64;
+    // Workers not heard from yet (a restart) may be idle: counted here like booting ones.
+    let unserved = facts.queue_latest.visible - (facts.idle + facts.booting + facts.unknown) as f64;
     // With a measured throughput the queue's drain time is known: launch when it exceeds half
     // the wait SLO. Without one, fall back to the queue's persistence or size.
     let persistent = match memory.throughput {
@@ -192,7 +193,7 @@ pub fn plan(
                 ReasonKind::Backlog,
                 format!(
                     "{:.0} jobs waiting, {unserved:.0} beyond idle and booting workers for more than a tick; \
-                     desired {desired_out} (demand {demand_now:.0} → {future:.1} in {}s), have {capacity}",
+                     target {desired_out} (demand {demand_now:.0} → {future:.1} in {}s), have {capacity}",
                     facts.queue_latest.visible,
                     boot.as_secs()
                 ),
@@ -212,7 +213,7 @@ pub fn plan(
                 Reason::new(
                     kind,
                     format!(
-                        "capacity {capacity} below desired {desired_out} by more than {:.0}% \
+                        "capacity {capacity} below the target {desired_out} by more than {:.0}% \
                          (demand {demand_now:.0} → {future:.1} in {}s)",
                         band * 100.0,
                         boot.as_secs()
@@ -223,7 +224,7 @@ pub fn plan(
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
             format!(
-                "capacity {capacity} within {:.0}% of desired {desired_out}",
+                "capacity {capacity} within {:.0}% of the target {desired_out}",
                 band * 100.0
             ),
         ));
@@ -246,14 +247,35 @@ pub fn plan(
     // keep 15 idle workers beside 100 busy ones all afternoon, which costs far more than the
     // churn it saves.
     let slack_in = band * (desired_in as f64 - base_in).max(0.0);
-    if (capacity as f64) <= desired_in as f64 + slack_in || scalable == 0 {
+    if scalable == 0 {
         memory.surplus = None;
         return FleetPlan::hold(Reason::new(
             ReasonKind::WithinBand,
             format!(
-                "capacity {capacity} within the band of desired {desired_in} \
-                 (a surplus of up to {slack_in:.1} workers, {:.0}% of the headroom, is kept)",
+                "capacity {capacity} is above the scale-in target {desired_in}, but all of it \
+                 is datacenter capacity, which is never scaled in"
+            ),
+        ));
+    }
+    if (capacity as f64) <= desired_in as f64 + slack_in {
+        memory.surplus = None;
+        let kept = if capacity > desired_in {
+            format!(
+                "a surplus of {} is within the band of {slack_in:.1} workers ({:.0}% of the headroom)",
+                capacity - desired_in,
                 band * 100.0
+            )
+        } else {
+            format!(
+                "no surplus: the recent demand keeps {} more",
+                desired_in - capacity
+            )
+        };
+        return FleetPlan::hold(Reason::new(
+            ReasonKind::WithinBand,
+            format!(
+                "capacity {capacity} meets the launch target {desired_out} and the scale-in \
+                 target {desired_in} ({kept})"
             ),
         ));
     }
@@ -287,7 +309,7 @@ pub fn plan(
         Reason::new(
             ReasonKind::Surplus,
             format!(
-                "surplus of at least {} workers for {}s (capacity {capacity}, desired {desired_in})",
+                "surplus of at least {} workers for {}s (capacity {capacity}, scale-in target {desired_in})",
                 tracked.min,
                 lasted.as_secs()
             ),

@@ -165,6 +165,7 @@ fn a_lost_worker_still_running_leaves_no_room_for_a_launch_beyond_the_budget() {
         pools: v.pools,
         boots: Vec::new(),
         completed: None,
+        listening_since: None,
         oracle_plan: None,
     };
     let step = crate::control::decide(
