@@ -40,6 +40,9 @@ pub struct Metrics {
     pub heartbeats: IntCounter,
     /// `spillway_heartbeats_rejected_total{reason}`: reason = unauthorized | too_large | malformed | full.
     pub heartbeats_rejected: IntCounterVec,
+    /// `spillway_heartbeats_forwarded_total{outcome}`: heartbeats a follower passed on to the
+    /// leader; outcome = ok | failed.
+    pub heartbeats_forwarded: IntCounterVec,
     /// `spillway_ticks_total`.
     pub ticks: IntCounter,
     /// `spillway_dry_run`: 1 when no mutating call is made.
@@ -155,6 +158,11 @@ impl Metrics {
                 "spillway_heartbeats_rejected_total",
                 "Heartbeats refused, by reason.",
                 &["reason"],
+            ),
+            heartbeats_forwarded: counter_vec(
+                "spillway_heartbeats_forwarded_total",
+                "Heartbeats a follower replica passed on to the leader, by outcome.",
+                &["outcome"],
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
             dry_run: gauge("spillway_dry_run", "1 when running with --dry-run."),

@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// This replica's id in the policy's [lease] (default: hostname and process id).
     #[arg(long)]
     pub replica_id: Option<String>,
+    /// Where the other replicas reach this one's /v1/heartbeat (host:port): followers pass
+    /// heartbeats on to the leader there. Default: --metrics-addr, unless it is a wildcard.
+    #[arg(long)]
+    pub advertise_addr: Option<String>,
     /// Save the controller's memory (the runaway guards' ledger, learned boot times and
     /// time-of-day profile) here after every decision, and resume from it at start.
     #[arg(long)]
@@ -111,6 +115,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         pause_file: args.pause_file,
         dynamodb: Some(aws::dynamodb(&aws)),
         replica_id: args.replica_id.unwrap_or_else(default_replica_id),
+        advertise_addr: args.advertise_addr,
         state_file: args.state_file,
         policy,
     };

@@ -16,7 +16,8 @@ use crate::model::Timestamp;
 use crate::policy::Policy;
 use crate::service::act::ec2::Ec2Fleet;
 use crate::service::act::programs::CommandRunner;
-use crate::service::lease::Lease;
+use crate::service::forward::LeaderAddress;
+use crate::service::lease::{Lease, Role};
 use crate::service::observe::queues::{QueueSampler, QueueWindow};
 use crate::service::observe::registry::Registry;
 
@@ -54,10 +55,12 @@ pub struct Engine {
     pub(super) pause: Arc<super::pause::PauseSwitch>,
     /// The replicas' lease (`[lease]`); `None` for a single replica.
     pub(super) lease: Option<Lease>,
+    /// Where the HTTP handler passes heartbeats on to while this replica follows.
+    pub(super) leader: Arc<LeaderAddress>,
     pub(super) next_lease_check: Timestamp,
     pub(super) started_at: Timestamp,
     /// Since when this process has heard every heartbeat meant for the leader: its start, or
-    /// when it last became the leader. `decide` learns the fleet for `lost_after` after it.
+    /// when it last became the leader. `decide` learns the fleet for `learn_for` after it.
     pub(super) listening_since: Timestamp,
     /// Whether this process led at the previous tick (always, without `[lease]`).
     pub(super) was_leading: bool,
@@ -78,6 +81,11 @@ impl Engine {
         self.next_lease_check = now.plus(lease.duration() / 3);
         match lease.refresh(now).await {
             Ok(role) => {
+                // A follower passes heartbeats on to the leader it read from the lease item.
+                self.leader.set(match &role {
+                    Role::Follower { address, .. } => address.clone(),
+                    Role::Leader { .. } => None,
+                });
                 let leads = lease.leads(now);
                 if (self.metrics.leader.get() > 0.5) != leads {
                     info!(replica = %lease.me(), role = ?role, "Lease role changed.");

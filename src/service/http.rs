@@ -1,6 +1,7 @@
 //! The service's HTTP listener: `GET /metrics` (Prometheus text), `GET /status` (JSON),
 //! `POST /v1/heartbeat` (bearer token, 16 KiB body limit, 400 on malformed JSON) and the
 //! operator's `POST /v1/pause` / `POST /v1/resume` (admin bearer token; disabled without one).
+//! A follower replica passes heartbeats on to the leader ([`super::forward`]).
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::heartbeat::protocol::{self, MAX_BODY_BYTES, Rejection, Reply};
 use crate::metrics::Metrics;
 use crate::service::observe::registry::Registry;
 
+use super::forward::{self, FORWARDED_HEADER, LeaderAddress};
 use super::status::StatusBoard;
 
 /// What the handlers share.
@@ -32,6 +34,10 @@ pub struct HttpState {
     /// Pool names a heartbeat may name.
     pub pools: Vec<String>,
     pub clock: Arc<dyn Clock>,
+    /// Where heartbeats are passed on to while this replica follows (see [`super::forward`]).
+    pub leader: Arc<LeaderAddress>,
+    /// This replica's id, named in the heartbeats it forwards.
+    pub replica_id: String,
 }
 
 /// The routes.
@@ -63,9 +69,28 @@ async fn heartbeat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let raw = body.as_ref().ok().cloned();
     match accept(&s, &headers, body) {
         Ok(reply) => {
             s.metrics.heartbeats.inc();
+            // A follower passes it on, and answers with the leader's reply when it has one.
+            let leader = s.leader.get();
+            let forwarded = headers.contains_key(FORWARDED_HEADER);
+            if let (Some(leader), false, Some(raw)) = (leader, forwarded, raw) {
+                let auth = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let outcome = forward::forward(&leader, auth, &s.replica_id, &raw).await;
+                let label = if outcome.is_some() { "ok" } else { "failed" };
+                s.metrics
+                    .heartbeats_forwarded
+                    .with_label_values(&[label])
+                    .inc();
+                if let Some(reply) = outcome {
+                    return axum::Json(reply).into_response();
+                }
+            }
             axum::Json(reply).into_response()
         }
         Err((code, label, message)) => {

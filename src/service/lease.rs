@@ -8,6 +8,8 @@
 //! ([`Lease::fence`]): a leader that was paused (SIGSTOP, a long GC, a frozen VM) past its
 //! expiry finds the fence moved on and does not act on stale leadership. Expiry is judged on
 //! each replica's own clock, so clocks must agree to well within a lease period (NTP does).
+//! The holder also writes `address`, where followers pass heartbeats on to it
+//! ([`super::forward`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,8 +25,11 @@ use crate::service::act::provider::{ProviderError, classify};
 pub enum Role {
     /// Holds the lease with this fence token until `until`.
     Leader { fence: u64, until: Timestamp },
-    /// Another replica holds it (its id, when it could be read).
-    Follower { holder: Option<String> },
+    /// Another replica holds it (its id and advertised address, when they could be read).
+    Follower {
+        holder: Option<String>,
+        address: Option<String>,
+    },
 }
 
 /// One replica's handle on the lease.
@@ -33,6 +38,8 @@ pub struct Lease {
     table: String,
     key: String,
     me: String,
+    /// Where followers reach this replica's `/v1/heartbeat` (`host:port`), if known.
+    address: Option<String>,
     duration: Duration,
     held: Option<(u64, Timestamp)>,
 }
@@ -63,9 +70,17 @@ impl Lease {
             table: table.to_owned(),
             key: key.to_owned(),
             me: me.to_owned(),
+            address: None,
             duration,
             held: None,
         }
+    }
+
+    /// Advertises `address` (`host:port`) in the lease item while this replica holds it, so
+    /// that followers pass heartbeats on to it.
+    pub fn advertising(mut self, address: Option<String>) -> Lease {
+        self.address = address;
+        self
     }
 
     /// This replica's id.
@@ -122,11 +137,12 @@ impl Lease {
             .update_item()
             .table_name(&self.table)
             .key("lease", s(&self.key))
-            .update_expression("SET expires_ms = :until")
+            .update_expression("SET expires_ms = :until, address = :address")
             .condition_expression("holder = :me AND fence = :fence")
             .expression_attribute_values(":until", n(until.as_millis()))
             .expression_attribute_values(":me", s(&self.me))
             .expression_attribute_values(":fence", n(fence))
+            .expression_attribute_values(":address", self.address_value())
             .send()
             .await
             .map_err(|e| classify(&e))?;
@@ -142,7 +158,8 @@ impl Lease {
             .table_name(&self.table)
             .key("lease", s(&self.key))
             .update_expression(
-                "SET holder = :me, expires_ms = :until, fence = if_not_exists(fence, :zero) + :one",
+                "SET holder = :me, expires_ms = :until, fence = if_not_exists(fence, :zero) + :one, \
+                 address = :address",
             )
             .condition_expression("attribute_not_exists(holder) OR expires_ms < :now")
             .expression_attribute_values(":me", s(&self.me))
@@ -150,6 +167,7 @@ impl Lease {
             .expression_attribute_values(":now", n(now.as_millis()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":address", self.address_value())
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -165,15 +183,19 @@ impl Lease {
                     return Err(e);
                 }
                 self.held = None;
-                Ok(Role::Follower {
-                    holder: self.holder().await,
-                })
+                let (holder, address) = self.holder().await.unwrap_or_default();
+                Ok(Role::Follower { holder, address })
             }
         }
     }
 
-    /// The current holder's id, if the item can be read.
-    async fn holder(&self) -> Option<String> {
+    /// The advertised address as an attribute (empty when unknown: no follower forwards).
+    fn address_value(&self) -> AttributeValue {
+        s(self.address.as_deref().unwrap_or(""))
+    }
+
+    /// The current holder's id and advertised address, if the item can be read.
+    async fn holder(&self) -> Option<(Option<String>, Option<String>)> {
         let out = self
             .client
             .get_item()
@@ -183,10 +205,12 @@ impl Lease {
             .send()
             .await
             .ok()?;
-        match out.item()?.get("holder")? {
-            AttributeValue::S(h) => Some(h.clone()),
+        let item = out.item()?;
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(v)) if !v.is_empty() => Some(v.clone()),
             _ => None,
-        }
+        };
+        Some((text("holder"), text("address")))
     }
 }
 

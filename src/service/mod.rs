@@ -10,6 +10,7 @@
 
 pub mod act;
 pub mod engine;
+pub mod forward;
 pub mod http;
 pub mod lease;
 pub mod observe;
@@ -65,6 +66,9 @@ pub struct Deps {
     /// For the policy's `[lease]`: the DynamoDB client and this replica's id.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
     pub replica_id: String,
+    /// Where the other replicas reach this one's `/v1/heartbeat` (`host:port`); by default the
+    /// listener's address, unless it is a wildcard (then followers cannot forward to it).
+    pub advertise_addr: Option<String>,
     /// Save the controller's memory here after every decision and resume from it at start.
     pub state_file: Option<PathBuf>,
 }
@@ -101,6 +105,12 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     if !problems.is_empty() {
         return Err(ServiceError::NotRunnable(problems));
     }
+    let addr = deps.listener.local_addr().map_err(ServiceError::Serve)?;
+    let advertise = deps
+        .advertise_addr
+        .clone()
+        .or_else(|| (!addr.ip().is_unspecified()).then(|| addr.to_string()));
+    let leader = Arc::new(forward::LeaderAddress::default());
     let lease = match (&deps.policy.lease, &deps.dynamodb) {
         (None, _) => None,
         (Some(_), None) => {
@@ -115,9 +125,18 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
                 &deps.policy.name,
                 &deps.replica_id,
                 l.duration,
-            );
+            )
+            .advertising(advertise.clone());
+            if advertise.is_none() {
+                warn!(addr = %addr, "The listener is on a wildcard address and no --advertise-addr was given: followers cannot pass heartbeats on to this replica when it leads.");
+            }
             match lease.refresh(deps.clock.now()).await {
-                Ok(role) => info!(replica = %deps.replica_id, role = ?role, "Lease checked."),
+                Ok(role) => {
+                    if let lease::Role::Follower { address, .. } = &role {
+                        leader.set(address.clone());
+                    }
+                    info!(replica = %deps.replica_id, role = ?role, "Lease checked.")
+                }
                 Err(e @ (ProviderError::NotFound { .. } | ProviderError::Other { .. })) => {
                     return Err(ServiceError::Lease(e.to_string()));
                 }
@@ -159,9 +178,10 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         pause: pause.clone(),
         pools: deps.policy.pools.iter().map(|p| p.name.clone()).collect(),
         clock: deps.clock.clone(),
+        leader: leader.clone(),
+        replica_id: deps.replica_id.clone(),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let addr = deps.listener.local_addr().map_err(ServiceError::Serve)?;
     let server = tokio::spawn(
         axum::serve(deps.listener, http::router(http_state))
             .with_graceful_shutdown(async {
@@ -201,6 +221,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         dry_run: deps.dry_run,
         pause,
         lease,
+        leader,
         next_lease_check: deps.clock.now(),
         started_at,
         listening_since: started_at,

@@ -20,8 +20,10 @@ async fn one_leader_takeover_after_expiry_and_a_paused_leader_is_fenced() {
     let ddb = server.dynamodb_client(&account);
     support::leases::create_table(&ddb, "leases").await;
     let period = Duration::from_secs(15);
-    let mut a = Lease::new(ddb.clone(), "leases", "picnik", "replica-a", period);
-    let mut b = Lease::new(ddb.clone(), "leases", "picnik", "replica-b", period);
+    let mut a = Lease::new(ddb.clone(), "leases", "picnik", "replica-a", period)
+        .advertising(Some("10.0.0.1:9464".into()));
+    let mut b = Lease::new(ddb.clone(), "leases", "picnik", "replica-b", period)
+        .advertising(Some("10.0.0.2:9464".into()));
     // Another policy's lease is independent.
     let mut other = Lease::new(ddb.clone(), "leases", "other", "replica-b", period);
 
@@ -30,7 +32,8 @@ async fn one_leader_takeover_after_expiry_and_a_paused_leader_is_fenced() {
     assert_eq!(
         b.refresh(at(101)).await.unwrap(),
         Role::Follower {
-            holder: Some("replica-a".into())
+            holder: Some("replica-a".into()),
+            address: Some("10.0.0.1:9464".into()),
         }
     );
     assert!(matches!(
@@ -64,7 +67,8 @@ async fn one_leader_takeover_after_expiry_and_a_paused_leader_is_fenced() {
     assert_eq!(
         a.refresh(at(173)).await.unwrap(),
         Role::Follower {
-            holder: Some("replica-b".into())
+            holder: Some("replica-b".into()),
+            address: Some("10.0.0.2:9464".into()),
         }
     );
     assert!(b.fence(at(173)).await);

@@ -14,6 +14,7 @@ use spillway::heartbeat::client::{self, RawResponse};
 use spillway::heartbeat::protocol::MAX_BODY_BYTES;
 use spillway::metrics::Metrics;
 use spillway::model::Timestamp;
+use spillway::service::forward::LeaderAddress;
 use spillway::service::http::{HttpState, router};
 use spillway::service::observe::registry::Registry;
 use spillway::service::pause::PauseSwitch;
@@ -25,24 +26,36 @@ const ADMIN: &str = "admin-token-not-the-workers";
 struct Server {
     host: String,
     registry: Arc<Registry>,
+    /// Where this server passes heartbeats on to (a follower replica's leader).
+    leader: Arc<LeaderAddress>,
+    metrics: Metrics,
 }
 
 async fn serve() -> Server {
     let registry = Arc::new(Registry::new());
+    let leader = Arc::new(LeaderAddress::default());
+    let metrics = Metrics::new();
     let state = Arc::new(HttpState {
         registry: registry.clone(),
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
         status: Arc::new(StatusBoard::new("p", false, Timestamp::from_millis(0))),
         token: TOKEN.into(),
         admin_token: Some(ADMIN.into()),
         pause: Arc::new(PauseSwitch::default()),
         pools: vec!["ec2".into(), "datacenter".into()],
         clock: Arc::new(ManualClock::new(Timestamp::from_millis(5_000))),
+        leader: leader.clone(),
+        replica_id: "replica-under-test".into(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     tokio::spawn(axum::serve(listener, router(state)).into_future());
-    Server { host, registry }
+    Server {
+        host,
+        registry,
+        leader,
+        metrics,
+    }
 }
 
 async fn post(host: &str, auth: Option<&str>, body: &[u8]) -> RawResponse {
@@ -157,6 +170,46 @@ async fn a_worker_is_told_to_run_until_it_is_asked_to_drain() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(v["policy"], "p");
+}
+
+#[tokio::test]
+async fn a_follower_records_passes_the_heartbeat_on_and_answers_with_the_leaders_reply() {
+    let (leader, follower) = (serve().await, serve().await);
+    follower.leader.set(Some(leader.host.clone()));
+    let bearer = format!("Bearer {TOKEN}");
+    let r = post(&follower.host, Some(&bearer), GOOD).await;
+    assert_eq!(r.body, br#"{"command":"run"}"#);
+    // Both heard it: the follower for the day it leads, the leader for today.
+    assert_eq!(follower.registry.snapshot().len(), 1);
+    assert_eq!(leader.registry.snapshot()[0].jobs_done, 3);
+    // A drain the leader asked for reaches the worker through the follower.
+    assert!(
+        leader
+            .registry
+            .request_drain("i-1", Timestamp::from_millis(6_000))
+    );
+    let r = post(&follower.host, Some(&bearer), GOOD).await;
+    assert_eq!(r.body, br#"{"command":"drain"}"#);
+    assert!(
+        follower
+            .metrics
+            .render()
+            .contains("spillway_heartbeats_forwarded_total{outcome=\"ok\"} 2")
+    );
+    // Replicas that each think the other leads do not bounce a heartbeat between them.
+    leader.leader.set(Some(follower.host.clone()));
+    let r = post(&follower.host, Some(&bearer), GOOD).await;
+    assert_eq!(r.status, 200);
+    // A leader that does not answer: the follower answers from its own registry.
+    follower.leader.set(Some("127.0.0.1:9".into()));
+    let r = post(&follower.host, Some(&bearer), GOOD).await;
+    assert_eq!(r.body, br#"{"command":"run"}"#);
+    assert!(
+        follower
+            .metrics
+            .render()
+            .contains("spillway_heartbeats_forwarded_total{outcome=\"failed\"} 1")
+    );
 }
 
 #[tokio::test]

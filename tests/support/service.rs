@@ -183,6 +183,7 @@ pub async fn start(
         pause_file: options.pause_file,
         dynamodb: options.dynamodb,
         replica_id: options.replica_id,
+        advertise_addr: None,
         state_file: options.state_file,
     };
     let handle = tokio::spawn(service::run(deps, async {
