@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod busy_restarts;
 mod crash_restart;
 mod service_forged;
 mod service_ha;

@@ -14,6 +14,7 @@ pub mod farm;
 pub mod farm_worker;
 pub mod faults;
 pub mod fleet;
+pub mod front;
 pub mod invariants;
 pub mod jobfiles;
 pub mod leases;
