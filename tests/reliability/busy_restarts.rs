@@ -69,6 +69,7 @@ async fn world(tag: &str, lease: bool) -> World {
         scale_in_after: "2s",
         boot_timeout: "3s",
         lost_after: "4s",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml()

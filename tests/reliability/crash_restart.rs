@@ -99,6 +99,7 @@ async fn sigkill_at_random_points_loses_nothing_and_launches_nothing_twice() {
         scale_in_after: "2s",
         boot_timeout: "4s",
         lost_after: "5s",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml()

@@ -87,6 +87,7 @@ async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
         scale_in_after: "1h",
         boot_timeout: "1h",
         lost_after: "2s",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     };
     let running = svc::start(

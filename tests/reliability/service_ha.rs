@@ -117,6 +117,7 @@ async fn one_replica_acts_failover_is_quick_and_a_frozen_leader_is_fenced() {
         scale_in_after: "10m",
         boot_timeout: "10m",
         lost_after: "10m",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml()

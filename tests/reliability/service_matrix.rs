@@ -223,6 +223,7 @@ async fn injected_errors_read_as_the_aws_errors_they_imitate() {
             scale_in_after: "1m",
             boot_timeout: "1m",
             lost_after: "1m",
+            learn_for: None,
             instance_types: r#"["c5.large", "c5a.large"]"#,
         }
         .toml(),

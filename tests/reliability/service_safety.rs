@@ -30,6 +30,8 @@ fn policy_toml(name: &str, queue_url: &str, max: u32) -> String {
         scale_in_after: "1s",
         boot_timeout: "1h",
         lost_after: "1h",
+        // The workers here heartbeat every few hundred ms: 2 s hears every one of them.
+        learn_for: Some("2s"),
         instance_types: r#"["c5.large"]"#,
     }
     .toml()

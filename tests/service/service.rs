@@ -23,6 +23,7 @@ pub fn test_policy(name: &str, queue_url: &str, max: u32, scale_in_after: &str) 
         scale_in_after,
         boot_timeout: "5m",
         lost_after: "20s",
+        learn_for: None,
         instance_types: r#"["c5.large", "c5a.large"]"#,
     }
     .toml()

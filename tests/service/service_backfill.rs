@@ -55,6 +55,7 @@ async fn a_submitted_backfill_is_absorbed_within_its_rules_and_the_fleet_scales_
         scale_in_after: "2s",
         boot_timeout: "5m",
         lost_after: "20s",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml()

@@ -55,6 +55,7 @@ async fn pausing_freezes_scaling_but_not_observation_and_resuming_acts_again() {
         scale_in_after: "2s",
         boot_timeout: "5m",
         lost_after: "20s",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml();

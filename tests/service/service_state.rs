@@ -53,6 +53,7 @@ async fn a_restart_on_the_saved_state_keeps_the_launch_rate_cap() {
         scale_in_after: "1h",
         boot_timeout: "10m",
         lost_after: "1h",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml()
@@ -109,6 +110,7 @@ async fn a_state_file_that_cannot_be_written_is_counted_and_the_service_goes_on(
         scale_in_after: "1h",
         boot_timeout: "10m",
         lost_after: "1h",
+        learn_for: None,
         instance_types: r#"["c5.large"]"#,
     }
     .toml();

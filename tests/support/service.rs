@@ -33,6 +33,8 @@ pub struct TestPolicy<'a> {
     pub scale_in_after: &'a str,
     pub boot_timeout: &'a str,
     pub lost_after: &'a str,
+    /// `heartbeat.learn_for`; `None`: the default, `lost_after`.
+    pub learn_for: Option<&'a str>,
     /// The `instance_types` array, written as TOML.
     pub instance_types: &'a str,
 }
@@ -47,6 +49,7 @@ impl TestPolicy<'_> {
             scale_in_after,
             boot_timeout,
             lost_after,
+            learn_for,
             instance_types,
         } = self;
         let head = policy_head(
@@ -54,7 +57,7 @@ impl TestPolicy<'_> {
             &format!("max_launch_per_tick = {max}\n"),
             scale_in_after,
         );
-        let tail = policy_tail(queue_url, lost_after, None);
+        let tail = policy_tail(queue_url, lost_after, *learn_for);
         format!(
             r#"{head}[[pool]]
 name = "ec2"
