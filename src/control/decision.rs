@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Timestamp, WorkerId};
 
-use super::facts::Facts;
 use super::memory::ControlMemory;
 
 /// The result of one `decide` call: the decision and the memory to pass to the next call.
@@ -43,29 +42,6 @@ impl Decision {
             desired_total: desired_per_pool.iter().sum(),
             desired_per_pool,
             learning_until: None,
-        }
-    }
-
-    /// Ends every reason with the figures decided, the same ones `/status` and the metrics
-    /// show (`desired N workers, M on hand`), and, while the fleet is being learned, says so
-    /// and until when. The one place a reason's numbers meet the decision's.
-    pub(super) fn state_figures(&mut self, facts: &Facts) {
-        self.learning_until = facts.learning_until;
-        let mut tail = format!(
-            "; desired {} workers, {} on hand",
-            self.desired_total,
-            facts.capacity()
-        );
-        if let Some(until) = facts.learning_until {
-            tail.push_str(&format!(
-                "; learning the fleet for {}s more ({} workers not heard from yet): nothing is \
-                 scaled in and no boot is judged before then",
-                until.since(facts.now).as_secs_f64().ceil(),
-                facts.unknown
-            ));
-        }
-        for a in &mut self.actions {
-            a.reason_mut().text.push_str(&tail);
         }
     }
 
@@ -147,7 +123,7 @@ impl Action {
         }
     }
 
-    fn reason_mut(&mut self) -> &mut Reason {
+    pub(super) fn reason_mut(&mut self) -> &mut Reason {
         match self {
             Action::Launch { reason, .. }
             | Action::Terminate { reason, .. }

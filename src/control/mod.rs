@@ -68,7 +68,7 @@ pub fn decide_owned(
         );
         let desired: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
         let mut decision = Decision::new(vec![Action::Hold { pool: None, reason }], desired);
-        decision.state_figures(&facts);
+        state_figures(&mut decision, &facts);
         return Step { decision, memory };
     }
     // Strategies size the fleet for interactive work; the batch's allotment comes on top.
@@ -80,7 +80,30 @@ pub fn decide_owned(
         _ => plan,
     };
     let mut decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
-    decision.state_figures(&facts);
+    state_figures(&mut decision, &facts);
     memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }
+}
+
+/// Ends every reason with the figures decided, the same ones `/status` and the metrics show
+/// (`desired N workers, M on hand`), and, while the fleet is being learned, says so and until
+/// when. The one place a reason's numbers meet the decision's.
+fn state_figures(decision: &mut Decision, facts: &Facts) {
+    decision.learning_until = facts.learning_until;
+    let mut tail = format!(
+        "; desired {} workers, {} on hand",
+        decision.desired_total,
+        facts.capacity()
+    );
+    if let Some(until) = facts.learning_until {
+        tail.push_str(&format!(
+            "; learning the fleet for {}s more ({} workers not heard from yet): nothing is \
+             scaled in and no boot is judged before then",
+            until.since(facts.now).as_secs_f64().ceil(),
+            facts.unknown
+        ));
+    }
+    for a in &mut decision.actions {
+        a.reason_mut().text.push_str(&tail);
+    }
 }
