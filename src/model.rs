@@ -92,6 +92,11 @@ pub enum WorkerState {
     Busy { since: Timestamp },
     /// Told to finish its current job and take no more; `busy` says whether a job still runs.
     Draining { busy: bool },
+    /// Finished the drain it was asked for (idle, taking nothing): safe to terminate.
+    Drained,
+    /// Silent for longer than `lost_after` while its instance still runs: no longer capacity,
+    /// but billed until terminated.
+    Lost,
 }
 
 /// One worker as observed at the start of a tick.

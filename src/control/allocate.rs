@@ -28,11 +28,36 @@ pub fn plan_actions(
     let mut actions = Vec::new();
     let mut desired_per_pool: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
 
-    // Workers that never booted are cleaned up (on fresh data only); their pool launches
-    // nothing this tick, so no pool both launches and terminates in one step.
+    // Workers that never booted are cleaned up (on fresh data only), lost and drained ones
+    // whenever their pool is listed; their pool launches nothing this tick, so no pool both
+    // launches and terminates in one step.
     let mut cleaned = vec![false; policy.pools.len()];
     for (i, pool) in policy.pools.iter().enumerate() {
         let f = &facts.pools[i];
+        for (gone, kind, what) in [
+            (
+                &f.lost,
+                ReasonKind::WorkerLost,
+                "sent no heartbeat within lost_after",
+            ),
+            (
+                &f.drained,
+                ReasonKind::Drained,
+                "finished the drain they were asked for",
+            ),
+        ] {
+            if pool.scaling().is_some() && f.known && !gone.is_empty() {
+                cleaned[i] = true;
+                actions.push(Action::Terminate {
+                    pool: pool.name.clone(),
+                    workers: gone.clone(),
+                    reason: Reason::new(
+                        kind,
+                        format!("{} worker(s) in {} {what}", gone.len(), pool.name),
+                    ),
+                });
+            }
+        }
         if pool.scaling().is_some() && !f.overdue.is_empty() && facts.scale_in_safe() {
             cleaned[i] = true;
             actions.push(Action::Terminate {

@@ -90,8 +90,10 @@ pub enum Action {
         client_token: String,
         reason: Reason,
     },
-    /// Terminate these named workers of `pool` (always idle ones, or ones that never booted);
-    /// in a command pool, stop their VMs with the pool's `stop_command`.
+    /// Terminate these named workers of `pool`: idle ones (scale-in), ones that never booted,
+    /// were lost or finished their drain; in a command pool, stop their VMs with the pool's
+    /// `stop_command`. A worker that heartbeats and has not drained is asked to drain first
+    /// (it confirms it is idle and takes nothing more), and is terminated once it has.
     Terminate {
         pool: String,
         workers: Vec<WorkerId>,
@@ -186,6 +188,10 @@ pub enum ReasonKind {
     PoolMinimum,
     /// A worker did not become ready within `boot_timeout`.
     BootTimeout,
+    /// A worker was silent for longer than `heartbeat.lost_after`.
+    WorkerLost,
+    /// A worker finished the drain it was asked for.
+    Drained,
     /// `batch.deadline` sized the batch's EC2 workers.
     BatchDeadline,
     /// `batch.max_ec2` sized (or capped) the batch's EC2 workers.
@@ -239,6 +245,8 @@ impl ReasonKind {
             ReasonKind::WithinBand => "within_band",
             ReasonKind::PoolMinimum => "pool_minimum",
             ReasonKind::BootTimeout => "boot_timeout",
+            ReasonKind::WorkerLost => "worker_lost",
+            ReasonKind::Drained => "drained",
             ReasonKind::BatchDeadline => "batch_deadline",
             ReasonKind::BatchMaxEc2 => "batch_max_ec2",
             ReasonKind::BatchBudget => "batch_max_usd",

@@ -33,6 +33,10 @@ pub struct PoolFacts {
     pub unknown: u32,
     /// Launched longer than `boot_timeout` ago and still not ready.
     pub overdue: Vec<WorkerId>,
+    /// Finished their drain: to terminate (counted in `draining` until then).
+    pub drained: Vec<WorkerId>,
+    /// Silent past `lost_after`: to terminate (counted in `draining` until then).
+    pub lost: Vec<WorkerId>,
 }
 
 impl PoolFacts {
@@ -215,6 +219,14 @@ fn count_pool(
             WorkerState::Busy { .. } => pf.busy += 1,
             WorkerState::Idle { .. } => pf.idle += 1,
             WorkerState::Draining { .. } => pf.draining += 1,
+            WorkerState::Drained => {
+                pf.draining += 1;
+                pf.drained.push(w.id.clone());
+            }
+            WorkerState::Lost => {
+                pf.draining += 1;
+                pf.lost.push(w.id.clone());
+            }
             WorkerState::Booting if unheard_before.is_some_and(|t| w.launched_at < t) => {
                 pf.unknown += 1
             }

@@ -44,7 +44,9 @@ impl PoolCounts {
                         WorkerState::Booting => c.booting += 1,
                         WorkerState::Idle { .. } => c.idle += 1,
                         WorkerState::Busy { .. } => c.busy += 1,
-                        WorkerState::Draining { .. } => c.draining += 1,
+                        WorkerState::Draining { .. } | WorkerState::Drained | WorkerState::Lost => {
+                            c.draining += 1
+                        }
                     }
                 }
                 c

@@ -33,6 +33,9 @@ struct Tick {
     vm_booting: Vec<u32>,
     /// The service (re)started listening this many seconds ago (a restart or failover).
     restarted: Option<u32>,
+    /// EC2 workers judged lost, and ones that finished a drain.
+    lost: usize,
+    drained: usize,
 }
 
 fn tick() -> impl Strategy<Value = Tick> {
@@ -50,7 +53,7 @@ fn tick() -> impl Strategy<Value = Tick> {
             prop::collection::vec(0u32..1200, 0..8),
             prop::collection::vec(0u32..900, 0..4),
         ),
-        prop::option::weighted(0.2, 0u32..120),
+        (prop::option::weighted(0.2, 0u32..120), 0usize..3, 0usize..3),
     )
         .prop_map(
             |(
@@ -63,7 +66,7 @@ fn tick() -> impl Strategy<Value = Tick> {
                 listing_missing,
                 batch,
                 (vm_busy, vm_idle, vm_booting),
-                restarted,
+                (restarted, lost, drained),
             )| {
                 Tick {
                     dc_busy,
@@ -78,6 +81,8 @@ fn tick() -> impl Strategy<Value = Tick> {
                     vm_idle,
                     vm_booting,
                     restarted,
+                    lost,
+                    drained,
                 }
             },
         )
@@ -139,6 +144,9 @@ fn farm_for(t: &Tick, now_s: i64, vms: bool) -> Farm {
             f = f.vm_booting_since(1, at(now_s - *ago as i64));
         }
     }
+    f = f
+        .ec2_in_state(t.lost, WorkerState::Lost)
+        .ec2_in_state(t.drained, WorkerState::Drained);
     if let Some(ago) = t.restarted {
         f = f.listening_since(at(now_s - ago as i64));
     }
@@ -233,8 +241,11 @@ proptest! {
                             prop_assert!(w.is_some(), "terminated an unknown worker {}", id);
                             let w = w.unwrap();
                             prop_assert!(!w.is_busy(), "terminated busy worker {}", id);
-                            let idle_or_booting = matches!(w.state, WorkerState::Idle { .. } | WorkerState::Booting);
-                            prop_assert!(idle_or_booting, "terminated a draining worker {}", id);
+                            let released = matches!(
+                                w.state,
+                                WorkerState::Idle { .. } | WorkerState::Booting | WorkerState::Drained | WorkerState::Lost
+                            );
+                            prop_assert!(released, "terminated a worker still draining {}", id);
                             if pool == "ec2" {
                                 ec2_gone.insert(id.clone());
                             }
@@ -277,7 +288,15 @@ proptest! {
             prop_assert_eq!(d.learning_until.is_some(), learning);
             let unsafe_data = t.queue != 0 || t.listing_missing || learning;
             if unsafe_data {
-                prop_assert!(d.terminated() == 0 && drained == 0, "scaled in on stale or missing data: {:?}", d);
+                // Lost and drained workers go whenever their pool is listed; nothing else does.
+                let scaled_in = d.actions.iter().any(|a| matches!(a, Action::Terminate { reason, .. }
+                    if !matches!(reason.kind, ReasonKind::WorkerLost | ReasonKind::Drained)));
+                prop_assert!(!scaled_in && drained == 0, "scaled in on stale or missing data: {:?}", d);
+            }
+            if !t.listing_missing && t.lost + t.drained > 0 {
+                let released = d.actions.iter().filter(|a| matches!(a, Action::Terminate { reason, .. }
+                    if matches!(reason.kind, ReasonKind::WorkerLost | ReasonKind::Drained))).count();
+                prop_assert!(released > 0, "lost or drained workers kept: {:?}", d);
             }
             if t.listing_missing {
                 prop_assert_eq!(launched, 0, "launched blind into a pool it could not list");

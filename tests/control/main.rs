@@ -10,5 +10,6 @@ mod command_pools;
 mod control;
 mod hpa_cases;
 mod invariants;
+mod release;
 mod restart;
 mod runaway_guards;

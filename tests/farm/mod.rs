@@ -147,6 +147,14 @@ impl Farm {
         self
     }
 
+    /// Adds `n` EC2 workers observed in `state`.
+    pub fn ec2_in_state(mut self, n: usize, state: WorkerState) -> Farm {
+        for _ in 0..n {
+            self.push_ec2(Timestamp(0), state);
+        }
+        self
+    }
+
     /// Adds `n` EC2 workers booting since `launched`.
     pub fn ec2_booting_since(mut self, n: usize, launched: Timestamp) -> Farm {
         for _ in 0..n {

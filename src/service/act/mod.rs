@@ -1,26 +1,25 @@
 //! Carrying out a decision: launches through the EC2 fleet (or a command pool's start
-//! program, [`command`]), scale-in as drain requests (the worker finishes its job first),
-//! immediate termination of instances that never booted, and the service's own clean-up of
-//! lost and drained workers (terminated, or their VMs stopped). Never called in `--dry-run`.
+//! program, [`command`]); terminations of named workers, through the drain handshake for a
+//! worker that heartbeats (it finishes its job first, and `decide` terminates it once it says
+//! it has drained), at once for one that never booted, was lost or has drained (a command
+//! pool's VMs stopped with its stop program). Decides nothing; never called in `--dry-run`.
 
 mod command;
 pub mod ec2;
 pub mod programs;
 pub mod provider;
 
-use std::collections::BTreeMap;
-
 use tracing::{info, warn};
 
-use crate::control::{Action, Decision, ReasonKind};
-use crate::model::Instance;
-use crate::model::Timestamp;
+use crate::control::{Action, Decision};
+use crate::model::{Instance, Timestamp, WorkerId, WorkerState};
 
 use super::engine::Engine;
 use super::observe::FleetView;
 
 impl Engine {
-    /// Applies `decision`, then cleans up; returns one line per thing done, for `/status`.
+    /// Applies `decision`; returns one line per thing done, for `/status`. Every action comes
+    /// from `decide`; how one is carried out depends only on what was observed of its workers.
     pub(super) async fn act(
         &mut self,
         decision: &Decision,
@@ -40,61 +39,89 @@ impl Engine {
                     pool,
                     workers,
                     reason,
-                } if reason.kind == ReasonKind::BootTimeout && self.is_command_pool(pool) => {
-                    done.push(self.fail_starts(pool, workers));
+                } => {
+                    done.extend(
+                        self.terminate_workers(pool, workers, view, reason.kind.label(), now)
+                            .await,
+                    );
                 }
-                Action::Terminate {
-                    pool,
-                    workers,
-                    reason,
-                } if reason.kind == ReasonKind::BootTimeout => {
-                    let ids: Vec<String> = workers.iter().map(|w| w.0.clone()).collect();
-                    self.metrics
-                        .launch_failures
-                        .with_label_values(&[pool.as_str()])
-                        .inc_by(ids.len() as u64);
-                    done.push(self.terminate(pool, &ids, "boot_timeout").await);
-                }
-                // Scale-in and drains both go through the worker: it finishes any job, says it
-                // is drained, and only then is terminated (see `observe`).
-                Action::Terminate { pool, workers, .. } | Action::Drain { pool, workers, .. } => {
+                // The worker finishes its job, says it is drained, and `decide` then
+                // terminates it.
+                Action::Drain { pool, workers, .. } => {
                     for w in workers {
-                        if self.registry.request_drain(&w.0, now) {
-                            info!(pool = %pool, worker = %w, "Asked the worker to drain.");
-                            done.push(format!("drain {w} in {pool}"));
-                        } else {
-                            warn!(pool = %pool, worker = %w, "Cannot drain a worker that never sent a heartbeat.");
-                        }
+                        done.push(self.ask_to_drain(pool, w, now));
                     }
                 }
                 Action::Hold { .. } => {}
             }
         }
-        // A command pool's released VMs are stopped with one run of its program.
-        let mut stops: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for c in &view.cleanup {
-            self.metrics
-                .scaling_actions
-                .with_label_values(&[c.pool.as_str(), "terminate", c.why])
-                .inc();
-            if self.is_command_pool(&c.pool) {
-                info!(pool = %c.pool, worker = %c.instance_id, reason = c.why, "Stopping a VM the service released.");
-                stops
-                    .entry(&c.pool)
-                    .or_default()
-                    .push(c.instance_id.clone());
-                continue;
+        done
+    }
+
+    /// Terminates `workers` of `pool` by what was observed of each: a command-pool start that
+    /// never heartbeated is given up (a failed launch: no VM is known by name); a worker that
+    /// heartbeats and has not drained is asked to drain first (the protocol's handshake: it is
+    /// terminated once it confirms); any other (never booted, lost, drained) is terminated,
+    /// or its VM stopped, now.
+    async fn terminate_workers(
+        &mut self,
+        pool: &str,
+        workers: &[WorkerId],
+        view: &FleetView,
+        why: &str,
+        now: Timestamp,
+    ) -> Vec<String> {
+        let observed = |w: &WorkerId| {
+            view.pools
+                .iter()
+                .find(|p| p.pool == pool)
+                .and_then(|p| p.workers.as_ref())
+                .and_then(|ws| ws.iter().find(|x| &x.id == w))
+                .map(|x| x.state)
+        };
+        let mut done = Vec::new();
+        let (mut starts, mut now_gone, mut never_booted) = (Vec::new(), Vec::new(), 0u64);
+        for w in workers {
+            match observed(w) {
+                _ if self.starts.contains_key(&w.0) => starts.push(w.clone()),
+                Some(WorkerState::Idle { .. } | WorkerState::Busy { .. }) => {
+                    done.push(self.ask_to_drain(pool, w, now));
+                }
+                state => {
+                    never_booted += u64::from(state == Some(WorkerState::Booting));
+                    now_gone.push(w.0.clone());
+                }
             }
-            info!(pool = %c.pool, instance = %c.instance_id, reason = c.why, "Terminating a worker the service released.");
-            done.push(
-                self.terminate(&c.pool, std::slice::from_ref(&c.instance_id), c.why)
-                    .await,
-            );
         }
-        for (pool, ids) in stops {
-            done.push(self.stop_vms(pool, &ids).await);
+        if !starts.is_empty() {
+            done.push(self.fail_starts(pool, &starts));
+        }
+        if now_gone.is_empty() {
+            return done;
+        }
+        if self.is_command_pool(pool) {
+            info!(pool = %pool, workers = ?now_gone, reason = why, "Stopping VMs.");
+            done.push(self.stop_vms(pool, &now_gone).await);
+        } else {
+            // A launched instance that never became ready is a failed launch.
+            self.metrics
+                .launch_failures
+                .with_label_values(&[pool])
+                .inc_by(never_booted);
+            done.push(self.terminate(pool, &now_gone, why).await);
         }
         done
+    }
+
+    /// Asks worker `w` of `pool` to drain (it finishes any job and takes no other).
+    fn ask_to_drain(&self, pool: &str, w: &WorkerId, now: Timestamp) -> String {
+        if self.registry.request_drain(&w.0, now) {
+            info!(pool = %pool, worker = %w, "Asked the worker to drain.");
+            format!("drain {w} in {pool}")
+        } else {
+            warn!(pool = %pool, worker = %w, "Cannot drain a worker that never sent a heartbeat.");
+            format!("cannot drain {w} in {pool}: never heard from")
+        }
     }
 
     async fn launch(&mut self, pool: &str, count: u32, token: &str, now: Timestamp) -> String {

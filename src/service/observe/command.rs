@@ -5,14 +5,13 @@
 //!
 //! A new worker (first heartbeat not yet counted as a boot) takes the oldest pending start made
 //! before its first heartbeat: that start is done, and its boot time is recorded. Lost workers
-//! and drained idle ones are released (their VMs stopped) as in EC2 pools. Workers whose id
-//! could not safely be handed to the stop program are left out altogether.
+//! and drained idle ones are judged as in EC2 pools (`decide` stops their VMs). Workers whose
+//! id could not safely be handed to the stop program are left out altogether.
 
 use std::time::Duration;
 
-use super::{Boot, Cleanup, FleetView, state_of};
+use super::{Boot, FleetView, judged};
 use crate::control::PoolObservation;
-use crate::heartbeat::protocol::ReportedState;
 use crate::model::Instance;
 use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
 use crate::service::act::programs::safe_id;
@@ -59,23 +58,10 @@ pub(super) fn join_pool(
 
     let mut workers = Vec::new();
     for r in mine {
-        let release = |why| Cleanup {
-            pool: name.to_string(),
-            instance_id: r.key().to_string(),
-            why,
-        };
-        if lost(r) {
-            view.cleanup.push(release("worker_lost"));
-            continue;
-        }
-        let deadline_passed = r.drain_requested.is_some_and(|t| now.since(t) > lost_after);
-        if r.draining() && r.state == ReportedState::Idle && (r.drained || deadline_passed) {
-            view.cleanup.push(release("drained"));
-        }
         workers.push(Worker {
             id: WorkerId(r.key().to_string()),
             launched_at: r.first_seen,
-            state: state_of(r),
+            state: judged(r, now, lost_after),
         });
     }
     workers.extend(pending.into_iter().map(|s| Worker {
@@ -94,6 +80,7 @@ pub(super) fn join_pool(
 mod tests {
     use super::super::join;
     use super::*;
+    use crate::heartbeat::protocol::ReportedState;
     use crate::policy;
 
     const POLICY: &str = r#"
@@ -179,9 +166,13 @@ stop_command = ["/bin/true"]
         let state = |id: &str| ws.iter().find(|w| w.id.0 == id).map(|w| w.state);
         assert!(matches!(state("always-on"), Some(WorkerState::Busy { .. })));
         assert!(matches!(state("vm-new"), Some(WorkerState::Idle { .. })));
-        assert_eq!(state("vm-d"), Some(WorkerState::Draining { busy: false }));
+        assert_eq!(state("vm-d"), Some(WorkerState::Drained));
         assert_eq!(state("vm-b"), Some(WorkerState::Draining { busy: true }));
-        assert_eq!(state("vm-lost"), None, "lost workers are not capacity");
+        assert_eq!(
+            state("vm-lost"),
+            Some(WorkerState::Lost),
+            "lost workers are not capacity: decide stops their VMs"
+        );
         assert_eq!(
             state("--all"),
             None,
@@ -190,7 +181,7 @@ stop_command = ["/bin/true"]
         assert_eq!(state("vm-x"), None, "another pool's heartbeat");
         assert_eq!(state("s/1"), Some(WorkerState::Booting));
         assert_eq!(state("s/2"), Some(WorkerState::Booting));
-        assert_eq!(ws.len(), 6);
+        assert_eq!(ws.len(), 7);
         assert_eq!(
             v.started,
             vec!["s/0".to_string()],
@@ -204,15 +195,6 @@ stop_command = ["/bin/true"]
                 took: Duration::from_secs(2)
             }]
         );
-        let cleanup: Vec<(&str, &str)> = v
-            .cleanup
-            .iter()
-            .map(|c| (c.instance_id.as_str(), c.why))
-            .collect();
-        assert_eq!(
-            cleanup,
-            vec![("vm-d", "drained"), ("vm-lost", "worker_lost")]
-        );
-        assert_eq!(v.instances_per_pool, vec![6]);
+        assert_eq!(v.instances_per_pool, vec![7]);
     }
 }

@@ -2,10 +2,10 @@
 //! which instances exist) with heartbeats (the truth about what they do).
 //!
 //! An EC2 instance with no heartbeat yet is `Booting`; a worker silent longer than
-//! `lost_after` is lost (no longer capacity, to be replaced and terminated; while its instance
-//! is listed it counts as draining, so against max and budget); a worker told to
-//! drain is `Draining` and becomes terminable once it reports idle and drained, or is still
-//! idle when the drain deadline passes. Command pools have no listing: their workers are their
+//! `lost_after` is `Lost` (no longer capacity; `decide` terminates it, and while its instance
+//! is listed it counts against max and budget); a worker told to drain is `Draining` and
+//! becomes `Drained` once it reports idle and drained, or is still idle when the drain
+//! deadline passes. What to do about any of them is `decide`'s to say. Command pools have no listing: their workers are their
 //! heartbeats, plus the VMs started and not heartbeating yet (`observe/command.rs`). Pure: no
 //! I/O, time passed in.
 
@@ -23,17 +23,6 @@ mod command;
 pub mod queues;
 pub mod registry;
 
-/// An instance the service should terminate (a command-pool VM: stop) by itself, and why (a
-/// metric reason label).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cleanup {
-    pub pool: String,
-    /// The EC2 instance id, or the command-pool worker's id.
-    pub instance_id: String,
-    /// `worker_lost` or `drained`.
-    pub why: &'static str,
-}
-
 /// What one tick sees of the workers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FleetView {
@@ -42,8 +31,6 @@ pub struct FleetView {
     pub pools: Vec<PoolObservation>,
     /// Boots completed since the last tick.
     pub boots: Vec<Boot>,
-    /// Instances to terminate outside `decide`: lost or drained.
-    pub cleanup: Vec<Cleanup>,
     /// EC2 instances listed (command-pool VMs on or starting) per pool, for the cost gauge,
     /// policy order.
     pub instances_per_pool: Vec<u32>,
@@ -145,38 +132,10 @@ pub fn join(
                     took: rec.first_seen.since(inst.launched_at),
                 });
             }
-            if lost(rec) {
-                view.cleanup.push(Cleanup {
-                    pool: pool.name.clone(),
-                    instance_id: inst.id.clone(),
-                    why: "worker_lost",
-                });
-                // Not capacity, but its instance runs (and costs) until EC2 says it is gone:
-                // counted as draining, so no launch this tick can exceed max or budget.
-                workers.push(Worker {
-                    id,
-                    launched_at: inst.launched_at,
-                    state: WorkerState::Draining { busy: false },
-                });
-                continue;
-            }
-            let deadline_passed = rec
-                .drain_requested
-                .is_some_and(|t| now.since(t) > lost_after);
-            if rec.draining()
-                && rec.state == ReportedState::Idle
-                && (rec.drained || deadline_passed)
-            {
-                view.cleanup.push(Cleanup {
-                    pool: pool.name.clone(),
-                    instance_id: inst.id.clone(),
-                    why: "drained",
-                });
-            }
             workers.push(Worker {
                 id,
                 launched_at: inst.launched_at,
-                state: state_of(rec),
+                state: judged(rec, now, lost_after),
             });
         }
         view.instances_per_pool.push(count);
@@ -186,6 +145,20 @@ pub fn join(
         });
     }
     view
+}
+
+/// What a heartbeating worker is, at `now`: lost when silent past `lost_after`, drained once it
+/// confirmed its drain while idle (or is still idle when the drain deadline passed), else as
+/// it reports.
+fn judged(r: &Record, now: Timestamp, lost_after: Duration) -> WorkerState {
+    if now.since(r.last_seen) > lost_after {
+        return WorkerState::Lost;
+    }
+    let deadline_passed = r.drain_requested.is_some_and(|t| now.since(t) > lost_after);
+    if r.draining() && r.state == ReportedState::Idle && (r.drained || deadline_passed) {
+        return WorkerState::Drained;
+    }
+    state_of(r)
 }
 
 fn state_of(r: &Record) -> WorkerState {

@@ -99,27 +99,21 @@ fn joins_listing_with_heartbeats() {
     assert!(matches!(state("i-busy"), Some(WorkerState::Busy { .. })));
     assert_eq!(
         state("i-lost"),
-        Some(WorkerState::Draining { busy: false }),
+        Some(WorkerState::Lost),
         "lost workers are not capacity, but still count against max and budget"
     );
-    assert_eq!(state("i-d"), Some(WorkerState::Draining { busy: false }));
-    assert_eq!(state("i-s"), Some(WorkerState::Draining { busy: true }));
+    assert_eq!(state("i-d"), Some(WorkerState::Drained));
+    assert_eq!(
+        state("i-s"),
+        Some(WorkerState::Draining { busy: true }),
+        "a busy worker is never released, even past its drain deadline"
+    );
     assert_eq!(
         state("i-not-ours"),
         None,
         "a heartbeat alone makes no EC2 worker"
     );
     assert_eq!(ec2.len(), 6);
-    let cleanup: Vec<(&str, &str)> = v
-        .cleanup
-        .iter()
-        .map(|c| (c.instance_id.as_str(), c.why))
-        .collect();
-    assert_eq!(
-        cleanup,
-        vec![("i-lost", "worker_lost"), ("i-d", "drained")],
-        "a busy worker is never released, even past its drain deadline"
-    );
     assert_eq!(v.instances_per_pool, vec![0, 6]);
     assert_eq!(v.boots.len(), 4, "{:?}", v.boots);
     assert!(v.boots.iter().all(|b| b.pool == 1));
@@ -148,7 +142,15 @@ fn a_lost_worker_still_running_leaves_no_room_for_a_launch_beyond_the_budget() {
         Duration::from_secs(30),
         Timestamp::from_millis(0),
     );
-    assert_eq!(v.cleanup.len(), 1, "the lost worker is released");
+    let lost = |v: &FleetView| {
+        v.pools[1]
+            .workers
+            .iter()
+            .flatten()
+            .filter(|w| w.state == WorkerState::Lost)
+            .count()
+    };
+    assert_eq!(lost(&v), 1, "the lost worker is judged lost");
     let backlog = crate::model::QueueStats {
         visible: 20.0,
         in_flight: 2.0,
@@ -180,6 +182,12 @@ fn a_lost_worker_still_running_leaves_no_room_for_a_launch_beyond_the_budget() {
         "three instances run at $1/h under a $3/h budget: {:?}",
         step.decision
     );
+    assert_eq!(
+        step.decision.terminated(),
+        1,
+        "decide terminates the lost worker: {:?}",
+        step.decision
+    );
 }
 
 #[test]
@@ -195,8 +203,7 @@ fn a_failed_listing_is_unknown_and_releases_nothing() {
         Duration::from_secs(1),
         Timestamp::from_millis(0),
     );
-    assert_eq!(v.pools[1].workers, None);
-    assert!(v.cleanup.is_empty());
+    assert_eq!(v.pools[1].workers, None, "unknown, and nothing judged lost");
 }
 
 #[test]
@@ -215,9 +222,11 @@ fn an_idle_worker_past_its_drain_deadline_is_released() {
             Timestamp::from_millis(0),
         )
     };
-    assert!(
-        at(70_000).cleanup.is_empty(),
+    let state = |now| at(now).pools[1].workers.as_ref().unwrap()[0].state;
+    assert_eq!(
+        state(70_000),
+        WorkerState::Draining { busy: false },
         "within the deadline, wait for `drained`"
     );
-    assert_eq!(at(100_000).cleanup.len(), 1);
+    assert_eq!(state(100_000), WorkerState::Drained);
 }
