@@ -51,6 +51,8 @@ pub struct Engine {
     /// a restart does not read every worker's lifetime total as one tick's completions.
     pub(super) jobs_done: Option<HashMap<String, u64>>,
     pub(super) dry_run: bool,
+    /// With `--dry-run`: what the dry run would have changed, laid over every observation.
+    pub(super) shadow: Option<super::shadow::Shadow>,
     /// While paused: observe and decide, act on nothing (not even clean-up).
     pub(super) pause: Arc<super::pause::PauseSwitch>,
     /// The replicas' lease (`[lease]`); `None` for a single replica.
@@ -191,7 +193,7 @@ impl Engine {
             .chain(self.starts.values())
             .cloned()
             .collect();
-        let view = observe::join(
+        let mut view = observe::join(
             &self.policy,
             listing.as_deref(),
             &recent,
@@ -201,6 +203,10 @@ impl Engine {
             // LaunchTime has whole seconds: an instance launched in our first second counts.
             self.started_at.minus(Duration::from_secs(2)),
         );
+        if let Some(shadow) = &mut self.shadow {
+            let boot = self.memory.boot_estimate(self.policy.boot_reference());
+            shadow.apply(&mut view, boot, now);
+        }
         for b in &view.boots {
             self.registry.mark_boot_recorded(&b.key);
             self.metrics.boot_seconds.observe(b.took.as_secs_f64());
@@ -271,7 +277,13 @@ impl Engine {
             }
         };
         self.metrics.leader.set(if leading { 1.0 } else { 0.0 });
-        let executed = if self.dry_run || obs.paused.is_some() || !leading {
+        let executed = if self.dry_run {
+            // What a real run would have changed, kept so the next ticks see it.
+            match &mut self.shadow {
+                Some(shadow) if obs.paused.is_none() && leading => shadow.record(&decision, now),
+                _ => Vec::new(),
+            }
+        } else if obs.paused.is_some() || !leading {
             Vec::new()
         } else {
             let executed = self.act(&decision, &view, now).await;

@@ -15,6 +15,7 @@ pub mod http;
 pub mod lease;
 pub mod observe;
 pub mod pause;
+pub mod shadow;
 pub mod state;
 pub mod status;
 
@@ -218,6 +219,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
             .map(|s| (s.id.clone(), s))
             .collect(),
         jobs_done: None,
+        shadow: deps.dry_run.then(shadow::Shadow::default),
         dry_run: deps.dry_run,
         pause,
         lease,
