@@ -197,7 +197,7 @@ pub fn plan_actions(
                     facts,
                     &removed,
                     excess,
-                    &plan.reason,
+                    (&plan.reason, "busy with batch work"),
                     &mut actions,
                 );
                 for (r, d) in removed.iter_mut().zip(&drained) {
@@ -218,6 +218,42 @@ pub fn plan_actions(
                         plan.reason.text
                     ),
                 ));
+            }
+        }
+    }
+
+    // A spending cap that binds while workers run (the daily budget's rate falls as the day's
+    // spend nears it): idle workers go, never busy ones.
+    let quiet = actions.iter().all(|a| matches!(a, Action::Hold { .. }));
+    if quiet
+        && facts.scale_in_safe()
+        && let Some((cap, kind, why)) = caps::spend_cap(policy, ledger, now)
+    {
+        let spend = caps::hourly_spend(policy, facts);
+        let price = policy
+            .pools
+            .iter()
+            .filter(|p| p.scaling().is_some())
+            .map(|p| p.cost_per_hour)
+            .fold(0.0, f64::max);
+        if spend > cap + 1e-9 && price > 0.0 {
+            let over = ((spend - cap) / price - 1e-9).ceil() as u32;
+            let reason = Reason::new(kind, format!("{why}; the fleet costs ${spend:.2}/h"));
+            let mut removed = choose_victims(policy, obs, facts, over, &reason, &mut actions);
+            // Too few idle ones: busy workers finish their job, take no other, then go.
+            let short = over - removed.iter().sum::<u32>();
+            if short > 0 {
+                let why = (&reason, "over the budget");
+                let drained = choose_drains(policy, obs, facts, &removed, short, why, &mut actions);
+                for (r, d) in removed.iter_mut().zip(&drained) {
+                    *r += d;
+                }
+            }
+            for (i, n) in removed.iter().enumerate() {
+                desired_per_pool[i] -= n;
+            }
+            if removed.iter().any(|&n| n > 0) {
+                constraint = None;
             }
         }
     }
@@ -325,14 +361,14 @@ fn choose_victims(
 }
 
 /// Picks busy workers to drain after `removed` idle ones were scaled in: `excess` in all, in
-/// the same order and under the same bounds as [`choose_victims`].
+/// the same order and under the same bounds as [`choose_victims`]; `why` says why busy ones go.
 fn choose_drains(
     policy: &Policy,
     obs: &Observation,
     facts: &Facts,
     removed: &[u32],
     excess: u32,
-    reason: &Reason,
+    (reason, why): (&Reason, &str),
     actions: &mut Vec<Action>,
 ) -> Vec<u32> {
     let mut gone = removed.to_vec();
@@ -351,10 +387,7 @@ fn choose_drains(
             workers: chosen,
             reason: Reason::new(
                 reason.kind,
-                format!(
-                    "{} (busy with batch work: drained, then {then})",
-                    reason.text
-                ),
+                format!("{} ({why}: drained, then {then})", reason.text),
             ),
         });
     }

@@ -62,6 +62,49 @@ pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
         .sum()
 }
 
+/// The most EC2 may cost per hour now under `budget.max_daily_usd`, with a sentence: the rate
+/// that keeps the spend of the 24 h ending at the next tick, and of those ending an hour from
+/// now, within the budget, counting what leaves the window by then. Running instances count:
+/// when the fleet costs more, idle workers are scaled in.
+pub fn daily_rate_cap(policy: &Policy, ledger: &Ledger, now: Timestamp) -> Option<(f64, String)> {
+    let max_day = policy.budget.max_daily_usd?;
+    let spent = ledger.spent_last_day(now);
+    let per_hour = |span: std::time::Duration| {
+        let hours = span.as_secs_f64().max(1.0) / 3600.0;
+        (max_day - spent + ledger.leaving_day(now, span)).max(0.0) / hours
+    };
+    let cap = per_hour(std::time::Duration::from_secs(3600)).min(per_hour(policy.control.interval));
+    Some((
+        cap,
+        format!(
+            "${spent:.2} of ${max_day:.2} spent on EC2 in the last 24 h (budget.max_daily_usd): \
+             at most ${cap:.2}/h now"
+        ),
+    ))
+}
+
+/// The tightest cap on what the running fleet may cost per hour (`budget.max_hourly_usd`, the
+/// daily budget's rate), with its reason kind and sentence; `None` without a budget.
+pub fn spend_cap(
+    policy: &Policy,
+    ledger: &Ledger,
+    now: Timestamp,
+) -> Option<(f64, ReasonKind, String)> {
+    let hourly = policy.budget.max_hourly_usd.map(|max| {
+        (
+            max,
+            ReasonKind::BudgetCap,
+            format!("budget of ${max:.2}/h (budget.max_hourly_usd)"),
+        )
+    });
+    let daily = daily_rate_cap(policy, ledger, now)
+        .map(|(cap, why)| (cap, ReasonKind::DailyBudgetCap, why));
+    hourly
+        .into_iter()
+        .chain(daily)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
 /// How many of `want` workers pool `index` may launch, given `planned` launches and
 /// `planned_usd` per hour already granted to other pools this tick, and the recent `ledger`.
 #[allow(clippy::too_many_arguments)]
@@ -119,17 +162,16 @@ pub fn grant_launch(
             ));
         }
     }
-    if let Some(max_day) = policy.budget.max_daily_usd
+    if let Some((cap, why)) = daily_rate_cap(policy, ledger, now)
         && pool.cost_per_hour > 0.0
     {
-        let spent = ledger.spent_last_day(now);
-        if spent >= max_day && granted > 0 {
-            granted = 0;
+        let spend = hourly_spend(policy, facts) + planned_usd;
+        let affordable = ((cap - spend) / pool.cost_per_hour + 1e-9).floor().max(0.0) as u32;
+        if granted > affordable {
+            granted = affordable;
             bound = Some((
                 ReasonKind::DailyBudgetCap,
-                format!(
-                    "${spent:.2} spent on EC2 in the last 24 h, at most ${max_day:.2} (budget.max_daily_usd)"
-                ),
+                format!("{why} (spending ${spend:.2}/h)"),
             ));
         }
     }

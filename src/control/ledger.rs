@@ -65,6 +65,21 @@ impl Ledger {
             .sum()
     }
 
+    /// Dollars that leave the day window within `span` after `now`: whole quarter hours that
+    /// end by then (never more than will leave).
+    pub fn leaving_day(&self, now: Timestamp, span: std::time::Duration) -> f64 {
+        let gone = now.as_millis() - DAY_MS;
+        let edge = gone + span.as_millis().min(DAY_MS as u128) as i64;
+        self.spend
+            .iter()
+            .filter(|(at, _)| {
+                let end = at.as_millis() + QUARTER_MS;
+                end > gone && end <= edge
+            })
+            .map(|(_, usd)| usd)
+            .sum()
+    }
+
     /// Dollars spent in the day before `now` (whole quarter hours: slightly more, never less).
     pub fn spent_last_day(&self, now: Timestamp) -> f64 {
         self.spend

@@ -251,9 +251,10 @@ proptest! {
                             }
                         }
                     }
-                    Action::Drain { pool, workers, .. } => {
+                    Action::Drain { pool, workers, reason } => {
                         prop_assert!(pool != "datacenter", "datacenter workers are never drained");
-                        prop_assert!(t.batch.is_some(), "drained busy workers without a batch: {:?}", d);
+                        let budget = matches!(reason.kind, ReasonKind::BudgetCap | ReasonKind::DailyBudgetCap);
+                        prop_assert!(t.batch.is_some() || budget, "drained busy workers without a batch or a budget: {:?}", d);
                         terminated_pools.insert(pool.clone());
                         drained += workers.len();
                         for id in workers {

@@ -75,11 +75,21 @@ fn a_spent_daily_budget_stops_launches_with_a_reason() {
                 "launched after the day's budget: {:?}",
                 step.decision
             );
+            // Running workers count: the busy ones are drained (they finish their job, then
+            // go), never terminated.
+            let kinds: Vec<ReasonKind> = step
+                .decision
+                .actions
+                .iter()
+                .map(|a| a.reason().kind)
+                .collect();
             assert!(
-                holds(&step).contains(&ReasonKind::DailyBudgetCap),
+                kinds.contains(&ReasonKind::DailyBudgetCap),
                 "{:?}",
                 step.decision
             );
+            assert_eq!(step.decision.terminated(), 0, "{:?}", step.decision);
+            assert_eq!(step.decision.drained(), 20, "{:?}", step.decision);
             blocked = true;
         }
         memory = step.memory;

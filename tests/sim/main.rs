@@ -5,6 +5,7 @@
 #[path = "../farm/mod.rs"]
 mod farm;
 
+mod caps;
 mod compare;
 mod short_jobs;
 mod sim_faults;
