@@ -333,3 +333,28 @@ fn hpa_baseline_follows_upstream_rate_limits() {
         step.decision
     );
 }
+
+#[test]
+fn delayed_messages_count_as_demand_arriving_within_a_boot_time() {
+    // Reproduction: scheduled renders were read and ignored when sizing. 40 datacenter
+    // workers busy, nothing visible, 300 renders delayed: with a 3 min boot a fifth of them
+    // (3 of SQS's 15 minutes) arrives before a launch now could be ready.
+    let busy = || Farm::at(at(600)).dc_busy(40);
+    let quiet = busy().decide(&picnik(), &ControlMemory::default());
+    let scheduled = busy()
+        .delayed(300.0)
+        .decide(&picnik(), &ControlMemory::default());
+    let wanted = |s: &Step| s.decision.desired_total;
+    let text = &scheduled.decision.actions[0].reason().text;
+    assert!(
+        text.contains("demand 100 "),
+        "40 busy + 60 arriving: {text}"
+    );
+    assert!(
+        wanted(&scheduled) > wanted(&quiet),
+        "quiet {} vs scheduled {}: {:?}",
+        wanted(&quiet),
+        wanted(&scheduled),
+        scheduled.decision
+    );
+}

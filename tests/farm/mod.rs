@@ -67,6 +67,8 @@ pub struct Farm {
     /// Workers of the command pool `vms`; `None` when the policy has none.
     pub vms: Option<Vec<Worker>>,
     pub waiting: f64,
+    /// Delayed messages (not visible yet).
+    pub delayed: f64,
     pub queue_age: Duration,
     pub queue_missing: bool,
     pub ec2_listing_missing: bool,
@@ -86,6 +88,7 @@ impl Farm {
             ec2: Vec::new(),
             vms: None,
             waiting: 0.0,
+            delayed: 0.0,
             queue_age: Duration::ZERO,
             queue_missing: false,
             ec2_listing_missing: false,
@@ -234,6 +237,12 @@ impl Farm {
         self
     }
 
+    /// Sets the messages sent with a delay, not visible yet.
+    pub fn delayed(mut self, n: f64) -> Farm {
+        self.delayed = n;
+        self
+    }
+
     /// The queue statistics were sampled `age` before now.
     pub fn queue_age(mut self, age: Duration) -> Farm {
         self.queue_age = age;
@@ -271,7 +280,7 @@ impl Farm {
         let stats = QueueStats {
             visible: self.waiting,
             in_flight: busy - running,
-            delayed: 0.0,
+            delayed: self.delayed,
         };
         let batch_stats = self.batch.map(|(waiting, _)| QueueStats {
             visible: waiting,

@@ -38,6 +38,8 @@ const QUEUE_ALLOWANCE: f64 = 0.25;
 const RESERVE_REFRESH: Duration = Duration::from_secs(300);
 /// The quantile of demand growth over a boot time that idle workers absorb.
 const RESERVE_QUANTILE: f64 = 0.9;
+/// SQS's longest message delay: a delayed message becomes visible within it.
+const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
 
 /// Workers wanted for `demand` jobs: the demand plus its headroom, which is the policy's
 /// `max(min_free, free_busy_ratio × demand)` or the learned growth `reserve`, whichever is more.
@@ -55,7 +57,9 @@ pub fn with_headroom(policy: &Policy, demand: f64, reserve: f64) -> u32 {
 /// scenarios). A waiting job counts as a whole worker only when jobs last half a boot time or
 /// longer; a queue of 40 s renders needs a fraction of a worker per job, as measured by the mean
 /// service time (busy / throughput). Without a measured throughput every waiting job counts
-/// whole.
+/// whole. Delayed messages (scheduled renders) are demand arriving: SQS says how many there are,
+/// not when each becomes visible (within 15 minutes), so the share that arrives within a boot
+/// time, delays taken as spread evenly, counts as waiting.
 pub fn demand_sample(policy: &Policy, memory: &ControlMemory, queue: &QueueStats) -> f64 {
     let busy = queue.in_flight;
     let boot = memory.boot_estimate(configured_boot(policy)).as_secs_f64();
@@ -65,7 +69,8 @@ pub fn demand_sample(policy: &Policy, memory: &ControlMemory, queue: &QueueStats
         }
         _ => 1.0,
     };
-    busy + per_job * queue.visible
+    let arriving = (boot / SQS_MAX_DELAY.as_secs_f64()).min(1.0) * queue.delayed.max(0.0);
+    busy + per_job * (queue.visible + arriving)
 }
 
 /// The demand expected one boot time from now, and which signal set it.
