@@ -82,6 +82,14 @@ pub struct WorkloadArgs {
     /// instance run again.
     #[arg(long, default_value_t = 0.0)]
     pub spot_interruptions: f64,
+    /// The controller restarts every DURATION (a crash or a deploy, e.g. `1h`): it resumes its
+    /// memory as from --state-file and hears each worker again only at its next heartbeat.
+    #[arg(long, value_name = "DURATION")]
+    pub restart_every: Option<String>,
+    /// Another replica takes over the lease at T (e.g. `30h`, or seconds from the start): like
+    /// a restart, it has heard no worker yet. Repeatable.
+    #[arg(long, value_name = "T")]
+    pub failover_at: Vec<String>,
 }
 
 /// Prints every problem of every file; returns whether all were valid.

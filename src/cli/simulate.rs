@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::WorkloadArgs;
+use crate::model::parse_duration;
 use crate::policy::{self, Policy};
 use crate::sim::compare;
-use crate::sim::faults::{Faults, parse_window};
+use crate::sim::faults::{Faults, parse_instant, parse_window};
 use crate::sim::injection::Injection;
 use crate::sim::plot::{PlotData, PlotSample, render_svg};
 use crate::sim::scenario;
@@ -93,6 +94,17 @@ pub fn load_workload(
         faults
             .ec2_outages
             .push(parse_window(spec).map_err(|e| format!("--ec2-outage {e}"))?);
+    }
+    if let Some(spec) = &w.restart_every {
+        let every = parse_duration(spec).map_err(|e| format!("--restart-every {spec:?}: {e}"))?;
+        if every.is_zero() {
+            return Err(format!("--restart-every {spec:?} must be longer than zero").into());
+        }
+        faults.restart_every_ms = Some(every.as_millis().min(i64::MAX as u128) as i64);
+    }
+    for spec in &w.failover_at {
+        let at = parse_instant(spec).map_err(|e| format!("--failover-at {e}"))?;
+        faults.failovers_ms.push(at);
     }
     if !(w.spot_interruptions.is_finite() && w.spot_interruptions >= 0.0) {
         return Err(format!(

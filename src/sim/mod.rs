@@ -137,6 +137,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut kept = Vec::new();
     let mut was_down = false;
     let (mut next_job, mut next_tick, mut next_sample) = (0usize, 0i64, 0i64);
+    let (mut last_tick, mut partial_view) = (-1i64, false);
     let mut now = 0i64;
     let progress = report::Progress::new(config.progress, jobs.len() as u64);
 
@@ -226,10 +227,26 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                     sampled_at: Timestamp(now),
                 }
             });
-            if world.dirty || ec2_down || was_down {
-                observe_pools(&world, policy, &mut obs.pools);
+            // A restart or failover: the memory is resumed as from `--state-file`, and the new
+            // process has heard no worker yet.
+            if config.faults.restarted_between(last_tick, now) {
+                memory = std::mem::take(&mut memory).resumed();
+                obs.listening_since = Some(Timestamp(now));
+                world.dirty = true;
+            }
+            // Until every worker has been heard from, each tick sees more of them.
+            let hearing = obs.listening_since.is_some_and(|since| {
+                now < since.as_millis()
+                    + observe::HEARTBEAT_EVERY_MS
+                    + observe::HEARTBEAT_LATENCY_MS
+            });
+            if world.dirty || ec2_down || was_down || hearing || partial_view {
+                let listening = obs.listening_since.map(Timestamp::as_millis);
+                observe_pools(&world, policy, now, listening, &mut obs.pools);
                 world.dirty = false;
             }
+            partial_view = hearing;
+            last_tick = now;
             was_down = ec2_down;
             if ec2_down {
                 // DescribeInstances fails too: the EC2 pools are unknown, not empty.

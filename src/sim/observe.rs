@@ -1,5 +1,11 @@
 //! What the simulated controller observes: window averages of the queue and busy workers
 //! from exact time integrals, and each pool's workers in the states the service would report.
+//!
+//! Workers heartbeat every [`HEARTBEAT_EVERY_MS`], each at its own phase, and a heartbeat
+//! arrives [`HEARTBEAT_LATENCY_MS`] later. A controller that has just (re)started has heard
+//! none of them: until a worker's next heartbeat arrives, an EC2 worker is a listed instance
+//! with no report (`Booting`, launched long ago) and a datacenter or command-pool worker is
+//! not seen at all, exactly as the service reports them after a restart.
 
 use std::collections::VecDeque;
 
@@ -41,14 +47,44 @@ impl Integrals {
     }
 }
 
-/// The workers of each pool as the controller would observe them.
-pub(super) fn observe_pools(world: &World, policy: &Policy, out: &mut Vec<PoolObservation>) {
+/// How often a simulated worker heartbeats (the worker's default).
+pub const HEARTBEAT_EVERY_MS: i64 = 10_000;
+/// How long a heartbeat takes to arrive.
+pub const HEARTBEAT_LATENCY_MS: i64 = 200;
+
+/// When worker `index`'s first heartbeat after `since` arrives: each worker beats at its own
+/// phase within the period.
+pub(super) fn heard_at(index: u32, since: i64) -> i64 {
+    let phase = (i64::from(index) * 7_919) % HEARTBEAT_EVERY_MS;
+    since + (phase - since).rem_euclid(HEARTBEAT_EVERY_MS) + HEARTBEAT_LATENCY_MS
+}
+
+/// The workers of each pool as the controller would observe them at `now`, having listened
+/// since `listening` (ms; `None`: always).
+pub(super) fn observe_pools(
+    world: &World,
+    policy: &Policy,
+    now: i64,
+    listening: Option<i64>,
+    out: &mut Vec<PoolObservation>,
+) {
     out.clear();
     for (p, pool) in policy.pools.iter().enumerate() {
+        let listed = pool.ec2().is_some();
         let workers = world.live[p]
             .iter()
-            .map(|&i| {
+            .filter_map(|&i| {
                 let w = &world.workers[i as usize];
+                let unheard = listening.is_some_and(|since| now < heard_at(i, since))
+                    && !matches!(w.state, WState::Booting | WState::Gone);
+                if unheard {
+                    // Only EC2 lists its instances; other pools' workers are their reports.
+                    return listed.then(|| Worker {
+                        id: w.id.clone(),
+                        launched_at: Timestamp(w.launched_ms),
+                        state: WorkerState::Booting,
+                    });
+                }
                 let state = match w.state {
                     WState::Booting | WState::Gone => WorkerState::Booting,
                     WState::Idle { since } => WorkerState::Idle {
@@ -59,11 +95,11 @@ pub(super) fn observe_pools(world: &World, policy: &Policy, out: &mut Vec<PoolOb
                         since: Timestamp(since),
                     },
                 };
-                Worker {
+                Some(Worker {
                     id: w.id.clone(),
                     launched_at: Timestamp(w.launched_ms),
                     state,
-                }
+                })
             })
             .collect();
         out.push(PoolObservation {

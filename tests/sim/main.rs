@@ -7,5 +7,6 @@ mod farm;
 
 mod caps;
 mod compare;
+mod restarts;
 mod short_jobs;
 mod sim_faults;
