@@ -193,6 +193,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     info!(addr = %addr, policy = %deps.policy.name, dry_run = deps.dry_run, "Serving metrics, status and heartbeats.");
 
     let interval = deps.policy.control.interval;
+    // A single replica leads from its start; a replica of a lease from when it takes it.
+    let single = lease.is_none();
     let mut engine = Engine {
         fleet: Ec2Fleet::new(deps.ec2, &deps.policy.name),
         commands: CommandRunner::new(
@@ -227,7 +229,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         next_lease_check: deps.clock.now(),
         started_at,
         listening_since: started_at,
-        was_leading: false,
+        was_leading: single,
         ticks: 0,
         policy: deps.policy,
     };

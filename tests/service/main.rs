@@ -12,4 +12,5 @@ mod service_backfill;
 mod service_command;
 mod service_http;
 mod service_pause;
+mod service_startup;
 mod service_state;

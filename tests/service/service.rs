@@ -110,9 +110,30 @@ async fn backlog_launches_tagged_workers_that_drain_it_then_scales_in_to_min() {
         svc::metric(&metrics, "spillway_boot_seconds_count") >= 1.0,
         "{metrics}"
     );
+    // Scale-in completes through decide: the drained workers' terminations are decisions.
+    assert!(
+        svc::metric(
+            &metrics,
+            r#"spillway_scaling_actions_total{action="terminate",pool="ec2",reason="drained"}"#
+        ) >= 1.0,
+        "{metrics}"
+    );
     let lines = std::fs::read_to_string(&record).unwrap();
     let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
     assert!(first["observation"]["queue"].is_object() && first["decision"]["actions"].is_array());
+    // Reasons tell the truth: every one states the desired count /status and the metrics show.
+    for line in lines.lines() {
+        let d = &serde_json::from_str::<serde_json::Value>(line).unwrap()["decision"];
+        let said = format!("desired {} workers", d["desired_total"]);
+        for a in d["actions"].as_array().unwrap() {
+            let text = a["reason"]["text"].as_str().unwrap();
+            assert!(
+                text.contains(&said),
+                "{text} (decided {})",
+                d["desired_total"]
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
