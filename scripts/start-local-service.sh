@@ -4,7 +4,9 @@
 # window $window (default: the interval).
 # Sets $tmp (a scratch directory), $svc (the service's pid), $port_svc, SPILLWAY_TOKEN, and a
 # trap that stops every process started here and removes $tmp. Needs $target (the release
-# directory) and scripts/install-test-deps.sh run.
+# directory) and scripts/install-test-deps.sh run. With REPLICAS=2, two replicas share a
+# [lease] (a DynamoDB table on moto): the first leads ($leader, $port_leader) and $svc /
+# $port_svc are the follower, which passes every heartbeat on to the leader.
 tmp="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -48,7 +50,20 @@ class = "interactive"
 token_env = "SPILLWAY_TOKEN"
 lost_after = "60s"
 TOML
-RUST_LOG=warn "$target/spillway" run --policy "$tmp/policy.toml" --metrics-addr "127.0.0.1:$port_svc" &
+if [[ "${REPLICAS:-1}" == 2 ]]; then
+    .venv-moto/bin/python -c "import boto3; boto3.client('dynamodb').create_table(TableName='leases', \
+        AttributeDefinitions=[{'AttributeName': 'lease', 'AttributeType': 'S'}], \
+        KeySchema=[{'AttributeName': 'lease', 'KeyType': 'HASH'}], BillingMode='PAY_PER_REQUEST')"
+    printf '[lease]\ntable = "leases"\nduration = "15s"\n' >> "$tmp/policy.toml"
+    port_leader="$(.venv-moto/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    RUST_LOG=warn "$target/spillway" run --policy "$tmp/policy.toml" --replica-id leader \
+        --metrics-addr "127.0.0.1:$port_leader" &
+    leader=$!
+    pids+=($leader)
+    until curl -sf "127.0.0.1:$port_leader/metrics" | grep -q '^spillway_leader 1'; do sleep 0.1; done
+fi
+RUST_LOG=warn "$target/spillway" run --policy "$tmp/policy.toml" --replica-id follower \
+    --metrics-addr "127.0.0.1:$port_svc" &
 svc=$!
 pids+=($svc)
 until curl -sf "127.0.0.1:$port_svc/metrics" > /dev/null; do sleep 0.1; done

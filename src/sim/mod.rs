@@ -240,7 +240,8 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                     + observe::HEARTBEAT_EVERY_MS
                     + observe::HEARTBEAT_LATENCY_MS
             });
-            if world.dirty || ec2_down || was_down || hearing || partial_view {
+            let draining = world.idle_draining > 0;
+            if world.dirty || ec2_down || was_down || hearing || partial_view || draining {
                 let listening = obs.listening_since.map(Timestamp::as_millis);
                 observe_pools(&world, policy, now, listening, &mut obs.pools);
                 world.dirty = false;

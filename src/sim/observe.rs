@@ -87,6 +87,10 @@ pub(super) fn observe_pools(
                 }
                 let state = match w.state {
                     WState::Booting | WState::Gone => WorkerState::Booting,
+                    WState::Idle { .. } if w.draining && now >= w.drained_at => {
+                        WorkerState::Drained
+                    }
+                    WState::Idle { .. } if w.draining => WorkerState::Draining { busy: false },
                     WState::Idle { since } => WorkerState::Idle {
                         since: Timestamp(since),
                     },

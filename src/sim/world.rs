@@ -7,6 +7,10 @@
 //! VMs) boot for a drawn time around their pool's `boot_time` (or never, on a launch failure);
 //! only EC2 workers are billed, per second from launch to termination with a 60 s minimum.
 //! Command-pool VMs are on-prem: their busy time counts as datacenter time.
+//!
+//! Scale-in speaks the service's drain handshake: a worker told to drain takes no more jobs,
+//! finishes the one it runs, reports `drained` with its next heartbeat, and is terminated (and
+//! billed until then) only when the controller's next decision says so.
 
 use std::collections::VecDeque;
 
@@ -36,8 +40,10 @@ pub struct SimWorker {
     pub pool: usize,
     pub launched_ms: i64,
     pub state: WState,
-    /// Told to drain: finishes its job, then is terminated.
+    /// Told to drain: takes no more jobs, finishes its job, reports drained, then is terminated.
     pub draining: bool,
+    /// When the controller hears that it has drained (ms; while idle and draining).
+    pub drained_at: i64,
     /// Whether the job it runs is a batch job.
     on_batch: bool,
     /// The job it runs (when busy) and when that job will end (ms).
@@ -95,6 +101,9 @@ pub struct World {
     /// Whether any worker changed since the observation was last built (the simulator reuses
     /// it otherwise: over a long quiet trace most ticks change nothing).
     pub dirty: bool,
+    /// Idle workers that are draining: their report of `drained` arrives with time, so the
+    /// observation is rebuilt every tick while there are any.
+    pub idle_draining: u32,
     /// Per-job start time (ms), `i64::MIN` until started.
     pub started: Vec<i64>,
     pool_speed: Vec<f64>,
@@ -132,6 +141,7 @@ impl World {
             boots: Vec::new(),
             completed_since_tick: 0,
             dirty: true,
+            idle_draining: 0,
             started: vec![i64::MIN; jobs],
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
@@ -190,6 +200,7 @@ impl World {
             launched_ms: now,
             state,
             draining: false,
+            drained_at: i64::MAX,
             on_batch: false,
             job: 0,
             busy_until: 0,
@@ -233,7 +244,8 @@ impl World {
         for k in 0..self.dispatch.len() {
             let p = self.dispatch[k];
             while let Some(idx) = self.idle[p].pop() {
-                if matches!(self.workers[idx as usize].state, WState::Idle { .. }) {
+                let w = &self.workers[idx as usize];
+                if matches!(w.state, WState::Idle { .. }) && !w.draining {
                     return Some(idx);
                 }
             }
@@ -282,8 +294,17 @@ impl World {
         None
     }
 
-    /// A worker is free (job done or boot done): it takes the next job or goes idle.
+    /// A worker is free (job done or boot done): it takes the next job or goes idle; a draining
+    /// one takes nothing and reports `drained` at once.
     pub fn free(&mut self, worker: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
+        if self.workers[worker as usize].draining {
+            self.dirty = true;
+            self.idle_draining += 1;
+            let w = &mut self.workers[worker as usize];
+            w.state = WState::Idle { since: now };
+            w.drained_at = now + super::observe::HEARTBEAT_LATENCY_MS;
+            return None;
+        }
         let next = self.queues[0]
             .pop_front()
             .or_else(|| self.queues[1].pop_front());
@@ -309,10 +330,6 @@ impl World {
         self.completed_since_tick += 1;
         let w = &self.workers[worker as usize];
         self.busy_batch -= u32::from(w.on_batch);
-        if w.draining {
-            self.retire(worker, now);
-            return None;
-        }
         self.free(worker, jobs, now)
     }
 

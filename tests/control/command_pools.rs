@@ -235,7 +235,8 @@ fn the_simulator_serves_a_burst_on_vms_before_paying_for_ec2() {
         ec2_only.datacenter_busy_hours
     );
     assert!(r.oracle_ec2_hours_floor < ec2_only.oracle_ec2_hours_floor);
-    // Order: VMs start before any EC2 launch, and stop no earlier than the last EC2 leaves.
+    // Order: VMs start before any EC2 launch, and are scaled in no earlier than the last EC2
+    // worker (a scale-in asks the worker to drain; the drained worker's termination follows).
     let when = |label: &str, pool: &str| -> Vec<f64> {
         hybrid
             .decisions
@@ -243,7 +244,9 @@ fn the_simulator_serves_a_burst_on_vms_before_paying_for_ec2() {
             .filter(|(_, d)| {
                 d.actions.iter().any(|a| match a {
                     Action::Launch { pool: p, .. } => label == "launch" && p == pool,
-                    Action::Terminate { pool: p, .. } => label == "terminate" && p == pool,
+                    Action::Terminate {
+                        pool: p, reason, ..
+                    } => label == "terminate" && p == pool && reason.kind != ReasonKind::Drained,
                     _ => false,
                 })
             })

@@ -7,6 +7,6 @@ mod farm;
 
 mod caps;
 mod compare;
-mod restarts;
+mod protocol;
 mod short_jobs;
 mod sim_faults;

@@ -1,7 +1,9 @@
-//! What a decision does to the simulated farm: launches boot (or fail to), terminations bill
-//! and remove idle workers, drains let busy workers finish their job and then go. In a command
-//! pool a launch is a VM start and a termination a stop (nothing billed). A busy worker named
-//! for termination is refused and counted (the controller must never ask).
+//! What a decision does to the simulated farm: launches boot (or fail to); a termination of an
+//! idle worker starts the drain handshake (it takes no more jobs and reports `drained` with its
+//! next heartbeat), and one of a drained, or never booted, worker bills and removes it; drains
+//! let busy workers finish their job first. In a command pool a launch is a VM start and a
+//! termination a stop (nothing billed). A busy worker named for termination is refused and
+//! counted (the controller must never ask).
 
 use crate::control::{Action, Decision};
 use crate::model::WorkerId;
@@ -102,13 +104,32 @@ impl World {
             WState::Booting => {
                 self.end_boot(idx, now);
             }
+            // Asked to drain: it hears so, and answers drained, with its next heartbeat.
+            WState::Idle { .. } if !w.draining => {
+                let heard = super::super::observe::heard_at(idx, now);
+                let w = &mut self.workers[idx as usize];
+                w.draining = true;
+                w.drained_at = heard;
+                self.idle_draining += 1;
+                self.dirty = true;
+                return;
+            }
             _ => {}
         }
         self.retire(idx, now);
     }
 
+    /// Notes that worker `idx` leaves the world: an idle draining one no longer awaits its end.
+    pub(super) fn leave(&mut self, idx: u32) {
+        let w = &self.workers[idx as usize];
+        if w.draining && matches!(w.state, WState::Idle { .. }) {
+            self.idle_draining -= 1;
+        }
+    }
+
     /// Bills and removes a worker that is not busy.
     pub(super) fn retire(&mut self, idx: u32, now: i64) {
+        self.leave(idx);
         self.dirty = true;
         self.bill(idx, now);
         self.workers[idx as usize].state = WState::Gone;

@@ -55,6 +55,7 @@ impl World {
             }
             WState::Idle { .. } | WState::Gone => None,
         };
+        self.leave(idx);
         self.bill(idx, now);
         self.dirty = true;
         self.workers[idx as usize].state = WState::Gone;

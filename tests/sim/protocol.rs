@@ -1,6 +1,8 @@
-//! Controller restarts and failovers in the simulator, which speaks the service's protocol: a
-//! restarted controller resumes its memory (as from `--state-file`) and hears each worker again
-//! only at its next heartbeat (every 10 s, each at its own phase).
+//! The simulator speaks the service's protocol with its workers: scale-in is the drain
+//! handshake (the worker is asked, answers drained with its next heartbeat, and only the next
+//! decision terminates it, billed until then), and a restarted controller resumes its memory
+//! (as from `--state-file`) and hears each worker again only at its next heartbeat (every 10 s,
+//! each at its own phase).
 //!
 //! Reproduction (issue "the service knows before it acts"): a restart judged every instance it
 //! had not heard from yet as overdue and terminated it, busy or not.
@@ -89,4 +91,34 @@ fn a_failover_at_the_afternoon_peak_terminates_nothing_it_has_not_heard() {
         "{:?}",
         at_failover.1
     );
+}
+
+#[test]
+fn every_scale_in_is_a_drain_request_then_a_decided_termination_of_the_drained_worker() {
+    use std::collections::HashMap;
+    let out = diurnal(Faults::default());
+    let mut asked: HashMap<String, f64> = HashMap::new();
+    let mut ended = 0;
+    for (t, d) in &out.decisions {
+        for a in &d.actions {
+            let Action::Terminate {
+                workers, reason, ..
+            } = a
+            else {
+                continue;
+            };
+            for w in workers {
+                if reason.kind == ReasonKind::Drained {
+                    let at = asked.remove(&w.0).expect("a drained worker had been asked");
+                    assert!(*t > at, "terminated in the tick it was asked: {w}");
+                    ended += 1;
+                } else if reason.kind != ReasonKind::BootTimeout {
+                    assert!(asked.insert(w.0.clone(), *t).is_none(), "asked twice: {w}");
+                }
+            }
+        }
+    }
+    assert!(ended > 100, "{ended} drained workers terminated");
+    assert!(asked.len() <= 5, "left draining at the end: {asked:?}");
+    assert_eq!(out.report.busy_terminations_refused, 0);
 }
