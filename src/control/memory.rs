@@ -191,7 +191,56 @@ impl ControlMemory {
         let v = &mut buf[..n];
         let idx = ((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1;
         let (_, p90, _) = v.select_nth_unstable_by(idx, f64::total_cmp);
-        Duration::from_secs_f64(*p90)
+        // Total: a value no boot can take (negative, not a number, beyond any range) plans with
+        // the configured boot time instead of panicking.
+        Duration::try_from_secs_f64(*p90).unwrap_or(configured)
+    }
+
+    /// Every value out of the range `decide` could have produced, as `field: problem`: a state
+    /// file edited by hand, corrupted or forged is refused with them, never acted on.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |field: &str, v: f64, max: f64| {
+            if !(v.is_finite() && (0.0..=max).contains(&v)) {
+                out.push(format!("{field}: {v} is outside 0..={max}"));
+            }
+        };
+        for v in &self.boot_samples {
+            check("memory.boot_samples", *v, 86_400.0);
+        }
+        for (_, v) in &self.demand {
+            check("memory.demand", *v, 1e7);
+        }
+        check("memory.unserved_last", self.unserved_last, 1e9);
+        if let Some(v) = self.throughput {
+            check("memory.throughput", v, 1e6);
+        }
+        if let Some((_, v)) = self.reserve {
+            check("memory.reserve", v, 1e7);
+        }
+        for v in self.profile.slots.iter().flatten() {
+            check("memory.profile.slots", *v, 1e7);
+        }
+        if let Some((_, sum, _)) = self.profile.current {
+            check("memory.profile.current", sum, 1e12);
+        }
+        for (_, usd) in &self.ledger.spend {
+            check("memory.ledger.spend", *usd, 1e9);
+        }
+        check("memory.batch.spent_usd", self.batch.spent_usd, 1e9);
+        if let Some(v) = self.batch.rate_per_worker {
+            check("memory.batch.rate_per_worker", v, 1e6);
+        }
+        if self.boot_samples.len() > BOOT_SAMPLES || self.demand.len() > DEMAND_SAMPLES {
+            out.push("memory: more samples than are ever kept".into());
+        }
+        if self.profile.slots.len() != PROFILE_SLOTS {
+            out.push(format!(
+                "memory.profile.slots: {} slots, not {PROFILE_SLOTS}",
+                self.profile.slots.len()
+            ));
+        }
+        out
     }
 
     /// Remembers the demand at `now`.

@@ -81,6 +81,10 @@ impl StateFile {
             Err(e) => return Err(self.unreadable(e)),
         };
         let saved: Saved = serde_json::from_str(&text).map_err(|e| self.unreadable(e))?;
+        let problems = saved.memory.problems();
+        if !problems.is_empty() {
+            return Err(self.unreadable(problems.join("; ")));
+        }
         if saved.policy != self.policy {
             return Err(StateError::OtherPolicy {
                 path: self.path.clone(),
@@ -196,5 +200,26 @@ mod tests {
         let e = f.load().unwrap_err();
         assert!(matches!(e, StateError::Unreadable { .. }), "{e}");
         assert!(e.to_string().contains("other.json"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_their_fields_not_resumed() {
+        // Reproduction (issue "hostile input"): boot_samples = [-5, -5, -5] in an otherwise
+        // valid file panicked every start in boot_estimate (a crash loop); a throughput of
+        // -1e300 wanted 4,294,967,295 workers.
+        let f = file("forged.json", "picnik");
+        let mut m = ControlMemory::default();
+        m.boot_samples.extend([-5.0, -5.0, -5.0]);
+        m.throughput = Some(-1e300);
+        f.save(&m, std::iter::empty(), Timestamp::from_millis(0))
+            .unwrap();
+        let e = f.load().unwrap_err().to_string();
+        assert!(e.contains("memory.boot_samples: -5"), "{e}");
+        assert!(e.contains("memory.throughput"), "{e}");
+        // decide itself is total on such a memory: the configured boot time, no panic.
+        assert_eq!(
+            m.boot_estimate(Duration::from_secs(180)),
+            Duration::from_secs(180)
+        );
     }
 }

@@ -154,3 +154,61 @@ async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
     }
     assert_eq!(state(&direct, &ours).await, InstanceStateName::Terminated);
 }
+
+/// Reproduction (issue "hostile input"): with the worker token, `{"worker_id":"evil", …,
+/// "instance_id":"i-…", "state":"idle", "drained":true}` once a second, while the real worker
+/// reports idle and not drained: the instance was terminated (`reason="drained"`). An
+/// unrequested `drained` was trusted, and the newest record for an instance won.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_drained_heartbeat_for_a_healthy_worker_terminates_nothing() {
+    let _alone = support::alone().await;
+    let server = moto::server();
+    let account = moto::fresh_account();
+    let proxy = Proxy::start(server.port()).await;
+    let direct = server.ec2_client(&account);
+    let queue = support::queues::create_queue(&server.sqs_client(&account), "jobs").await;
+    let name = format!("forged-drain-{account}");
+    let ours = start_instance(
+        &direct,
+        &[("spillway:policy", name.as_str()), ("spillway:pool", "ec2")],
+    )
+    .await;
+    let policy = TestPolicy {
+        name: &name,
+        queue_url: &queue,
+        max: 4,
+        scale_in_after: "1h",
+        boot_timeout: "1h",
+        lost_after: "3s",
+        learn_for: Some("1s"),
+        instance_types: r#"["c5.large"]"#,
+    };
+    let running = svc::start(
+        svc::policy(&policy.toml()),
+        server.ec2_client_via(&account, &proxy.endpoint()),
+        server.sqs_client_via(&account, &proxy.endpoint()),
+        Arc::new(SystemClock::new()),
+        Options::default(),
+    )
+    .await;
+    let host = running.host();
+    let real = Heartbeat {
+        drained: false,
+        ..drained(&ours, Some(&ours))
+    };
+    // The real worker is heard first, then the forger joins, for eight ticks.
+    client::send(&host, TOKEN, &real).await.expect("accepted");
+    let start = ticks(&running.status().await);
+    while ticks(&running.status().await) < start + 8 {
+        client::send(&host, TOKEN, &real).await.expect("accepted");
+        client::send(&host, TOKEN, &drained("evil", Some(&ours)))
+            .await
+            .expect("accepted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let s = running.status().await;
+    running.stop().await.expect("clean stop");
+    assert_eq!(proxy.count("TerminateInstances"), 0, "{s:#}");
+    assert_eq!(state(&direct, &ours).await, InstanceStateName::Running);
+    assert_eq!(s["last"]["workers"][0]["idle"].as_u64(), Some(1), "{s:#}");
+}

@@ -63,18 +63,21 @@ pub fn join(
     lost_after: Duration,
     started_at: Timestamp,
 ) -> FleetView {
+    let lost = |r: &Record| now.since(r.last_seen) > lost_after;
+    // An instance is the worker first heard from on it, among those still heard: a second
+    // worker id claiming the same instance (a forger with the token) does not replace it.
     let mut by_instance: HashMap<&str, &Record> = HashMap::new();
     for r in records {
         if let Some(id) = r.instance_id.as_deref() {
-            let keep = by_instance
-                .get(id)
-                .is_none_or(|o| o.last_seen < r.last_seen);
+            let keep = by_instance.get(id).is_none_or(|o| {
+                let rank = |x: &Record| (lost(x), x.first_seen, std::cmp::Reverse(x.last_seen));
+                rank(o) > rank(r)
+            });
             if keep {
                 by_instance.insert(id, r);
             }
         }
     }
-    let lost = |r: &Record| now.since(r.last_seen) > lost_after;
     let mut view = FleetView::default();
     for (index, pool) in policy.pools.iter().enumerate() {
         if pool.command().is_some() {

@@ -38,9 +38,10 @@ pub struct Record {
 }
 
 impl Record {
-    /// Whether it is draining: told to, or it says so itself (e.g. told by a previous run).
+    /// Whether it is draining: this process told it to (a worker's own `drained` counts only
+    /// then).
     pub fn draining(&self) -> bool {
-        self.drain_requested.is_some() || self.drained
+        self.drain_requested.is_some()
     }
 
     /// The key `decide` knows it by: the instance id when it has one.
@@ -91,7 +92,9 @@ impl Registry {
         rec.instance_id = hb.instance_id;
         rec.job_id = hb.job_id;
         rec.jobs_done = hb.jobs_done;
-        rec.drained = hb.drained;
+        // `drained` answers a drain request: unasked, it is not believed (a forged one would
+        // have a healthy worker terminated).
+        rec.drained = hb.drained && rec.drain_requested.is_some();
         rec.last_seen = now;
         Some(if rec.draining() {
             Command::Drain
@@ -174,5 +177,22 @@ mod tests {
         assert_eq!((rec.state, rec.state_since), (ReportedState::Busy, t(2)));
         r.forget("i-a");
         assert!(r.snapshot().is_empty());
+    }
+
+    #[test]
+    fn drained_is_believed_only_in_answer_to_a_drain_request() {
+        // Reproduction (issue "hostile input"): a forged `drained` from any worker id had a
+        // healthy instance terminated.
+        let r = Registry::new();
+        let t = Timestamp::from_millis;
+        let forged = Heartbeat {
+            drained: true,
+            ..hb("evil", ReportedState::Idle)
+        };
+        assert_eq!(r.beat(forged.clone(), t(0)), Some(Command::Run));
+        assert!(!r.snapshot()[0].drained && !r.snapshot()[0].draining());
+        assert!(r.request_drain("i-evil", t(1)));
+        assert_eq!(r.beat(forged, t(2)), Some(Command::Drain));
+        assert!(r.snapshot()[0].drained);
     }
 }

@@ -57,6 +57,7 @@ fn joins_listing_with_heartbeats() {
     let now = 100_000;
     let lost_after = Duration::from_secs(30);
     let mut draining = rec("w-d", Some("i-d"), "ec2", false, now - 1_000);
+    draining.drain_requested = Some(Timestamp::from_millis(95_000));
     draining.drained = true;
     let mut stuck = rec("w-s", Some("i-s"), "ec2", true, now - 1_000);
     stuck.drain_requested = Some(Timestamp::from_millis(0));
