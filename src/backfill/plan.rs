@@ -50,6 +50,14 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Whether `a` names the file `b` is (the same path, or the same file through another path).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Reads, validates and plans. Writes only the rejects file (and not in a dry run).
 pub fn prepare(options: &SubmitOptions) -> Result<Plan, BackfillError> {
     let input = &options.input;
@@ -66,6 +74,22 @@ pub fn prepare(options: &SubmitOptions) -> Result<Plan, BackfillError> {
         .rejects
         .clone()
         .unwrap_or_else(|| with_suffix(input, ".rejects.jsonl"));
+    let checkpoint_path = options
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| with_suffix(input, ".spillway-ckpt"));
+    // Writing either over the input would lose the jobs it holds.
+    for (flag, path) in [
+        ("--rejects", &rejects_path),
+        ("--checkpoint", &checkpoint_path),
+    ] {
+        if same_file(path, input) {
+            return Err(BackfillError::Usage(format!(
+                "{flag} {} is the input file itself; name another file (nothing was sent)",
+                path.display()
+            )));
+        }
+    }
     if !parsed.problems.is_empty() && !options.dry_run {
         jobs::write_rejects(&rejects_path, &parsed.problems)
             .map_err(|e| BackfillError::io(&rejects_path, e))?;
@@ -82,10 +106,6 @@ pub fn prepare(options: &SubmitOptions) -> Result<Plan, BackfillError> {
         group_id: fifo.then(|| options.group_id.clone()),
         total_jobs: parsed.jobs.len(),
     };
-    let checkpoint_path = options
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| with_suffix(input, ".spillway-ckpt"));
     let existing = checkpoint::load(&checkpoint_path)?;
     let (acked, in_doubt) = match &existing {
         Some(state) => {

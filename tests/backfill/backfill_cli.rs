@@ -222,3 +222,48 @@ fn a_missing_queue_is_permanent_and_an_unreachable_endpoint_gives_up() {
         "{report}"
     );
 }
+
+/// Reproduction (issue "hostile input"): `backfill submit --rejects` naming the input file
+/// overwrote the input (exit 0, data lost). The same for `--checkpoint`, and through another
+/// spelling of the path.
+#[test]
+fn rejects_or_checkpoint_naming_the_input_are_refused_and_the_input_is_kept() {
+    let dir = test_dir("rejects-input");
+    let input = dir.join("jobs.jsonl");
+    write_jobs(&input, 5);
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str("not json\n");
+    std::fs::write(&input, &text).unwrap();
+    let other_spelling = dir.join(".").join("jobs.jsonl");
+    let url = "http://127.0.0.1:9/123456789012/nowhere";
+    for (flag, path) in [
+        ("--rejects", &input),
+        ("--rejects", &other_spelling),
+        ("--checkpoint", &input),
+    ] {
+        let output = spillway(&[
+            "backfill",
+            "submit",
+            input.to_str().unwrap(),
+            "--queue-url",
+            url,
+            "--skip-invalid",
+            flag,
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{flag} {}: {stderr}",
+            path.display()
+        );
+        assert!(stderr.contains("is the input file itself"), "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&input).unwrap(),
+            text,
+            "the input is intact"
+        );
+    }
+}
