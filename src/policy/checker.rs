@@ -8,6 +8,10 @@ use toml::Spanned;
 
 use crate::model::parse_duration;
 
+/// The largest count a policy may hold (workers, `max`, launches): the most workers the
+/// service's registry remembers. Larger ones would make the simulator allocate without bound.
+pub const MAX_COUNT: u32 = 100_000;
+
 /// One thing wrong with a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -106,6 +110,7 @@ impl Checker<'_> {
         }
     }
 
+    /// A whole number ≥ 0 and at most [`MAX_COUNT`].
     pub(super) fn count(
         &mut self,
         v: Option<Spanned<i64>>,
@@ -115,7 +120,15 @@ impl Checker<'_> {
     ) -> u32 {
         match v {
             Some(s) => match u32::try_from(*s.get_ref()) {
-                Ok(n) => n,
+                Ok(n) if n <= MAX_COUNT => n,
+                Ok(n) => {
+                    self.problem(
+                        s.span().start,
+                        field,
+                        format!("{n} is out of range: at most {MAX_COUNT} (the most workers spillway tracks)"),
+                    );
+                    0
+                }
                 Err(_) => {
                     self.problem(
                         s.span().start,

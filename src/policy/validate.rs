@@ -43,6 +43,16 @@ pub fn from_toml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
 impl Checker<'_> {
     fn policy(&mut self, raw: PolicyFile) -> Policy {
         let name = match raw.name {
+            // The name is an EC2 tag value on every instance: at most 256 characters.
+            Some(n) if n.get_ref().chars().count() > 256 => {
+                let len = n.get_ref().chars().count();
+                self.problem(
+                    n.span().start,
+                    "name",
+                    format!("{len} characters: at most 256 (it tags every instance)"),
+                );
+                String::new()
+            }
             Some(n) if !n.get_ref().trim().is_empty() => n.into_inner(),
             Some(n) => {
                 self.problem(n.span().start, "name", "must not be empty");
@@ -111,8 +121,9 @@ impl Checker<'_> {
             "control.max_launch_per_tick",
             Some(50),
         );
-        if max_launch_per_tick == 0 {
-            self.problem(c_at, "control.max_launch_per_tick", "must be at least 1");
+        let field = "control.max_launch_per_tick";
+        if max_launch_per_tick == 0 && !self.problems.iter().any(|p| p.field == field) {
+            self.problem(c_at, field, "must be at least 1");
         }
 
         let (t_at, t) = split(raw.target, "target", self);
