@@ -38,6 +38,12 @@ impl Injection {
                 .map_err(|e| format!("--backfill {spec:?}: T {at:?}: {e}"))?
                 .as_secs_f64(),
         };
+        if at_s > crate::sim::trace::MAX_SPAN_S {
+            return Err(format!(
+                "--backfill {spec:?}: T is beyond the longest span a simulation covers ({:.0e} s, about 3 years)",
+                crate::sim::trace::MAX_SPAN_S
+            ));
+        }
         Ok(Injection {
             path: PathBuf::from(path),
             at_s,

@@ -94,6 +94,11 @@ impl RawTrace {
 /// The most jobs [`to_jobs`] expands a trace into (about 2.4 GB of them); a larger trace or
 /// `--scale` is refused before anything is allocated.
 pub const MAX_JOBS: f64 = 100_000_000.0;
+/// The longest span a trace may cover, seconds from its first row (about 3 years; the shared
+/// LANL log covers 2): the simulator samples the whole span every minute.
+pub const MAX_SPAN_S: f64 = 1e8;
+/// The longest job a trace may hold, seconds (about 115 days).
+pub const MAX_JOB_S: f64 = 1e7;
 
 /// Errors from reading a trace; the caller prints them and exits non-zero.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +148,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     let mut problems = Vec::new();
     let mut bad = 0usize;
     let mut last_t = f64::NEG_INFINITY;
+    let mut first_t = None;
     for (i, line) in lines {
         let line = line.trim();
         if line.is_empty() {
@@ -184,6 +190,24 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             complain(format!(
                 "{}: {} goes back in time (previous row {last_t})",
                 names[0], vals[0]
+            ));
+            continue;
+        }
+        let first = *first_t.get_or_insert(vals[0]);
+        if vals[0] - first > MAX_SPAN_S {
+            complain(format!(
+                "{}: {} is {:.3e} s after the first row, beyond the longest span a simulation \
+                 covers ({MAX_SPAN_S:.0e} s, about 3 years): split the trace",
+                names[0],
+                vals[0],
+                vals[0] - first
+            ));
+            continue;
+        }
+        if is_log && vals[1] > MAX_JOB_S {
+            complain(format!(
+                "{}: {} s is longer than the longest job a simulation holds ({MAX_JOB_S:.0e} s)",
+                names[1], vals[1]
             ));
             continue;
         }
@@ -285,6 +309,25 @@ mod tests {
         assert!(problems[1].starts_with("t.csv:4: duration_s"));
         assert!(problems[2].starts_with("t.csv:5: expected 2 fields"));
         assert!(problems[3].contains("goes back in time"));
+    }
+
+    #[test]
+    fn spans_and_jobs_beyond_what_a_simulation_holds_are_refused_with_their_line() {
+        // Reproduction (issue "hostile input"): `submit_s,duration_s\n0,10\n1e12,10` ran 40 s
+        // and aborted allocating 3.7 GB; an arrival series at 1e15 did the same, and a 1e300 s
+        // job overflowed the oracle's plan.
+        for (text, field) in [
+            ("submit_s,duration_s\n0,10\n1e12,10\n", "t.csv:3: submit_s"),
+            ("t_seconds,arrivals\n0,1\n1e15,1\n", "t.csv:3: t_seconds"),
+            ("submit_s,duration_s\n0,1e300\n", "t.csv:2: duration_s"),
+        ] {
+            let TraceError::Invalid { problems } = parse(text, "t.csv").unwrap_err() else {
+                panic!("{text}")
+            };
+            assert!(problems[0].starts_with(field), "{problems:?}");
+        }
+        // A trace that starts late is measured from its first row.
+        assert!(parse("submit_s,duration_s\n5e9,10\n5.0001e9,10\n", "t.csv").is_ok());
     }
 
     #[test]
