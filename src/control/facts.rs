@@ -119,23 +119,27 @@ impl Facts {
             static_ready: 0,
             missing_pool: None,
         };
-        if let Some(q) = &obs.queue {
+        // Statistics that are not counts (not numbers, negative) are unknown, not zero.
+        if let Some(q) = &obs.queue
+            && let (Some(latest), Some(averaged)) = (counts(q.latest), counts(q.averaged))
+        {
             let age = now.since(q.sampled_at);
             if age > policy.control.stale_after {
                 facts.queue_status = QueueStatus::Stale { age };
             } else {
                 facts.queue_status = QueueStatus::Fresh;
-                facts.queue_latest = q.latest;
-                facts.queue_averaged = q.averaged;
+                facts.queue_latest = latest;
+                facts.queue_averaged = averaged;
             }
         }
         if let Some(b) = &obs.batch
             && now.since(b.sampled_at) <= policy.control.stale_after
+            && let (Some(latest), Some(averaged)) = (counts(b.latest), counts(b.averaged))
         {
             facts.batch = Some(BatchQueue {
-                backlog: b.latest.visible + b.latest.in_flight,
-                in_flight: b.latest.in_flight,
-                in_flight_averaged: b.averaged.in_flight,
+                backlog: latest.visible + latest.in_flight,
+                in_flight: latest.in_flight,
+                in_flight_averaged: averaged.in_flight,
             });
         }
         for (i, pool) in policy.pools.iter().enumerate() {
@@ -201,6 +205,21 @@ impl Facts {
             .map(|(_, f)| f.capacity())
             .sum()
     }
+}
+
+/// The most messages a queue statistic is taken to hold; more is read as this many (no farm
+/// spillway sizes serves more, and larger numbers would only overflow the arithmetic).
+pub const MAX_MESSAGES: f64 = 1e8;
+
+/// Queue statistics as counts: `None` when one is not a number or negative (unknown, never
+/// zero), each clamped to [`MAX_MESSAGES`].
+fn counts(q: QueueStats) -> Option<QueueStats> {
+    let ok = |v: f64| !v.is_nan() && v >= 0.0;
+    (ok(q.visible) && ok(q.in_flight) && ok(q.delayed)).then(|| QueueStats {
+        visible: q.visible.min(MAX_MESSAGES),
+        in_flight: q.in_flight.min(MAX_MESSAGES),
+        delayed: q.delayed.min(MAX_MESSAGES),
+    })
 }
 
 /// Counts one pool's workers; a booting worker launched before `unheard_before` is unknown.

@@ -53,7 +53,9 @@ pub fn decide_owned(
             .ledger
             .record_spend(now, caps::hourly_spend(policy, &facts) * hours);
     }
-    memory.record_completions(now, obs.completed);
+    // A jobs-done count beyond any farm's (a hostile worker's counter) is unknown.
+    let completed = obs.completed.filter(|&n| n as f64 <= facts::MAX_MESSAGES);
+    memory.record_completions(now, completed);
     for boot in &obs.boots {
         memory.record_boot(*boot);
     }

@@ -13,3 +13,4 @@ mod invariants;
 mod release;
 mod restart;
 mod runaway_guards;
+mod totality;
