@@ -87,9 +87,20 @@ pub fn join(
             continue;
         }
         if pool.ec2().is_none() {
-            let workers = records
+            // A static pool holds `workers` at most: the first heard count, however many
+            // worker ids report (a forger with the token cannot fake capacity).
+            let mut heard: Vec<&Record> = records
                 .iter()
                 .filter(|r| r.pool == pool.name && !lost(r))
+                .collect();
+            heard.sort_by(|a, b| (a.first_seen, &a.worker_id).cmp(&(b.first_seen, &b.worker_id)));
+            let most = match pool.kind {
+                crate::policy::PoolKind::Static { workers } => workers,
+                _ => u32::MAX,
+            };
+            let workers = heard
+                .into_iter()
+                .take(most as usize)
                 .map(|r| Worker {
                     id: WorkerId(r.worker_id.clone()),
                     launched_at: r.first_seen,

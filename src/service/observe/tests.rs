@@ -231,3 +231,43 @@ fn an_idle_worker_past_its_drain_deadline_is_released() {
     );
     assert_eq!(state(100_000), WorkerState::Drained);
 }
+
+#[test]
+fn a_static_pool_holds_no_more_workers_than_it_has() {
+    // Reproduction (issue "hostile input"): 100 forged `datacenter` heartbeats where the
+    // policy says `workers = 2` counted as 100 idle workers.
+    let p = policy::from_toml_str(POLICY, "t").unwrap();
+    let now = 100_000;
+    let mut records = vec![
+        rec("host1", None, "dc", true, now - 500),
+        rec("host2", None, "dc", false, now - 500),
+    ];
+    for k in 0..100 {
+        let mut forged = rec(&format!("forged-{k}"), None, "dc", false, now - 100);
+        forged.first_seen = Timestamp::from_millis(now - 100);
+        records.push(forged);
+    }
+    for r in &mut records[..2] {
+        r.first_seen = Timestamp::from_millis(1_000);
+    }
+    let v = join(
+        &p,
+        Some(&[]),
+        &[],
+        &records,
+        Timestamp::from_millis(now),
+        Duration::from_secs(30),
+        Timestamp::from_millis(0),
+    );
+    let dc: Vec<&str> = v.pools[0]
+        .workers
+        .iter()
+        .flatten()
+        .map(|w| w.id.0.as_str())
+        .collect();
+    assert_eq!(
+        dc,
+        vec!["host1", "host2"],
+        "the first heard, up to the pool's size"
+    );
+}
