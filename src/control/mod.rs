@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod memory;
 pub mod observation;
 pub mod strategy;
+mod victims;
 
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
