@@ -25,11 +25,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceStateName;
-use spillway::heartbeat::client;
 use support::fleet::Fleet;
 use support::front::Front;
 use support::moto::{self, DEFAULT_ACCOUNT};
-use support::service::{TOKEN, TestPolicy};
+use support::service::{TOKEN, TestPolicy, free_port, status_at as status};
 use support::workers;
 
 /// Busy workers: one long render each.
@@ -90,14 +89,6 @@ async fn world(tag: &str, lease: bool) -> World {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `spillway run` as replica `id` on `port`, with its own state file.
 fn replica(w: &World, id: &str, port: u16) -> Replica {
     let state = w.dir.join(format!("{id}.state.json"));
@@ -138,20 +129,6 @@ fn sigkill(replica: &mut Replica, what: &str) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-async fn status(port: u16) -> Option<serde_json::Value> {
-    let r = client::request(
-        &format!("127.0.0.1:{port}"),
-        "GET",
-        "/status",
-        &[],
-        b"",
-        Duration::from_secs(2),
-    )
-    .await
-    .ok()?;
-    serde_json::from_slice(&r.body).ok()
 }
 
 async fn wait_for(what: &str, within: Duration, mut ok: impl AsyncFnMut() -> bool) {

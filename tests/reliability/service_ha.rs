@@ -7,24 +7,14 @@
 
 use crate::support;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use spillway::heartbeat::client;
 use support::moto::{self, DEFAULT_ACCOUNT};
 use support::proxy::Proxy;
-use support::service::{TOKEN, TestPolicy};
+use support::service::{TOKEN, TestPolicy, free_port, status_at as status};
 
 const LEASE_S: u64 = 3;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn replica(policy: &std::path::Path, id: &str, port: u16, proxy: &Proxy) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_spillway"));
@@ -44,20 +34,6 @@ fn replica(policy: &std::path::Path, id: &str, port: u16, proxy: &Proxy) -> Chil
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     cmd.spawn().expect("spawn spillway run")
-}
-
-async fn status(port: u16) -> Option<serde_json::Value> {
-    let r = client::request(
-        &format!("127.0.0.1:{port}"),
-        "GET",
-        "/status",
-        &[],
-        b"",
-        Duration::from_secs(2),
-    )
-    .await
-    .ok()?;
-    serde_json::from_slice(&r.body).ok()
 }
 
 async fn role(port: u16) -> String {

@@ -279,3 +279,27 @@ pub fn metric(text: &str, name_and_labels: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// A free loopback port (for a service started as a child process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `/status` document of the service listening on loopback `port`, if it answers.
+pub async fn status_at(port: u16) -> Option<serde_json::Value> {
+    let r = spillway::heartbeat::client::request(
+        &format!("127.0.0.1:{port}"),
+        "GET",
+        "/status",
+        &[],
+        b"",
+        Duration::from_secs(2),
+    )
+    .await
+    .ok()?;
+    serde_json::from_slice(&r.body).ok()
+}
