@@ -79,6 +79,13 @@ pub fn load_workload(
     if !(w.scale.is_finite() && w.scale > 0.0) {
         return Err(format!("--scale {} must be a number above 0", w.scale).into());
     }
+    if !(w.boot_jitter.is_finite() && (0.0..=3.0).contains(&w.boot_jitter)) {
+        return Err(format!(
+            "--boot-jitter {} must be a number from 0 to 3",
+            w.boot_jitter
+        )
+        .into());
+    }
     if !(0.0..1.0).contains(&w.launch_failure_rate) {
         return Err(format!(
             "--launch-failure-rate {} must be at least 0 and below 1",

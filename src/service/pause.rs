@@ -25,9 +25,10 @@ impl PauseSwitch {
         }
     }
 
-    /// Pauses through the API, with `reason`.
+    /// Pauses through the API, with `reason` (control characters escaped: it reaches every
+    /// log line and reason of the pause).
     pub fn pause(&self, reason: String) {
-        *self.api.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        *self.api.lock().unwrap_or_else(|e| e.into_inner()) = Some(printable(&reason));
     }
 
     /// Ends an API pause; returns whether one was in effect. A pause file stays in effect.
@@ -44,9 +45,9 @@ impl PauseSwitch {
         if let Some(path) = &self.file
             && let Ok(text) = std::fs::read_to_string(path)
         {
-            let why = text.lines().next().unwrap_or("").trim();
+            let why = printable(text.lines().next().unwrap_or("").trim());
             let why = if why.is_empty() {
-                "no reason given"
+                "no reason given".to_string()
             } else {
                 why
             };
@@ -68,6 +69,21 @@ impl PauseSwitch {
             .as_ref()
             .map(|why| format!("paused through the API: {why}"))
     }
+}
+
+/// `text` with every control character (newlines, ANSI escapes) written as an escape, so an
+/// operator's reason cannot forge log lines or repaint a terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 fn path_exists(path: Option<&PathBuf>) -> bool {
@@ -96,5 +112,19 @@ mod tests {
         assert!(s.state().is_some());
         std::fs::remove_file(&file).unwrap();
         assert_eq!(s.state(), None);
+    }
+
+    #[test]
+    fn control_characters_in_a_reason_are_escaped() {
+        // Reproduction (issue "hostile input"): a pause reason with a newline and ANSI escapes
+        // went raw into the log.
+        let s = PauseSwitch::new(None);
+        s.pause("deploy\nFAKE LOG LINE \u{1b}[31mred".into());
+        let why = s.state().unwrap();
+        assert!(!why.chars().any(char::is_control), "{why:?}");
+        assert!(
+            why.contains("deploy\\nFAKE LOG LINE \\u{1b}[31mred"),
+            "{why}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod farm;
 
 mod caps;
+mod cli;
 mod compare;
 mod protocol;
 mod short_jobs;
