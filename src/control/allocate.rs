@@ -16,7 +16,7 @@ use super::decision::{Action, Decision, FleetPlan, Reason, ReasonKind};
 use super::facts::{Facts, QueueStatus};
 use super::ledger::Ledger;
 use super::observation::Observation;
-use super::victims::{choose_drains, choose_victims};
+use super::victims::shrink;
 
 /// Builds the decision for `plan`.
 pub fn plan_actions(
@@ -181,33 +181,18 @@ pub fn plan_actions(
         if !facts.scale_in_safe() {
             constraint = Some(unsafe_data_reason(facts));
         } else {
-            let mut removed = choose_victims(
+            // A batch keeps workers busy back to back, so surplus workers would never go idle:
+            // drain them (they finish their job, then go).
+            let batch = facts.batch.is_some_and(|b| b.backlog >= 0.5);
+            let removed = shrink(
                 policy,
                 obs,
                 facts,
                 current - target,
                 &plan.reason,
+                batch.then_some("busy with batch work"),
                 &mut actions,
             );
-            let mut excess = current - target - removed.iter().sum::<u32>();
-            // A batch keeps workers busy back to back, so surplus workers would never go idle:
-            // drain them (they finish their job, then go).
-            if excess > 0 && facts.batch.is_some_and(|b| b.backlog >= 0.5) {
-                let drained = choose_drains(
-                    policy,
-                    obs,
-                    facts,
-                    &removed,
-                    excess,
-                    (&plan.reason, "busy with batch work"),
-                    &mut actions,
-                );
-                for (r, d) in removed.iter_mut().zip(&drained) {
-                    *r += d;
-                }
-                excess -= drained.iter().sum::<u32>();
-            }
-            let _ = excess;
             for (i, n) in removed.iter().enumerate() {
                 desired_per_pool[i] -= n;
             }
@@ -225,7 +210,7 @@ pub fn plan_actions(
     }
 
     // A spending cap that binds while workers run (the daily budget's rate falls as the day's
-    // spend nears it): idle workers go, never busy ones.
+    // spend nears it): idle workers go, then busy ones drain (never terminated).
     let quiet = actions.iter().all(|a| matches!(a, Action::Hold { .. }));
     if quiet
         && facts.scale_in_safe()
@@ -241,16 +226,8 @@ pub fn plan_actions(
         if spend > cap + 1e-9 && price > 0.0 {
             let over = ((spend - cap) / price - 1e-9).ceil() as u32;
             let reason = Reason::new(kind, format!("{why}; the fleet costs ${spend:.2}/h"));
-            let mut removed = choose_victims(policy, obs, facts, over, &reason, &mut actions);
-            // Too few idle ones: busy workers finish their job, take no other, then go.
-            let short = over - removed.iter().sum::<u32>();
-            if short > 0 {
-                let why = (&reason, "over the budget");
-                let drained = choose_drains(policy, obs, facts, &removed, short, why, &mut actions);
-                for (r, d) in removed.iter_mut().zip(&drained) {
-                    *r += d;
-                }
-            }
+            let busy = Some("over the budget");
+            let removed = shrink(policy, obs, facts, over, &reason, busy, &mut actions);
             for (i, n) in removed.iter().enumerate() {
                 desired_per_pool[i] -= n;
             }

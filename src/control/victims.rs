@@ -10,6 +10,31 @@ use super::decision::{Action, Reason};
 use super::facts::Facts;
 use super::observation::Observation;
 
+/// Shrinks the scalable pools by `excess` workers, all with `reason`: idle ones terminated (or
+/// stopped) first; then, when `busy` says why busy ones may go too, busy ones drained (they
+/// finish their job, then go). Returns how many leave each pool.
+pub(super) fn shrink(
+    policy: &Policy,
+    obs: &Observation,
+    facts: &Facts,
+    excess: u32,
+    reason: &Reason,
+    busy: Option<&str>,
+    actions: &mut Vec<Action>,
+) -> Vec<u32> {
+    let mut removed = choose_victims(policy, obs, facts, excess, reason, actions);
+    let short = excess - removed.iter().sum::<u32>();
+    if short > 0
+        && let Some(why) = busy
+    {
+        let drained = choose_drains(policy, obs, facts, &removed, short, (reason, why), actions);
+        for (r, d) in removed.iter_mut().zip(&drained) {
+            *r += d;
+        }
+    }
+    removed
+}
+
 /// Scalable capacity above `min` still left in the EC2 pools once `gone[j]` of pool `j` are
 /// removed: a command pool gives up workers only beyond it, since its VMs cost (nearly) nothing
 /// and an EC2 worker kept instead would be paid for.
@@ -74,7 +99,7 @@ fn choose(
 
 /// Picks idle workers to terminate (EC2) or stop (command pools): `excess` in all, never below
 /// a pool's `min`. Returns how many per pool.
-pub(super) fn choose_victims(
+fn choose_victims(
     policy: &Policy,
     obs: &Observation,
     facts: &Facts,
@@ -99,7 +124,7 @@ pub(super) fn choose_victims(
 
 /// Picks busy workers to drain after `removed` idle ones were scaled in: `excess` in all, in
 /// the same order and under the same bounds as [`choose_victims`]; `why` says why busy ones go.
-pub(super) fn choose_drains(
+fn choose_drains(
     policy: &Policy,
     obs: &Observation,
     facts: &Facts,

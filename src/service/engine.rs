@@ -185,7 +185,7 @@ impl Engine {
         if queue.is_none() {
             errors.push("sqs: the latest queue sample failed".into());
         }
-        let lost_after = self.lost_after();
+        let lost_after = self.policy.lost_after();
         let records = self.registry.snapshot();
         let recent: Vec<Instance> = self
             .recent
@@ -316,10 +316,6 @@ impl Engine {
             self.metrics.state_save_errors.inc();
             warn!(path = %state.path().display(), error = %e, "Saving the controller's state failed.");
         }
-    }
-
-    pub(super) fn lost_after(&self) -> Duration {
-        self.policy.lost_after()
     }
 
     /// Logs every action with its reason and updates the gauges and counters.

@@ -8,7 +8,7 @@
 //! terminated or drained are gone once idle (a busy one drains until its job ends). So over a
 //! quiet hour a dry run logs the decisions a real run would make, and its ledger matches.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::control::{Action, Decision};
@@ -25,7 +25,7 @@ pub struct Shadow {
     /// Workers the dry run would have launched: (pool, id, when).
     launched: Vec<(String, WorkerId, Timestamp)>,
     /// Real workers the dry run would have terminated or drained.
-    released: HashMap<WorkerId, Timestamp>,
+    released: HashSet<WorkerId>,
 }
 
 impl Shadow {
@@ -34,20 +34,20 @@ impl Shadow {
     pub fn apply(&mut self, view: &mut FleetView, boot: Duration, now: Timestamp) {
         // A released real worker no longer observed has gone by itself: stop shadowing it.
         if view.pools.iter().all(|p| p.workers.is_some()) {
-            let seen: std::collections::HashSet<&WorkerId> = view
+            let seen: HashSet<&WorkerId> = view
                 .pools
                 .iter()
                 .flat_map(|p| p.workers.iter().flatten())
                 .map(|w| &w.id)
                 .collect();
-            self.released.retain(|id, _| seen.contains(id));
+            self.released.retain(|id| seen.contains(id));
         }
         for (index, pool) in view.pools.iter_mut().enumerate() {
             let Some(workers) = pool.workers.as_mut() else {
                 continue;
             };
             workers.retain_mut(|w| {
-                if !self.released.contains_key(&w.id) {
+                if !self.released.contains(&w.id) {
                     return true;
                 }
                 let busy = w.is_busy();
@@ -99,7 +99,7 @@ impl Shadow {
                         if w.0.starts_with(SHADOW) {
                             self.launched.retain(|l| &l.1 != w);
                         } else {
-                            self.released.entry(w.clone()).or_insert(now);
+                            self.released.insert(w.clone());
                         }
                     }
                     said.push(format!("dry run: would {verb} {workers:?} in {pool}"));
