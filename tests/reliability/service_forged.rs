@@ -46,6 +46,19 @@ fn drained(worker_id: &str, instance: Option<&str>) -> Heartbeat {
     }
 }
 
+/// Starts the service on `policy`, every AWS call of it through `proxy` into `account`.
+async fn start_proxied(account: &str, proxy: &Proxy, policy: &TestPolicy<'_>) -> svc::Running {
+    let server = moto::server();
+    svc::start(
+        svc::policy(&policy.toml()),
+        server.ec2_client_via(account, &proxy.endpoint()),
+        server.sqs_client_via(account, &proxy.endpoint()),
+        Arc::new(SystemClock::new()),
+        Options::default(),
+    )
+    .await
+}
+
 fn ticks(s: &serde_json::Value) -> u64 {
     s["ticks"].as_u64().unwrap_or(0)
 }
@@ -57,7 +70,6 @@ async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
     let account = moto::fresh_account();
     let proxy = Proxy::start(server.port()).await;
     let direct = server.ec2_client(&account);
-    let sqs = server.sqs_client_via(&account, &proxy.endpoint());
     let queue = support::queues::create_queue(&server.sqs_client(&account), "jobs").await;
     let name = format!("forged-{account}");
     let foreign = start_instance(&direct, &[]).await;
@@ -90,14 +102,7 @@ async fn forged_heartbeats_never_terminate_an_instance_spillway_does_not_own() {
         learn_for: None,
         instance_types: r#"["c5.large"]"#,
     };
-    let running = svc::start(
-        svc::policy(&policy.toml()),
-        server.ec2_client_via(&account, &proxy.endpoint()),
-        sqs,
-        Arc::new(SystemClock::new()),
-        Options::default(),
-    )
-    .await;
+    let running = start_proxied(&account, &proxy, &policy).await;
     let host = running.host();
 
     // Forged "drained" heartbeats for the three instances that are not ours, under a worker id
@@ -183,14 +188,7 @@ async fn a_forged_drained_heartbeat_for_a_healthy_worker_terminates_nothing() {
         learn_for: Some("1s"),
         instance_types: r#"["c5.large"]"#,
     };
-    let running = svc::start(
-        svc::policy(&policy.toml()),
-        server.ec2_client_via(&account, &proxy.endpoint()),
-        server.sqs_client_via(&account, &proxy.endpoint()),
-        Arc::new(SystemClock::new()),
-        Options::default(),
-    )
-    .await;
+    let running = start_proxied(&account, &proxy, &policy).await;
     let host = running.host();
     let real = Heartbeat {
         drained: false,
