@@ -43,6 +43,11 @@ pub struct Metrics {
     /// `spillway_heartbeats_forwarded_total{outcome}`: heartbeats a follower passed on to the
     /// leader; outcome = ok | failed.
     pub heartbeats_forwarded: IntCounterVec,
+    /// `spillway_http_connections`: connections the listener holds open now.
+    pub http_connections: Gauge,
+    /// `spillway_http_connections_refused_total{reason}`: reason = limit (closed at once: the
+    /// connection limit was reached) | accept_error (the system refused, e.g. out of files).
+    pub http_connections_refused: IntCounterVec,
     /// `spillway_ticks_total`.
     pub ticks: IntCounter,
     /// `spillway_dry_run`: 1 when no mutating call is made.
@@ -163,6 +168,15 @@ impl Metrics {
                 "spillway_heartbeats_forwarded_total",
                 "Heartbeats a follower replica passed on to the leader, by outcome.",
                 &["outcome"],
+            ),
+            http_connections: gauge(
+                "spillway_http_connections",
+                "HTTP connections held open.",
+            ),
+            http_connections_refused: counter_vec(
+                "spillway_http_connections_refused_total",
+                "HTTP connections closed unserved, by reason.",
+                &["reason"],
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
             dry_run: gauge("spillway_dry_run", "1 when running with --dry-run."),

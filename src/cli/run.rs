@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use crate::aws::{self, AwsOptions};
 use crate::clock::SystemClock;
 use crate::policy::{self, PolicyError};
+use crate::service::listener::{self, Limits};
 use crate::service::{self, Deps, ServiceError};
 
 /// `spillway run`.
@@ -51,6 +52,10 @@ pub struct RunArgs {
     /// time-of-day profile) here after every decision, and resume from it at start.
     #[arg(long)]
     pub state_file: Option<PathBuf>,
+    /// The most HTTP connections held at once; further ones are closed at once (default: a
+    /// quarter of the open-file limit, at least 16, at most 4096).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: Option<u32>,
 }
 
 /// `--log-format`.
@@ -106,6 +111,13 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         sqs: aws::sqs(&aws),
         clock: Arc::new(SystemClock::new()),
         listener,
+        http_limits: {
+            let mut limits = Limits::from_open_files(listener::open_files_limit());
+            if let Some(n) = args.max_connections {
+                limits.max_connections = n as usize;
+            }
+            limits
+        },
         token,
         dry_run: args.dry_run,
         record: args.record,

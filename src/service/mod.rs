@@ -13,6 +13,7 @@ pub mod engine;
 pub mod forward;
 pub mod http;
 pub mod lease;
+pub mod listener;
 pub mod observe;
 pub mod pause;
 pub mod shadow;
@@ -51,6 +52,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The bound listener for `/metrics`, `/status` and `/v1/heartbeat`.
     pub listener: tokio::net::TcpListener,
+    /// How far one client can hold that listener (timeouts, connections).
+    pub http_limits: listener::Limits,
     /// The workers' bearer token.
     pub token: String,
     /// Observe and decide, but make no mutating call, run no start or stop program and tell no
@@ -183,14 +186,22 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         replica_id: deps.replica_id.clone(),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(deps.listener, http::router(http_state))
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .into_future(),
+    let server = tokio::spawn(listener::serve(
+        deps.listener,
+        http::router(http_state),
+        deps.http_limits,
+        metrics.clone(),
+        async {
+            let _ = http_stopped.await;
+        },
+    ));
+    info!(
+        addr = %addr,
+        policy = %deps.policy.name,
+        dry_run = deps.dry_run,
+        max_connections = deps.http_limits.max_connections,
+        "Serving metrics, status and heartbeats."
     );
-    info!(addr = %addr, policy = %deps.policy.name, dry_run = deps.dry_run, "Serving metrics, status and heartbeats.");
 
     let interval = deps.policy.control.interval;
     // A single replica leads from its start; a replica of a lease from when it takes it.
@@ -253,11 +264,9 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     }
     info!(ticks = engine.ticks, "Shutting down.");
     let _ = stop_http.send(());
-    match server.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ServiceError::Serve(e)),
-        Err(e) => Err(ServiceError::Serve(std::io::Error::other(e))),
-    }
+    server
+        .await
+        .map_err(|e| ServiceError::Serve(std::io::Error::other(e)))
 }
 
 /// What to start from: the state file's memory and pending command-pool starts, or a fresh

@@ -1,4 +1,4 @@
-//! The service under faults: SIGKILL restarts, the fault matrix, safety with injected AWS errors, forged heartbeats, two replicas with a lease.
+//! The service under faults: SIGKILL restarts, the fault matrix, safety with injected AWS errors, forged heartbeats, a connection flood, two replicas with a lease.
 //!
 //! One test binary for the area; each module is one file of specifications.
 
@@ -6,6 +6,7 @@
 mod support;
 
 mod busy_restarts;
+mod connection_flood;
 mod crash_restart;
 mod service_forged;
 mod service_ha;

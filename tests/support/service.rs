@@ -13,6 +13,7 @@ use spillway::clock::Clock;
 use spillway::heartbeat::client;
 use spillway::policy::{self, Policy};
 use spillway::service::{self, Deps, ServiceError};
+use spillway::service::listener::Limits;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -142,6 +143,7 @@ pub struct Options {
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
     pub replica_id: String,
     pub state_file: Option<PathBuf>,
+    pub http_limits: Limits,
 }
 
 impl Default for Options {
@@ -155,6 +157,7 @@ impl Default for Options {
             dynamodb: None,
             replica_id: "test-replica".into(),
             state_file: None,
+            http_limits: Limits::from_open_files(None),
         }
     }
 }
@@ -178,6 +181,7 @@ pub async fn start(
         sqs,
         clock,
         listener,
+        http_limits: options.http_limits,
         token: TOKEN.to_string(),
         dry_run: options.dry_run,
         record: options.record,
