@@ -110,12 +110,17 @@ pub fn plan_actions(
     let mut launched_any = false;
     let mut planned_usd = 0.0;
     let mut constraint: Option<Reason> = None;
+    // Pools that launch again next tick, once their overdue workers are gone.
+    let mut replacing = Vec::new();
 
     // Launches: the deficit fills command pools, then EC2 pools; a pool below its min always
     // launches up to it.
     for i in policy.launch_order() {
         let pool = &policy.pools[i];
         let f = &facts.pools[i];
+        if f.known && cleaned[i] {
+            replacing.push(pool.name.as_str());
+        }
         if !f.known || cleaned[i] {
             continue;
         }
@@ -165,6 +170,17 @@ pub fn plan_actions(
 
     if need > 0 && constraint.is_none() && facts.missing_pool.is_some() {
         constraint = Some(unsafe_data_reason(facts));
+    }
+    if need > 0 && constraint.is_none() && !replacing.is_empty() {
+        constraint = Some(Reason::new(
+            ReasonKind::BootTimeout,
+            format!(
+                "wanted {need} more workers ({}); {} launch again next tick, once the overdue \
+                 workers are terminated",
+                plan.reason.text,
+                replacing.join(", ")
+            ),
+        ));
     }
     if need > 0 && constraint.is_none() {
         constraint = Some(Reason::new(

@@ -96,3 +96,27 @@ fn while_learning_idle_workers_are_not_scaled_in() {
     assert!(!terminated(&step).is_empty(), "{:?}", step.decision);
     let _ = ReasonKind::Surplus;
 }
+
+#[test]
+fn a_tick_that_terminates_overdue_workers_says_so_not_that_pools_are_at_max() {
+    // Reproduction (issue "hostile input", finding 9): a boot-timeout tick held with kind
+    // max_instances at 2 of 8, the reason operators alert on.
+    let farm = Farm::at(at(3_000))
+        .dc_busy(40)
+        .waiting(10.0)
+        .ec2_booting_since(2, at(1_300))
+        .listening_since(at(1_000));
+    let step = farm.decide(&picnik(), &ControlMemory::default());
+    assert_eq!(terminated(&step).len(), 2);
+    let held = holds(&step);
+    assert!(
+        !held.contains(&ReasonKind::MaxInstances),
+        "{:?}",
+        step.decision
+    );
+    assert!(
+        held.contains(&ReasonKind::BootTimeout),
+        "{:?}",
+        step.decision
+    );
+}
