@@ -44,6 +44,7 @@ pub struct QueueSection {
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatSection {
     pub token_env: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
     pub lost_after: Option<Spanned<String>>,
     pub learn_for: Option<Spanned<String>>,
 }

@@ -61,6 +61,9 @@ pub enum QueueClass {
 pub struct HeartbeatSettings {
     /// The environment variable holding the workers' bearer token.
     pub token_env: String,
+    /// The longest time between two heartbeats of a healthy worker (the workers' configured
+    /// period; default 10 s). `lost_after` and `learn_for` are at least twice this.
+    pub every: Duration,
     /// A worker silent this long is lost.
     pub lost_after: Duration,
     /// How long a service that has just started, or just become the leader, listens before it
@@ -301,6 +304,15 @@ impl Checker<'_> {
         let at = raw.span().start;
         let h = raw.into_inner();
         let token_env = self.text(h.token_env, at, "heartbeat.token_env");
+        let every = self.positive_duration(
+            h.every,
+            at,
+            "heartbeat.every",
+            Some(Duration::from_secs(10)),
+        );
+        let lost_at = Some(h.lost_after.as_ref().map_or(at, |s| s.span().start));
+        // learn_for by default is lost_after: judged only when written.
+        let learn_at = h.learn_for.as_ref().map(|s| s.span().start);
         let lost_after = self.positive_duration(
             h.lost_after,
             at,
@@ -315,8 +327,30 @@ impl Checker<'_> {
             "heartbeat.learn_for",
             default.or(Some(Duration::from_secs(60))),
         );
+        // A healthy worker must not be judged lost (or, after a start, unheard) between two of
+        // its heartbeats: one late heartbeat would churn it.
+        for (d, at, field) in [
+            (lost_after, lost_at, "heartbeat.lost_after"),
+            (learn_for, learn_at, "heartbeat.learn_for"),
+        ] {
+            let Some(at) = at else { continue };
+            if !d.is_zero() && !every.is_zero() && d < every * 2 {
+                self.problem(
+                    at,
+                    field,
+                    format!(
+                        "{} is shorter than twice heartbeat.every ({}): a healthy worker would be \
+                         judged between two heartbeats; make it at least {}",
+                        crate::model::format_duration(d),
+                        crate::model::format_duration(every),
+                        crate::model::format_duration(every * 2)
+                    ),
+                );
+            }
+        }
         Some(HeartbeatSettings {
             token_env,
+            every,
             lost_after,
             learn_for,
         })

@@ -12,8 +12,8 @@ use std::time::Duration;
 use spillway::clock::Clock;
 use spillway::heartbeat::client;
 use spillway::policy::{self, Policy};
-use spillway::service::{self, Deps, ServiceError};
 use spillway::service::listener::Limits;
+use spillway::service::{self, Deps, ServiceError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -99,7 +99,7 @@ scale_in_after = "{scale_in_after}"
 }
 
 /// The end every test policy shares: the interactive queue at `queue_url` and heartbeats with
-/// [`TOKEN`]'s env var, lost after `lost_after`; a started service learns the fleet for
+/// [`TOKEN`]'s env var every 300 ms (as the test workers send them), lost after `lost_after`; a started service learns the fleet for
 /// `learn_for` (default: `lost_after`).
 pub fn policy_tail(queue_url: &str, lost_after: &str, learn_for: Option<&str>) -> String {
     let learn = learn_for.map_or(String::new(), |l| format!("learn_for = \"{l}\"\n"));
@@ -110,6 +110,7 @@ url = "{queue_url}"
 class = "interactive"
 [heartbeat]
 token_env = "SPILLWAY_TEST_TOKEN"
+every = "300ms"
 lost_after = "{lost_after}"
 {learn}"#
     )
