@@ -38,7 +38,8 @@ pub struct Metrics {
     pub command_runs: IntCounterVec,
     /// `spillway_heartbeats_total`.
     pub heartbeats: IntCounter,
-    /// `spillway_heartbeats_rejected_total{reason}`: reason = unauthorized | too_large | malformed | full.
+    /// `spillway_heartbeats_rejected_total{reason}`: reason = unauthorized | too_large | malformed
+    /// | full (the pool holds as many workers as it may) | conflict (a worker id bound elsewhere).
     pub heartbeats_rejected: IntCounterVec,
     /// `spillway_heartbeats_forwarded_total{outcome}`: heartbeats a follower passed on to the
     /// leader; outcome = ok | failed.
@@ -169,10 +170,7 @@ impl Metrics {
                 "Heartbeats a follower replica passed on to the leader, by outcome.",
                 &["outcome"],
             ),
-            http_connections: gauge(
-                "spillway_http_connections",
-                "HTTP connections held open.",
-            ),
+            http_connections: gauge("spillway_http_connections", "HTTP connections held open."),
             http_connections_refused: counter_vec(
                 "spillway_http_connections_refused_total",
                 "HTTP connections closed unserved, by reason.",

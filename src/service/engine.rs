@@ -104,16 +104,15 @@ impl Engine {
         }
     }
 
-    /// Jobs finished since the previous tick, from the workers' jobs-done counters: a worker
-    /// first seen since then counts in full; a counter that went backwards (a restarted worker)
-    /// counts from zero. `None` on the first tick.
+    /// Jobs finished since the previous tick, from the jobs the registry credited each worker
+    /// (its counter's plausible growth since its first heartbeat). `None` on the first tick.
     fn completions(
         &mut self,
         records: &[crate::service::observe::registry::Record],
     ) -> Option<u64> {
         let now: HashMap<String, u64> = records
             .iter()
-            .map(|r| (r.worker_id.clone(), r.jobs_done))
+            .map(|r| (r.worker_id.clone(), r.jobs_credited))
             .collect();
         let done = self.jobs_done.as_ref().map(|before| {
             now.iter()
@@ -180,6 +179,16 @@ impl Engine {
                 !listed.iter().any(|l| &l.id == id)
                     && now.since(i.launched_at) < RECENT_LAUNCH_GRACE
             });
+            // What the registry keeps first when an EC2 pool's workers fill it.
+            for pool in self.policy.pools.iter().filter(|p| p.ec2().is_some()) {
+                let ours = listed
+                    .iter()
+                    .chain(self.recent.values())
+                    .filter(|i| i.pool == pool.name)
+                    .map(|i| i.id.clone())
+                    .collect();
+                self.registry.set_owned(&pool.name, ours);
+            }
         }
         let (queue, batch) = self.window.observe(now, self.policy.control.window);
         if queue.is_none() {

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use crate::clock::Clock;
 use crate::heartbeat::protocol::{self, MAX_BODY_BYTES, Rejection, Reply};
 use crate::metrics::Metrics;
-use crate::service::observe::registry::Registry;
+use crate::service::observe::registry::{Refused, Registry};
 
 use super::forward::{self, FORWARDED_HEADER, LeaderAddress};
 use super::status::StatusBoard;
@@ -199,11 +199,13 @@ fn accept(
         ))));
     }
     match s.registry.beat(hb, s.clock.now()) {
-        Some(command) => Ok(Reply { command }),
-        None => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "full",
-            "too many workers".into(),
-        )),
+        Ok(command) => Ok(Reply { command }),
+        Err(refused) => {
+            let code = match refused {
+                Refused::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Refused::Conflict { .. } => StatusCode::CONFLICT,
+            };
+            Err((code, refused.label(), refused.to_string()))
+        }
     }
 }

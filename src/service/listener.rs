@@ -166,8 +166,45 @@ mod tests {
                     Max processes             127431               127431               processes \n\
                     Max open files            1024                 524288               files     \n";
         assert_eq!(soft_limit(text, "Max open files"), Some(1024));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(soft_limit(unlimited, "Max open files"), None);
         assert_eq!(soft_limit("", "Max open files"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serves_many_requests_on_one_keep_alive_connection() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router =
+            Router::new().route("/", axum::routing::post(|body: String| async move { body }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            Limits::from_open_files(None),
+            Metrics::new(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for n in 0..2000 {
+            let req = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{n:05}");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(format!("{n:05}").as_bytes()) {
+                let k = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                    .await
+                    .unwrap_or_else(|_| panic!("request {n} unanswered"))
+                    .unwrap();
+                assert!(k > 0, "closed at request {n}");
+                got.extend_from_slice(&buf[..k]);
+            }
+        }
+        let _ = stop.send(());
+        server.await.unwrap();
     }
 }

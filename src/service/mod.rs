@@ -166,7 +166,9 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
     let resumed = resume(state.as_ref(), started_at);
     let metrics = Metrics::new();
     metrics.dry_run.set(if deps.dry_run { 1.0 } else { 0.0 });
-    let registry = Arc::new(Registry::new());
+    let registry = Arc::new(Registry::bounded(
+        crate::service::observe::registry::Limits::for_policy(&deps.policy),
+    ));
     let pause = Arc::new(pause::PauseSwitch::new(deps.pause_file.clone()));
     let status = Arc::new(StatusBoard::new(
         &deps.policy.name,

@@ -206,7 +206,10 @@ async fn a_connection_flood_is_shed_and_aws_calls_keep_working() {
     );
     assert_eq!(metric(&text, "spillway_action_errors_total"), 0.0, "{text}");
     assert!(
-        metric(&text, "spillway_http_connections_refused_total{reason=\"limit\"}") > 0.0,
+        metric(
+            &text,
+            "spillway_http_connections_refused_total{reason=\"limit\"}"
+        ) > 0.0,
         "the connection limit never acted:\n{text}"
     );
     let _ = std::fs::remove_dir_all(&dir);

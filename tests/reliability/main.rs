@@ -8,6 +8,7 @@ mod support;
 mod busy_restarts;
 mod connection_flood;
 mod crash_restart;
+mod forged_workers;
 mod service_forged;
 mod service_ha;
 mod service_matrix;

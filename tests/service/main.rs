@@ -1,4 +1,4 @@
-//! `spillway run` end to end against moto on loopback: scaling, batch, command pools, HTTP, pause, state file, leases and the moto harness itself.
+//! `spillway run` end to end against moto on loopback: scaling, batch, command pools, HTTP, the heartbeat registry, pause, state file, leases and the moto harness itself.
 //!
 //! One test binary for the area; each module is one file of specifications.
 
@@ -7,6 +7,7 @@ mod support;
 
 mod lease;
 mod moto_harness;
+mod registry;
 mod service;
 mod service_backfill;
 mod service_command;

@@ -111,6 +111,7 @@ stop_command = ["/bin/true"]
             state_since: Timestamp::from_millis(first_seen),
             job_id: None,
             jobs_done: 0,
+            jobs_credited: 0,
             drained: false,
             first_seen: Timestamp::from_millis(first_seen),
             last_seen: Timestamp::from_millis(last_seen),
