@@ -170,7 +170,20 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<CheckpointState, BackfillError> {
                     s.in_doubt.remove(&line);
                 }
             }
-            (Record::Done { .. }, Some(s)) => s.done = true,
+            (Record::Done { acked }, Some(s)) => {
+                if acked != s.acked.len() || acked < s.header.total_jobs {
+                    return Err(corrupt(
+                        index + 1,
+                        format!(
+                            "done with {acked} acknowledged, but its records acknowledge {} of \
+                             the input's {} jobs",
+                            s.acked.len(),
+                            s.header.total_jobs
+                        ),
+                    ));
+                }
+                s.done = true;
+            }
         }
     }
     let mut state = state.ok_or_else(|| corrupt(1, "empty file".into()))?;

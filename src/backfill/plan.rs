@@ -110,6 +110,31 @@ pub fn prepare(options: &SubmitOptions) -> Result<Plan, BackfillError> {
     let (acked, in_doubt) = match &existing {
         Some(state) => {
             checkpoint::check_matches(&checkpoint_path, &state.header, &header)?;
+            // A checkpoint names only lines that hold jobs of this input.
+            let jobs: HashSet<usize> = parsed.jobs.iter().map(|j| j.line).collect();
+            let mut foreign: Vec<usize> = state
+                .acked
+                .iter()
+                .chain(&state.in_doubt)
+                .filter(|l| !jobs.contains(l))
+                .copied()
+                .collect();
+            if !foreign.is_empty() {
+                foreign.sort_unstable();
+                foreign.truncate(5);
+                return Err(BackfillError::CheckpointMismatch {
+                    path: checkpoint_path.clone(),
+                    reason: format!(
+                        "it names input lines that hold no job of this input ({}); it was \
+                         edited or written for another file",
+                        foreign
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
             (state.acked.clone(), state.in_doubt.len())
         }
         None => (HashSet::new(), 0),

@@ -285,3 +285,53 @@ async fn resuming_against_a_modified_input_is_refused() {
     );
     assert_eq!(receive_all(&client, &url).await.len(), 12);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_edited_to_claim_more_than_its_input_is_refused() {
+    // Reproduction (issue "hostile input", finding 9): a hand-made checkpoint acknowledging
+    // line 301 of a 300-job input was trusted.
+    let server = moto::server();
+    let client = server.sqs_client(&moto::fresh_account());
+    let url = create_queue(&client, "edited").await;
+    let dir = test_dir("edited");
+    let input = dir.join("jobs.jsonl");
+    write_jobs(&input, 12);
+    backfill::submit(&options(&input, &url), client.clone())
+        .await
+        .unwrap();
+    let path = dir.join("jobs.jsonl.spillway-ckpt");
+    let written = std::fs::read_to_string(&path).unwrap();
+    let records: Vec<&str> = written.lines().collect();
+    let (done, rest) = records.split_last().unwrap();
+    assert!(done.contains("\"done\""), "{done}");
+
+    // A line acknowledged that holds no job of the input, and no done record: refused.
+    let edited = format!(
+        "{}\n{{\"record\":\"acked\",\"batch\":99,\"lines\":[301]}}\n",
+        rest.join("\n")
+    );
+    std::fs::write(&path, edited).unwrap();
+    let err = backfill::submit(&options(&input, &url), client.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BackfillError::CheckpointMismatch { .. }) && err.to_string().contains("301"),
+        "{err}"
+    );
+    // A done record claiming more than was acknowledged: refused, with its line.
+    let edited = format!(
+        "{}\n{}\n",
+        rest.join("\n"),
+        done.replace("\"acked\":12", "\"acked\":301")
+    );
+    std::fs::write(&path, edited).unwrap();
+    let err = backfill::submit(&options(&input, &url), client.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BackfillError::CheckpointCorrupt { line, .. } if line == records.len()),
+        "{err}"
+    );
+    // Nothing was sent again.
+    assert_eq!(receive_all(&client, &url).await.len(), 12);
+}
