@@ -1,6 +1,7 @@
 //! Command-line arguments and the thin glue from each subcommand to the library.
 
 pub mod backfill;
+pub mod output;
 pub mod run;
 pub mod simulate;
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::WorkloadArgs;
+use crate::cli::output::OutputFile;
 use crate::model::parse_duration;
 use crate::policy::{self, Policy};
 use crate::sim::compare;
@@ -230,6 +231,11 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut workload = load_workload(&args.workload, true)?;
     workload.config.keep_decisions = args.decisions.is_some();
+    // Opened before the run: a path that cannot be written fails now, not after it.
+    let report_json = OutputFile::create_if(args.report_json.as_ref())?;
+    let samples = OutputFile::create_if(args.samples.as_ref())?;
+    let decisions = OutputFile::create_if(args.decisions.as_ref())?;
+    let plot = OutputFile::create_if(args.plot.as_ref())?;
     if let Some(about) = workload.about {
         println!("{}: {about}", workload.label);
     }
@@ -241,26 +247,27 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     let out = sim::run(&policy, &workload.jobs, &workload.config);
     print!("{}", out.report.table());
-    if let Some(path) = &args.report_json {
-        std::fs::write(path, serde_json::to_string_pretty(&out.report)? + "\n")?;
+    if let Some(file) = report_json {
+        let path = file.write((serde_json::to_string_pretty(&out.report)? + "\n").as_bytes())?;
         println!("\nreport written to {}", path.display());
     }
-    if let Some(path) = &args.samples {
-        std::fs::write(path, samples_csv(&policy, &out))?;
+    if let Some(file) = samples {
+        let path = file.write(samples_csv(&policy, &out).as_bytes())?;
         println!("samples written to {}", path.display());
     }
-    if let Some(path) = &args.decisions {
+    if let Some(file) = decisions {
         let mut text = String::new();
         for (t_s, d) in &out.decisions {
             let line = serde_json::json!({ "t_s": t_s, "decision": d });
             text.push_str(&line.to_string());
             text.push('\n');
         }
-        std::fs::write(path, text)?;
+        let path = file.write(text.as_bytes())?;
         println!("decisions written to {}", path.display());
     }
-    if let Some(path) = &args.plot {
-        std::fs::write(path, render_svg(&plot_data(&policy, &workload.label, &out)))?;
+    if let Some(file) = plot {
+        let svg = render_svg(&plot_data(&policy, &workload.label, &out));
+        let path = file.write(svg.as_bytes())?;
         println!("plot written to {}", path.display());
     }
     Ok(())
@@ -320,6 +327,7 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
 pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = load_policy(&args.policy)?;
     let workload = load_workload(&args.workload, false)?;
+    let report_json = OutputFile::create_if(args.report_json.as_ref())?;
     println!(
         "{}: {} jobs; every strategy swept over its main knob (this takes a while)\n",
         workload.label,
@@ -327,8 +335,8 @@ pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     let c = compare::compare(&policy, &workload.jobs, &workload.config);
     print!("{}", compare::table(&c));
-    if let Some(path) = &args.report_json {
-        std::fs::write(path, serde_json::to_string_pretty(&c)? + "\n")?;
+    if let Some(file) = report_json {
+        let path = file.write((serde_json::to_string_pretty(&c)? + "\n").as_bytes())?;
         println!("\ncomparison written to {}", path.display());
     }
     Ok(())

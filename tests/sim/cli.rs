@@ -1,4 +1,5 @@
-//! The simulator's command line refuses numbers it cannot use, before running anything.
+//! The simulator's command line refuses numbers it cannot use and output files it cannot open,
+//! before running anything.
 
 use std::process::Command;
 
@@ -30,5 +31,41 @@ fn numbers_the_simulator_cannot_use_are_refused_with_the_flag() {
             "nothing ran: {}",
             String::from_utf8_lossy(&out.stdout)
         );
+    }
+}
+
+#[test]
+fn an_output_file_that_cannot_be_opened_fails_before_the_run_and_is_named() {
+    // Reproduction (issue "hostile input", finding 9): `--plot` errors did not name the file
+    // and came after the whole run.
+    let missing = std::env::temp_dir().join("spillway-no-such-dir/plot.svg");
+    for (flag, value) in [
+        ("--plot", missing.to_str().unwrap()),
+        ("--report-json", missing.to_str().unwrap()),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_spillway"))
+            .args(["simulate", "--scenario", "diurnal", flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write {value}")),
+            "{flag}: {stderr}"
+        );
+        assert!(
+            !stdout.contains("billed h"),
+            "{flag}: the run went ahead before the file was opened:\n{stdout}"
+        );
+    }
+    if std::path::Path::new("/dev/full").exists() {
+        let out = Command::new(env!("CARGO_BIN_EXE_spillway"))
+            .args(["simulate", "--scenario", "diurnal", "--plot", "/dev/full"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("cannot write /dev/full"), "{stderr}");
     }
 }
