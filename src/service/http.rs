@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use tracing::info;
+
 use crate::clock::Clock;
 use crate::heartbeat::protocol::{self, MAX_BODY_BYTES, Rejection, Reply};
 use crate::metrics::Metrics;
@@ -145,11 +147,18 @@ async fn pause(
         })
         .unwrap_or_else(|| "no reason given".into());
     s.pause.pause(reason);
+    let state = s.pause.state();
+    // The gauge says so now, not at the next tick.
+    s.metrics.paused.set(1.0);
     s.metrics
         .admin_requests
         .with_label_values(&["paused"])
         .inc();
-    axum::Json(serde_json::json!({ "paused": s.pause.state() })).into_response()
+    info!(
+        reason = state.as_deref().unwrap_or(""),
+        "Scaling paused through the API."
+    );
+    axum::Json(serde_json::json!({ "paused": state })).into_response()
 }
 
 async fn resume(State(s): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
@@ -157,12 +166,20 @@ async fn resume(State(s): State<Arc<HttpState>>, headers: HeaderMap) -> Response
         return *refused;
     }
     let was = s.pause.resume();
+    let still = s.pause.state();
+    s.metrics
+        .paused
+        .set(if still.is_some() { 1.0 } else { 0.0 });
     s.metrics
         .admin_requests
         .with_label_values(&["resumed"])
         .inc();
+    info!(
+        still_paused_by = still.as_deref().unwrap_or("nothing"),
+        "Scaling resumed through the API."
+    );
     // A pause file may still hold the switch: say so.
-    axum::Json(serde_json::json!({ "resumed": was, "paused": s.pause.state() })).into_response()
+    axum::Json(serde_json::json!({ "resumed": was, "paused": still })).into_response()
 }
 
 type Refusal = (StatusCode, &'static str, String);

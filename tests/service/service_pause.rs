@@ -119,6 +119,11 @@ async fn pausing_freezes_scaling_but_not_observation_and_resuming_acts_again() {
     // Resume: the backlog launches.
     let (code, body) = admin_post(&host, "/v1/resume", Some(ADMIN), "").await;
     assert_eq!(code, 200, "{body}");
+    // The gauge follows the API at once, not a tick later (issue "hostile input", finding 9).
+    assert_eq!(
+        svc::metric(&running.metrics().await, "spillway_paused"),
+        0.0
+    );
     running
         .wait_status(Duration::from_secs(20), "a launch after resume", |_| {
             proxy.count("RunInstances") >= 1
