@@ -11,6 +11,10 @@ use crate::model::parse_duration;
 /// The largest count a policy may hold (workers, `max`, launches): the most workers the
 /// service's registry remembers. Larger ones would make the simulator allocate without bound.
 pub const MAX_COUNT: u32 = 100_000;
+/// The largest policy file read: a farm's policy is a few kilobytes.
+pub const MAX_POLICY_BYTES: usize = 1 << 20;
+/// The most `[[pool]]` sections (and `[[queue]]` sections) a policy may have.
+pub const MAX_SECTIONS: usize = 256;
 
 /// One thing wrong with a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::Policy;
-use super::checker::Checker;
+use super::checker::{Checker, MAX_SECTIONS};
 use super::file::{HeartbeatSection, LeaseSection, PoolSection, QueueSection};
 
 /// How to launch the instances of one EC2 pool.
@@ -251,7 +251,17 @@ impl Checker<'_> {
     /// The `[[queue]]` entries.
     pub(super) fn queues(&mut self, raw: Vec<Spanned<QueueSection>>) -> Vec<QueueSpec> {
         let mut out: Vec<QueueSpec> = Vec::new();
-        for (i, q) in raw.into_iter().enumerate() {
+        if raw.len() > MAX_SECTIONS {
+            self.problem(
+                raw[MAX_SECTIONS].span().start,
+                "queue",
+                format!(
+                    "{} [[queue]] sections: a policy has at most {MAX_SECTIONS}",
+                    raw.len()
+                ),
+            );
+        }
+        for (i, q) in raw.into_iter().take(MAX_SECTIONS).enumerate() {
             let at = q.span().start;
             let q = q.into_inner();
             let f = |name: &str| format!("queue[{i}].{name}");

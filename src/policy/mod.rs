@@ -54,10 +54,24 @@ fn render_problems(file: &str, problems: &[Problem]) -> String {
 
 /// Reads and validates a policy file.
 pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Unreadable {
+    use std::io::Read;
+    // One byte past the bound is enough to refuse a file too large, without reading it all.
+    let mut bytes = Vec::new();
+    let unreadable = |source| PolicyError::Unreadable {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(checker::MAX_POLICY_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(unreadable)?;
+    if bytes.len() > checker::MAX_POLICY_BYTES {
+        return Err(validate::too_large(&path.display().to_string()));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     from_toml_str(&text, &path.display().to_string())
 }
 

@@ -7,12 +7,29 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::checker::{Checker, line_of, split};
+use super::checker::{Checker, MAX_POLICY_BYTES, MAX_SECTIONS, Problem, line_of, split};
 use super::file::PolicyFile;
 use super::*;
 
+/// The error for a policy file over [`MAX_POLICY_BYTES`].
+pub(super) fn too_large(origin: &str) -> PolicyError {
+    PolicyError::Invalid {
+        file: origin.to_string(),
+        problems: vec![Problem {
+            line: 1,
+            field: "(file)".into(),
+            message: format!(
+                "larger than a policy may be ({MAX_POLICY_BYTES} bytes): is this a policy file?"
+            ),
+        }],
+    }
+}
+
 /// Parses and validates policy text; `origin` names the file in error messages.
 pub fn from_toml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(too_large(origin));
+    }
     let raw: PolicyFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         PolicyError::Invalid {
@@ -168,8 +185,19 @@ impl Checker<'_> {
         if raw.pools.is_empty() {
             self.problem(0, "pool", "a policy needs at least one [[pool]]");
         }
+        if raw.pools.len() > MAX_SECTIONS {
+            let at = raw.pools[MAX_SECTIONS].span().start;
+            self.problem(
+                at,
+                "pool",
+                format!(
+                    "{} [[pool]] sections: a policy has at most {MAX_SECTIONS}",
+                    raw.pools.len()
+                ),
+            );
+        }
         let mut pools: Vec<Pool> = Vec::new();
-        for (i, p) in raw.pools.into_iter().enumerate() {
+        for (i, p) in raw.pools.into_iter().take(MAX_SECTIONS).enumerate() {
             let at = p.span().start;
             let pool = self.pool(i, at, p.into_inner());
             if let Some(first) = pools.iter().position(|q| q.name == pool.name) {
