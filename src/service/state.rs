@@ -80,7 +80,12 @@ impl StateFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.unreadable(e)),
         };
-        let saved: Saved = serde_json::from_str(&text).map_err(|e| self.unreadable(e))?;
+        self.parse(&text).map(Some)
+    }
+
+    /// What `text` (a state file's contents) holds, checked as [`StateFile::load`] checks it.
+    pub fn parse(&self, text: &str) -> Result<Resumed, StateError> {
+        let saved: Saved = serde_json::from_str(text).map_err(|e| self.unreadable(e))?;
         let problems = saved.memory.problems();
         if !problems.is_empty() {
             return Err(self.unreadable(problems.join("; ")));
@@ -92,11 +97,11 @@ impl StateFile {
                 expected: self.policy.clone(),
             });
         }
-        Ok(Some(Resumed {
+        Ok(Resumed {
             memory: saved.memory.resumed(),
             command_starts: saved.command_starts,
             saved_at: saved.saved_at,
-        }))
+        })
     }
 
     /// Replaces the file with `memory` and the pending `command_starts` as of `now`.
