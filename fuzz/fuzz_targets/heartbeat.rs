@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
             .flatten()
             {
                 assert!(!id.trim().is_empty() && id.len() <= MAX_ID_LEN, "{id:?}");
+                assert!(!id.chars().any(char::is_control), "{id:?}");
             }
             let again = serde_json::to_vec(&hb).expect("a heartbeat encodes");
             let back: Heartbeat = serde_json::from_slice(&again).expect("its encoding decodes");

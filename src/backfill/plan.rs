@@ -52,6 +52,12 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Whether `a` names the file `b` is (the same path, or the same file through another path).
 fn same_file(a: &Path, b: &Path) -> bool {
+    // The same inode is the same file, whatever the spelling (a hard link, a symlink, `..`).
+    #[cfg(unix)]
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        return (x.dev(), x.ino()) == (y.dev(), y.ino());
+    }
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
@@ -89,6 +95,12 @@ pub fn prepare(options: &SubmitOptions) -> Result<Plan, BackfillError> {
                 path.display()
             )));
         }
+    }
+    if same_file(&rejects_path, &checkpoint_path) {
+        return Err(BackfillError::Usage(format!(
+            "--rejects and --checkpoint are the same file ({}); name two files (nothing was sent)",
+            rejects_path.display()
+        )));
     }
     if !parsed.problems.is_empty() && !options.dry_run {
         jobs::write_rejects(&rejects_path, &parsed.problems)

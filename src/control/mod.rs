@@ -44,7 +44,7 @@ pub fn decide_owned(
     now: Timestamp,
 ) -> Step {
     let facts = Facts::gather(policy, obs, now);
-    memory.ticks += 1;
+    memory.ticks = memory.ticks.saturating_add(1);
     // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
     if let Some(last) = memory.last_tick
         && facts.missing_pool.is_none()

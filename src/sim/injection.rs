@@ -11,7 +11,7 @@ use crate::backfill::jobs::parse_jobs;
 use crate::model::parse_duration;
 
 use super::rng::SimRng;
-use super::trace::{DurationDist, Job, JobClass};
+use super::trace::{DurationDist, Job, JobClass, MAX_JOB_S, figure};
 
 /// One `FILE@T` argument.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,27 @@ pub fn jobs_from(
     if file.jobs.is_empty() {
         return Err(format!("{name}: the backfill file has no jobs"));
     }
+    // The same bound as a trace's jobs: longer ones would overflow the simulated clock.
+    let too_long: Vec<String> = file
+        .jobs
+        .iter()
+        .filter_map(|j| Some((j.line, j.duration_s?)))
+        .filter(|(_, d)| *d > MAX_JOB_S)
+        .map(|(line, d)| {
+            format!(
+                "{name}:{line}: duration_s: {} s is longer than the longest job a simulation \
+                 holds ({MAX_JOB_S:.0e} s)",
+                figure(d)
+            )
+        })
+        .collect();
+    if !too_long.is_empty() {
+        return Err(format!(
+            "{} bad line(s) in the backfill file; nothing was simulated:\n{}",
+            too_long.len(),
+            too_long.join("\n")
+        ));
+    }
     let mut rng = SimRng::new(seed, 0xbac4_f111);
     let submit_ms = (at_s * 1000.0).round() as i64;
     Ok(file
@@ -102,6 +123,19 @@ pub fn jobs_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jobs_longer_than_a_simulation_holds_are_refused_with_their_line() {
+        // Reproduction (issue "hostile input"): a backfill job of 1e300 s overflowed the
+        // simulated clock (exit 101).
+        let text = b"{\"id\":1,\"duration_s\":7}\n{\"id\":2,\"duration_s\":1e300}\n";
+        let err =
+            jobs_from(text, Path::new("b.jsonl"), 0.0, DurationDist::Fixed(1.0), 1).unwrap_err();
+        assert!(
+            err.contains("b.jsonl:2: duration_s: 1e300 s is longer"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn specs_parse_seconds_and_durations() {

@@ -100,6 +100,16 @@ pub const MAX_SPAN_S: f64 = 1e8;
 /// The longest job a trace may hold, seconds (about 115 days).
 pub const MAX_JOB_S: f64 = 1e7;
 
+/// A number as a message shows it: plain up to a billion, in exponent form beyond (1e300
+/// has 301 digits).
+pub fn figure(v: f64) -> String {
+    if v.abs() < 1e9 {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// Errors from reading a trace; the caller prints them and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -199,15 +209,25 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
                 "{}: {} is {:.3e} s after the first row, beyond the longest span a simulation \
                  covers ({MAX_SPAN_S:.0e} s, about 3 years): split the trace",
                 names[0],
-                vals[0],
+                figure(vals[0]),
                 vals[0] - first
+            ));
+            continue;
+        }
+        if !is_log && vals[1] > MAX_JOBS {
+            complain(format!(
+                "{}: {} arrivals in one row is more than the {MAX_JOBS:.0} jobs one simulation \
+                 holds",
+                names[1],
+                figure(vals[1])
             ));
             continue;
         }
         if is_log && vals[1] > MAX_JOB_S {
             complain(format!(
                 "{}: {} s is longer than the longest job a simulation holds ({MAX_JOB_S:.0e} s)",
-                names[1], vals[1]
+                names[1],
+                figure(vals[1])
             ));
             continue;
         }
@@ -320,6 +340,7 @@ mod tests {
             ("submit_s,duration_s\n0,10\n1e12,10\n", "t.csv:3: submit_s"),
             ("t_seconds,arrivals\n0,1\n1e15,1\n", "t.csv:3: t_seconds"),
             ("submit_s,duration_s\n0,1e300\n", "t.csv:2: duration_s"),
+            ("t_seconds,arrivals\n0,1\n60,1e15\n", "t.csv:3: arrivals"),
         ] {
             let TraceError::Invalid { problems } = parse(text, "t.csv").unwrap_err() else {
                 panic!("{text}")
@@ -353,14 +374,20 @@ mod tests {
     fn a_trace_too_large_to_expand_is_refused_not_a_panic() {
         // `spillway simulate --trace` on this two-line file used to panic with "capacity
         // overflow": the parser accepts the row, and 1e300 arrivals became u64::MAX jobs.
-        let huge = parse("t_seconds,arrivals\n0,1e300\n", "huge.csv").unwrap();
+        let err = parse("t_seconds,arrivals\n0,1e300\n", "huge.csv").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("huge.csv:2: arrivals: 1e300 arrivals in one row"),
+            "{err}"
+        );
+        let huge = RawTrace::Arrivals(vec![(0.0, 1e300)]);
         let err = to_jobs(&huge, 1.0, DurationDist::Fixed(1.0), 1).unwrap_err();
         assert!(matches!(err, TraceError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("lower --scale"), "{err}");
         // The same through --scale on a one-job log, and past f64's range.
         let one = parse("submit_s,duration_s\n0,10\n", "one.csv").unwrap();
         assert!(to_jobs(&one, 1e300, DurationDist::Fixed(1.0), 1).is_err());
-        let wide = parse("t_seconds,arrivals\n0,1e308\n60,1e308\n", "wide.csv").unwrap();
+        let wide = RawTrace::Arrivals(vec![(0.0, 1e308), (60.0, 1e308)]);
         assert!(to_jobs(&wide, 1.0, DurationDist::Fixed(1.0), 1).is_err());
         assert_eq!(
             to_jobs(&one, 1.0, DurationDist::Fixed(1.0), 1)

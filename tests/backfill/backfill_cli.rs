@@ -225,7 +225,7 @@ fn a_missing_queue_is_permanent_and_an_unreachable_endpoint_gives_up() {
 
 /// Reproduction (issue "hostile input"): `backfill submit --rejects` naming the input file
 /// overwrote the input (exit 0, data lost). The same for `--checkpoint`, and through another
-/// spelling of the path.
+/// spelling of the path or a hard link.
 #[test]
 fn rejects_or_checkpoint_naming_the_input_are_refused_and_the_input_is_kept() {
     let dir = test_dir("rejects-input");
@@ -235,11 +235,16 @@ fn rejects_or_checkpoint_naming_the_input_are_refused_and_the_input_is_kept() {
     text.push_str("not json\n");
     std::fs::write(&input, &text).unwrap();
     let other_spelling = dir.join(".").join("jobs.jsonl");
+    let hard_link = dir.join("linked.jsonl");
+    let _ = std::fs::remove_file(&hard_link);
+    std::fs::hard_link(&input, &hard_link).unwrap();
     let url = "http://127.0.0.1:9/123456789012/nowhere";
     for (flag, path) in [
         ("--rejects", &input),
         ("--rejects", &other_spelling),
+        ("--rejects", &hard_link),
         ("--checkpoint", &input),
+        ("--checkpoint", &hard_link),
     ] {
         let output = spillway(&[
             "backfill",
