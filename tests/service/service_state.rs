@@ -140,3 +140,80 @@ async fn a_state_file_that_cannot_be_written_is_counted_and_the_service_goes_on(
     );
     running.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_with_impossible_values_is_refused_and_the_service_starts_fresh() {
+    // Reproduction (issue "hostile input", finding 1): `memory.boot_samples = [-5,-5,-5]` in an
+    // otherwise valid state file crashed every start (panic in boot_estimate, a crash loop), and
+    // `"throughput": -1e300` made it want 4,294,967,295 workers and launch to max.
+    let server = moto::server();
+    let account = moto::fresh_account();
+    let sqs = server.sqs_client(&account);
+    let ec2 = server.ec2_client(&account);
+    let queue = support::queues::create_queue(&sqs, "jobs").await;
+    support::queues::send_jobs(&sqs, &queue, 1).await;
+    let name = format!("forged-state-{account}");
+    let dir = std::env::temp_dir().join(format!("spillway-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state_file = dir.join("state.json");
+    let policy = TestPolicy {
+        name: &name,
+        queue_url: &queue,
+        max: 8,
+        scale_in_after: "1h",
+        boot_timeout: "10m",
+        lost_after: "1h",
+        learn_for: Some("1s"),
+        instance_types: r#"["c5.large"]"#,
+    }
+    .toml();
+    for (field, value) in [
+        ("boot_samples", serde_json::json!([-5.0, -5.0, -5.0])),
+        ("boot_samples", serde_json::json!([1e300])),
+        ("throughput", serde_json::json!(-1e300)),
+    ] {
+        // A whole, valid memory with one value no decision could have produced.
+        let mut memory = serde_json::to_value(spillway::control::ControlMemory::default()).unwrap();
+        memory[field] = value;
+        assert!(
+            serde_json::from_value::<spillway::control::ControlMemory>(memory.clone()).is_ok(),
+            "the forged memory parses: only its value is wrong"
+        );
+        let forged = serde_json::json!({
+            "policy": name,
+            "saved_at": 0,
+            "memory": memory,
+        });
+        std::fs::write(&state_file, forged.to_string()).unwrap();
+        let running = svc::start(
+            svc::policy(&policy),
+            ec2.clone(),
+            sqs.clone(),
+            Arc::new(SystemClock::new()),
+            Options {
+                state_file: Some(state_file.clone()),
+                ..Options::default()
+            },
+        )
+        .await;
+        let s = running
+            .wait_status(Duration::from_secs(20), "three ticks", |s| {
+                s["ticks"].as_u64().unwrap_or(0) >= 3
+            })
+            .await;
+        running
+            .stop()
+            .await
+            .expect("the service ran and stopped cleanly");
+        assert_eq!(
+            live(&ec2, &name).await,
+            1,
+            "one job, one launch (not max) from {memory}: {s:#}"
+        );
+        // What it saved is its own fresh memory, resumable.
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+        assert_ne!(saved["memory"], memory, "the forged values were not kept");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
