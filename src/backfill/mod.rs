@@ -25,6 +25,7 @@ pub mod run;
 pub mod send;
 pub mod sqs;
 
+use crate::cli::output::say;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -138,7 +139,7 @@ pub async fn submit_with(
 /// The plan of a real run, or `None` after printing the dry-run report.
 fn plan_or_print_dry_run(options: &SubmitOptions) -> Result<Option<plan::Plan>, BackfillError> {
     if options.dry_run {
-        print!("{}", dry_run(options)?);
+        say!("{}", dry_run(options)?);
         return Ok(None);
     }
     let plan = plan::prepare(options)?;

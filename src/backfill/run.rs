@@ -16,6 +16,7 @@ use super::plan::{Batch, Plan, resume_notice};
 use super::progress::Progress;
 use super::rate::RateLimiter;
 use super::send::{BatchOutcome, BatchSink, RetryPolicy, deliver};
+use crate::cli::output::say;
 
 /// The figures of one run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,7 +79,7 @@ pub async fn execute<S: BatchSink>(
         None => CheckpointWriter::create(&plan.checkpoint_path, plan.header.clone())?,
     };
     if let Some(notice) = resume_notice(&plan) {
-        println!("{notice}");
+        say!("{notice}\n");
     }
     let started_unix_s = crate::clock::unix_now_secs();
     writer
@@ -123,7 +124,7 @@ pub async fn execute<S: BatchSink>(
             Ok(summary.clone())
         }
     };
-    println!("backfill: {summary}");
+    say!("backfill: {summary}\n");
     result
 }
 

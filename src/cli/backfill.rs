@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 
 use crate::aws::{self, AwsOptions};
 use crate::backfill::{self, BackfillError, DEFAULT_GROUP_ID, Rate, RetryPolicy, SubmitOptions};
+use crate::cli::output::say;
 
 /// Bulk-submit jobs from a JSON Lines file to SQS, resumably.
 #[derive(Debug, Args)]
@@ -92,13 +93,13 @@ impl SubmitArgs {
 pub async fn run(args: BackfillArgs) -> Result<(), BackfillError> {
     match args.command {
         BackfillCommand::Status(status) => {
-            print!("{}", backfill::status(&status.checkpoint)?);
+            say!("{}", backfill::status(&status.checkpoint)?);
             Ok(())
         }
         BackfillCommand::Submit(submit) => {
             let options = submit.options();
             if options.dry_run {
-                print!("{}", backfill::dry_run(&options)?);
+                say!("{}", backfill::dry_run(&options)?);
                 return Ok(());
             }
             if !options.queue_url.starts_with("http://")

@@ -7,6 +7,7 @@ pub mod simulate;
 
 use std::path::PathBuf;
 
+use crate::cli::output::say;
 use clap::{Args, Parser, Subcommand};
 
 /// spillway: autoscaling for hybrid render farms (datacenter first, EC2 for the overflow).
@@ -98,8 +99,8 @@ pub fn policy_check(files: &[PathBuf]) -> bool {
     let mut ok = true;
     for f in files {
         match crate::policy::load(f) {
-            Ok(p) => println!(
-                "{}: ok (policy \"{}\", strategy {}, {} pools)",
+            Ok(p) => say!(
+                "{}: ok (policy \"{}\", strategy {}, {} pools)\n",
                 f.display(),
                 p.name,
                 p.control.strategy.name(),

@@ -1,10 +1,34 @@
-//! Output files (`--report-json`, `--plot`, `--samples`, `--decisions`): opened before a run
-//! starts, so a path that cannot be written fails at once instead of after minutes of
-//! simulation, and every error names the file.
+//! What the commands write: output files (`--report-json`, `--plot`, `--samples`,
+//! `--decisions`), opened before a run starts so that a path that cannot be written fails at
+//! once instead of after minutes of simulation, every error naming the file; and standard
+//! output through [`say!`], which ends the process quietly when its reader has gone
+//! (`spillway simulate | head -1`) instead of panicking.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Like `print!`, to standard output; a closed pipe ends the process with status 0, any other
+/// write error with a message and status 1.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::to_stdout(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// What [`say!`] does.
+pub fn to_stdout(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader has what it wanted (`| head`): not an error.
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// An output file that could not be opened or written.
 #[derive(Debug, thiserror::Error)]

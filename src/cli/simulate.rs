@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::WorkloadArgs;
 use crate::cli::output::OutputFile;
+use crate::cli::output::say;
 use crate::model::parse_duration;
 use crate::policy::{self, Policy};
 use crate::sim::compare;
@@ -237,23 +238,23 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let decisions = OutputFile::create_if(args.decisions.as_ref())?;
     let plot = OutputFile::create_if(args.plot.as_ref())?;
     if let Some(about) = workload.about {
-        println!("{}: {about}", workload.label);
+        say!("{}: {about}\n", workload.label);
     }
-    println!(
-        "{} jobs; policy {} ({} strategy)\n",
+    say!(
+        "{} jobs; policy {} ({} strategy)\n\n",
         workload.jobs.len(),
         policy.name,
         policy.control.strategy.name()
     );
     let out = sim::run(&policy, &workload.jobs, &workload.config);
-    print!("{}", out.report.table());
+    say!("{}", out.report.table());
     if let Some(file) = report_json {
         let path = file.write((serde_json::to_string_pretty(&out.report)? + "\n").as_bytes())?;
-        println!("\nreport written to {}", path.display());
+        say!("\nreport written to {}\n", path.display());
     }
     if let Some(file) = samples {
         let path = file.write(samples_csv(&policy, &out).as_bytes())?;
-        println!("samples written to {}", path.display());
+        say!("samples written to {}\n", path.display());
     }
     if let Some(file) = decisions {
         let mut text = String::new();
@@ -263,12 +264,12 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
             text.push('\n');
         }
         let path = file.write(text.as_bytes())?;
-        println!("decisions written to {}", path.display());
+        say!("decisions written to {}\n", path.display());
     }
     if let Some(file) = plot {
         let svg = render_svg(&plot_data(&policy, &workload.label, &out));
         let path = file.write(svg.as_bytes())?;
-        println!("plot written to {}", path.display());
+        say!("plot written to {}\n", path.display());
     }
     Ok(())
 }
@@ -328,16 +329,16 @@ pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = load_policy(&args.policy)?;
     let workload = load_workload(&args.workload, false)?;
     let report_json = OutputFile::create_if(args.report_json.as_ref())?;
-    println!(
-        "{}: {} jobs; every strategy swept over its main knob (this takes a while)\n",
+    say!(
+        "{}: {} jobs; every strategy swept over its main knob (this takes a while)\n\n",
         workload.label,
         workload.jobs.len()
     );
     let c = compare::compare(&policy, &workload.jobs, &workload.config);
-    print!("{}", compare::table(&c));
+    say!("{}", compare::table(&c));
     if let Some(file) = report_json {
         let path = file.write((serde_json::to_string_pretty(&c)? + "\n").as_bytes())?;
-        println!("\ncomparison written to {}", path.display());
+        say!("\ncomparison written to {}\n", path.display());
     }
     Ok(())
 }

@@ -69,3 +69,24 @@ fn an_output_file_that_cannot_be_opened_fails_before_the_run_and_is_named() {
         assert!(stderr.contains("cannot write /dev/full"), "{stderr}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    // Reproduction (issue "ops habits"): `spillway simulate | head -1` panicked with
+    // "failed printing to stdout: Broken pipe".
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .args(["simulate", "--scenario", "diurnal"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here, before the report is printed.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
