@@ -51,6 +51,11 @@ pub struct Metrics {
     pub http_connections_refused: IntCounterVec,
     /// `spillway_ticks_total`.
     pub ticks: IntCounter,
+    /// `spillway_last_tick_timestamp_seconds`: when the last tick that observed everything
+    /// (queues and fleet) ran, Unix seconds; alert when it falls behind.
+    pub last_tick_timestamp: Gauge,
+    /// `spillway_build_info{version}`: always 1.
+    pub build_info: GaugeVec,
     /// `spillway_dry_run`: 1 when no mutating call is made.
     pub dry_run: Gauge,
     /// `spillway_paused`: 1 while an operator has paused scaling.
@@ -177,6 +182,19 @@ impl Metrics {
                 &["reason"],
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
+            last_tick_timestamp: gauge(
+                "spillway_last_tick_timestamp_seconds",
+                "Unix time of the last tick that observed queues and fleet without error.",
+            ),
+            build_info: {
+                let g = gauge_vec(
+                    "spillway_build_info",
+                    "The running build (always 1).",
+                    &["version"],
+                );
+                g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+                g
+            },
             dry_run: gauge("spillway_dry_run", "1 when running with --dry-run."),
             paused: gauge(
                 "spillway_paused",

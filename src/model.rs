@@ -64,6 +64,22 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Names as people read them in a log line or a message: `i-1,i-2,i-3`; past 20, the first
+/// 20 and `… (N in all)`.
+pub fn names<T: fmt::Display>(items: &[T]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = items
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if items.len() > SHOWN {
+        out.push_str(&format!(",… ({} in all)", items.len()));
+    }
+    out
+}
+
 /// The name of a worker: an EC2 instance id, or a datacenter host name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WorkerId(pub String);

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::clock::{Clock, Stopwatch};
 use crate::control::{Action, ControlMemory, Observation, decide};
 use crate::metrics::Metrics;
-use crate::model::Instance;
 use crate::model::Timestamp;
+use crate::model::{Instance, names};
 use crate::policy::Policy;
 use crate::service::act::ec2::Ec2Fleet;
 use crate::service::act::programs::CommandRunner;
@@ -67,6 +67,8 @@ pub struct Engine {
     /// Whether this process led at the previous tick (always, without `[lease]`).
     pub(super) was_leading: bool,
     pub(super) ticks: u64,
+    /// The holds of the previous tick (pool, kind): a repeated hold is logged at DEBUG.
+    pub(super) last_holds: Vec<(String, crate::control::ReasonKind)>,
 }
 
 impl Engine {
@@ -304,6 +306,11 @@ impl Engine {
         };
         self.registry
             .forget_silent_since(now.minus(lost_after * 10));
+        if errors.is_empty() {
+            self.metrics
+                .last_tick_timestamp
+                .set(now.as_millis() as f64 / 1000.0);
+        }
         self.status.push(TickReport {
             tick: self.ticks,
             at: now,
@@ -328,7 +335,7 @@ impl Engine {
     }
 
     /// Logs every action with its reason and updates the gauges and counters.
-    fn export(&self, obs: &Observation, view: &FleetView, decision: &crate::control::Decision) {
+    fn export(&mut self, obs: &Observation, view: &FleetView, decision: &crate::control::Decision) {
         let dry = self.dry_run;
         for a in &decision.actions {
             let reason = a.reason();
@@ -352,13 +359,22 @@ impl Engine {
                     client_token = %client_token, dry_run = dry, "Launching workers."
                 ),
                 Action::Terminate { workers, .. } => info!(
-                    pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
+                    pool = %pool, count = workers.len(), workers = %names(workers), reason = %reason,
                     kind = reason.kind.label(), dry_run = dry, "Scaling in workers."
                 ),
                 Action::Drain { workers, .. } => info!(
-                    pool = %pool, count = workers.len(), workers = ?workers, reason = %reason,
+                    pool = %pool, count = workers.len(), workers = %names(workers), reason = %reason,
                     kind = reason.kind.label(), dry_run = dry, "Draining busy workers."
                 ),
+                // A hold repeats every tick: logged at INFO only when its kind changed.
+                Action::Hold { .. }
+                    if self.last_holds.contains(&(pool.to_string(), reason.kind)) =>
+                {
+                    debug!(
+                        pool = %pool, reason = %reason, kind = reason.kind.label(), dry_run = dry,
+                        "Holding."
+                    )
+                }
                 Action::Hold { .. } => info!(
                     pool = %pool, reason = %reason, kind = reason.kind.label(), dry_run = dry,
                     "Holding."
@@ -391,5 +407,15 @@ impl Engine {
             .map(|(p, n)| p.cost_per_hour * f64::from(*n))
             .sum();
         self.metrics.cost_usd_per_hour.set(cost);
+        self.last_holds = decision
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Hold { pool, reason } => {
+                    Some((pool.clone().unwrap_or_else(|| "all".into()), reason.kind))
+                }
+                _ => None,
+            })
+            .collect();
     }
 }

@@ -244,6 +244,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         listening_since: started_at,
         was_leading: single,
         ticks: 0,
+        last_holds: Vec::new(),
         policy: deps.policy,
     };
     let mut wake = tokio::time::interval(deps.sample_every);

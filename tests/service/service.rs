@@ -110,6 +110,19 @@ async fn backlog_launches_tagged_workers_that_drain_it_then_scales_in_to_min() {
         svc::metric(&metrics, "spillway_boot_seconds_count") >= 1.0,
         "{metrics}"
     );
+    // What ops dashboards key on: the build, and when the last complete tick ran.
+    let version = format!(
+        r#"spillway_build_info{{version="{}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(svc::metric(&metrics, &version), 1.0, "{metrics}");
+    let last = svc::metric(&metrics, "spillway_last_tick_timestamp_seconds");
+    #[allow(clippy::disallowed_methods)] // the metric is wall-clock time
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - 60.0..=now).contains(&last), "{last} vs {now}");
     // Scale-in completes through decide: the drained workers' terminations are decisions.
     assert!(
         svc::metric(

@@ -98,7 +98,7 @@ impl Engine {
                     self.registry.forget(id);
                 }
                 info!(pool = %pool, workers = ?ids, stdout = %ran.stdout, stderr = %ran.stderr, "Stopped VMs.");
-                format!("stopped {ids:?} in {pool}")
+                format!("stopped {} in {pool}", crate::model::names(ids))
             }
             Err(e) => {
                 self.metrics

@@ -12,7 +12,7 @@ pub mod provider;
 use tracing::{info, warn};
 
 use crate::control::{Action, Decision};
-use crate::model::{Instance, Timestamp, WorkerId, WorkerState};
+use crate::model::{Instance, Timestamp, WorkerId, WorkerState, names};
 
 use super::engine::Engine;
 use super::observe::FleetView;
@@ -100,7 +100,7 @@ impl Engine {
             return done;
         }
         if self.is_command_pool(pool) {
-            info!(pool = %pool, workers = ?now_gone, reason = why, "Stopping VMs.");
+            info!(pool = %pool, workers = %names(&now_gone), reason = why, "Stopping VMs.");
             done.push(self.stop_vms(pool, &now_gone).await);
         } else {
             // A launched instance that never became ready is a failed launch.
@@ -159,8 +159,12 @@ impl Engine {
                         },
                     );
                 }
-                info!(pool = %pool, launched = l.ids.len(), wanted = count, instances = ?l.ids, "Launched instances.");
-                format!("launched {} of {count} in {pool}: {:?}", l.ids.len(), l.ids)
+                info!(pool = %pool, launched = l.ids.len(), wanted = count, instances = %names(&l.ids), "Launched instances.");
+                format!(
+                    "launched {} of {count} in {pool}: {}",
+                    l.ids.len(),
+                    names(&l.ids)
+                )
             }
             Err(e) => {
                 self.count_failed_launch(pool, count);
@@ -191,17 +195,17 @@ impl Engine {
                 }
                 let skipped: Vec<&String> = ids.iter().filter(|i| !gone.contains(i)).collect();
                 if !skipped.is_empty() {
-                    warn!(pool = %pool, skipped = ?skipped, "Not terminating instances without this policy's tags (or already gone).");
+                    warn!(pool = %pool, skipped = %names(&skipped), "Not terminating instances without this policy's tags (or already gone).");
                 }
-                info!(pool = %pool, instances = ?gone, reason = why, "Terminated instances.");
-                format!("terminated {gone:?} in {pool} ({why})")
+                info!(pool = %pool, instances = %names(&gone), reason = why, "Terminated instances.");
+                format!("terminated {} in {pool} ({why})", names(&gone))
             }
             Err(e) => {
                 self.metrics
                     .action_errors
                     .with_label_values(&["terminate"])
                     .inc();
-                warn!(pool = %pool, instances = ?ids, error = %e, "Terminate failed; will retry next tick.");
+                warn!(pool = %pool, instances = %names(ids), error = %e, "Terminate failed; will retry next tick.");
                 format!("terminate {ids:?} in {pool} failed: {e}")
             }
         }
