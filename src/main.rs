@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spillway::cli::backfill;
-use spillway::cli::{Cli, Command, PolicyCommand, policy_check, run, simulate};
+use spillway::cli::{
+    Cli, Command, PolicyCommand, completions, man_page, policy_check, run, simulate,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -33,6 +35,13 @@ fn main() -> ExitCode {
             };
         }
         Command::Run(args) => runtime().block_on(run::run(args)).map_err(Into::into),
+        Command::Completions { shell } => {
+            completions(shell);
+            Ok(())
+        }
+        Command::Man => man_page()
+            .map(|page| spillway::cli::output::to_stdout(format_args!("{page}")))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,45 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Print a completion script for SHELL (e.g. `spillway completions bash >
+    /// /etc/bash_completion.d/spillway`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, spillway(1), in roff (e.g. `spillway man > spillway.1`).
+    Man,
+}
+
+/// Writes `shell`'s completion script for the whole command line to standard output.
+pub fn completions(shell: clap_complete::Shell) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "spillway", &mut out);
+    say!("{}", String::from_utf8_lossy(&out));
+}
+
+/// The manual page, spillway(1), in roff: the options and every subcommand with its own.
+pub fn man_page() -> Result<String, std::io::Error> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    // One section per subcommand (and `policy check`), so the page is the whole manual.
+    let mut sub: std::collections::VecDeque<(String, clap::Command)> = cmd
+        .get_subcommands()
+        .map(|c| (format!("spillway {}", c.get_name()), c.clone()))
+        .collect();
+    while let Some((path, c)) = sub.pop_front() {
+        sub.extend(
+            c.get_subcommands()
+                .map(|s| (format!("{path} {}", s.get_name()), s.clone())),
+        );
+        let man = clap_mangen::Man::new(c.clone());
+        out.extend_from_slice(format!(".SH \"{}\"\n", path.to_uppercase()).as_bytes());
+        man.render_description_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `spillway policy …`.

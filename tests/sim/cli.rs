@@ -1,5 +1,6 @@
-//! The simulator's command line refuses numbers it cannot use and output files it cannot open,
-//! before running anything.
+//! The command line: the simulator refuses numbers it cannot use and output files it cannot
+//! open before running anything, a closed pipe ends a run quietly, and the completion scripts
+//! and the manual page cover every subcommand.
 
 use std::process::Command;
 
@@ -89,4 +90,41 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
+
+#[test]
+fn completions_and_the_manual_page_cover_every_subcommand() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_spillway"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {:?}", out.status);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]);
+        for word in [
+            "simulate", "compare", "run", "backfill", "policy", "max-connections",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let page = run(&["man"]);
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH spillway 1"),
+        "{page}"
+    );
+    for section in [
+        "SPILLWAY SIMULATE",
+        "SPILLWAY RUN",
+        "SPILLWAY BACKFILL SUBMIT",
+        "SPILLWAY POLICY CHECK",
+    ] {
+        assert!(page.contains(&format!(".SH \"{section}\"")), "no {section}");
+    }
+    assert!(
+        page.contains("max\\-connections"),
+        "run's options are in the page"
+    );
 }
