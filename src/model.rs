@@ -31,6 +31,30 @@ impl Timestamp {
         self.0
     }
 
+    /// The instant in RFC 3339, UTC, to the millisecond (`2026-12-07T06:10:47.123Z`), as
+    /// `/status` shows it.
+    pub fn rfc3339(self) -> String {
+        let ms = self.0.rem_euclid(1000);
+        let secs = self.0.div_euclid(1000);
+        let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+            of_day / 3600,
+            of_day % 3600 / 60,
+            of_day % 60
+        )
+    }
+
     /// Seconds since the epoch.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1000.0
@@ -226,6 +250,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_show_in_rfc3339() {
+        let at = |ms| Timestamp::from_millis(ms).rfc3339();
+        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(1_796_623_847_123), "2026-12-07T06:10:47.123Z");
+        assert_eq!(at(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(at(-1), "1969-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn durations_parse_and_format_round_trip() {

@@ -106,19 +106,40 @@ impl StatusBoard {
         b.recent.push_back(report);
     }
 
-    /// The `/status` JSON: newest tick first.
+    /// The `/status` JSON: newest tick first; times in RFC 3339, the desired workers by pool.
     pub fn to_json(&self) -> serde_json::Value {
         let b = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let recent: Vec<&TickReport> = b.recent.iter().rev().collect();
+        let recent: Vec<serde_json::Value> = b.recent.iter().rev().map(for_people).collect();
         serde_json::json!({
             "policy": b.policy,
             "dry_run": b.dry_run,
-            "started_at": b.started_at,
+            "started_at": b.started_at.rfc3339(),
             "ticks": b.ticks,
             "last": recent.first(),
             "recent": recent,
         })
     }
+}
+
+/// A tick as `/status` shows it: instants in RFC 3339 rather than epoch milliseconds, and
+/// `decision.desired` as `{pool: workers}` beside the policy-ordered `desired_per_pool`.
+fn for_people(t: &TickReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(t).unwrap_or_default();
+    v["at"] = t.at.rfc3339().into();
+    if let Some(q) = &t.queue {
+        v["queue"]["sampled_at"] = q.sampled_at.rfc3339().into();
+    }
+    if let Some(until) = t.decision.learning_until {
+        v["decision"]["learning_until"] = until.rfc3339().into();
+    }
+    let desired: serde_json::Map<String, serde_json::Value> = t
+        .workers
+        .iter()
+        .zip(&t.decision.desired_per_pool)
+        .map(|(c, n)| (c.pool.clone(), (*n).into()))
+        .collect();
+    v["decision"]["desired"] = desired.into();
+    v
 }
 
 /// The `--record` file: one JSON object per tick, `{"at", "observation", "decision"}`.

@@ -80,7 +80,19 @@ async fn backlog_launches_tagged_workers_that_drain_it_then_scales_in_to_min() {
         })
         .await;
     let metrics = running.metrics().await;
+    let status = running.status().await;
     running.stop().await.expect("clean stop");
+    // /status for people: RFC 3339 times, the desired workers by pool name.
+    let rfc3339 = |v: &serde_json::Value| {
+        let t = v.as_str().unwrap_or_default();
+        t.len() == 24 && t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[10] == b'T'
+    };
+    assert!(rfc3339(&status["started_at"]), "{status:#}");
+    assert!(rfc3339(&status["last"]["at"]), "{status:#}");
+    assert!(
+        status["last"]["decision"]["desired"]["ec2"].is_u64(),
+        "{status:#}"
+    );
 
     let unique: HashSet<&String> = done.iter().collect();
     assert_eq!(done.len(), jobs, "every job ran exactly once: {done:?}");

@@ -105,7 +105,12 @@ fn completions_and_the_manual_page_cover_every_subcommand() {
     for shell in ["bash", "zsh", "fish"] {
         let script = run(&["completions", shell]);
         for word in [
-            "simulate", "compare", "run", "backfill", "policy", "max-connections",
+            "simulate",
+            "compare",
+            "run",
+            "backfill",
+            "policy",
+            "max-connections",
         ] {
             assert!(script.contains(word), "{shell} completions lack {word}");
         }
