@@ -21,10 +21,29 @@ pub const MAX_SECTIONS: usize = 256;
 pub struct Problem {
     /// 1-based line of the offending field (or of its section when the field is missing).
     pub line: usize,
+    /// 1-based column (in characters) where it starts on that line.
+    pub col: usize,
     /// Dotted path of the field, e.g. `pool[1].max`.
     pub field: String,
     /// What is wrong, in words.
     pub message: String,
+}
+
+impl Problem {
+    /// The problem of `field` at byte `offset` of `text`.
+    pub(super) fn at(text: &str, offset: usize, field: String, message: String) -> Problem {
+        let offset = offset.min(text.len());
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let col = text
+            .get(line_start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
+        Problem {
+            line: line_of(text, offset),
+            col,
+            field,
+            message,
+        }
+    }
 }
 
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
@@ -42,11 +61,12 @@ pub(super) struct Checker<'a> {
 
 impl Checker<'_> {
     pub(super) fn problem(&mut self, offset: usize, field: &str, message: impl Into<String>) {
-        self.problems.push(Problem {
-            line: line_of(self.text, offset),
-            field: field.to_string(),
-            message: message.into(),
-        });
+        self.problems.push(Problem::at(
+            self.text,
+            offset,
+            field.to_string(),
+            message.into(),
+        ));
     }
 
     pub(super) fn duration(

@@ -8,6 +8,7 @@ mod checker;
 pub mod file;
 mod live;
 mod pool_check;
+mod schema;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -45,8 +46,8 @@ fn render_problems(file: &str, problems: &[Problem]) -> String {
     );
     for p in problems {
         out.push_str(&format!(
-            "\n  {file}:{}: {}: {}",
-            p.line, p.field, p.message
+            "\n  {file}:{}:{}: {}: {}",
+            p.line, p.col, p.field, p.message
         ));
     }
     out

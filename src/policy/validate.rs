@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::checker::{Checker, MAX_POLICY_BYTES, MAX_SECTIONS, Problem, line_of, split};
+use serde::Deserialize;
+
+use super::checker::{Checker, MAX_POLICY_BYTES, MAX_SECTIONS, Problem, split};
 use super::file::PolicyFile;
 use super::*;
 
@@ -17,6 +19,7 @@ pub(super) fn too_large(origin: &str) -> PolicyError {
         file: origin.to_string(),
         problems: vec![Problem {
             line: 1,
+            col: 1,
             field: "(file)".into(),
             message: format!(
                 "larger than a policy may be ({MAX_POLICY_BYTES} bytes): is this a policy file?"
@@ -26,34 +29,44 @@ pub(super) fn too_large(origin: &str) -> PolicyError {
 }
 
 /// Parses and validates policy text; `origin` names the file in error messages.
+///
+/// Two passes, so that one run reports every problem: the document's shape (unknown keys,
+/// values of the wrong kind; [`super::schema`]), then, on what is left of it, the values.
 pub fn from_toml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(too_large(origin));
     }
-    let raw: PolicyFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-        PolicyError::Invalid {
-            file: origin.to_string(),
-            problems: vec![Problem {
-                line,
-                field: "(syntax)".into(),
-                message: e.message().trim().to_string(),
-            }],
-        }
+    let invalid = |problems: Vec<Problem>| PolicyError::Invalid {
+        file: origin.to_string(),
+        problems,
+    };
+    let syntax = |e: toml::de::Error| {
+        let at = e.span().map_or(0, |s| s.start);
+        Problem::at(text, at, "(syntax)".into(), e.message().trim().to_string())
+    };
+    let mut doc = toml::de::DeTable::parse(text).map_err(|e| invalid(vec![syntax(e)]))?;
+    let shape = super::schema::check(doc.get_mut(), text);
+    let raw = PolicyFile::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| {
+        let mut all = shape.clone();
+        all.push(syntax(e));
+        invalid(all)
     })?;
     let mut check = Checker {
         text,
         problems: Vec::new(),
     };
     let policy = check.policy(raw);
-    if check.problems.is_empty() {
+    // A key refused for its kind is reported once, not again as missing.
+    check
+        .problems
+        .retain(|p| !shape.iter().any(|s| s.field == p.field));
+    let mut problems = shape;
+    problems.append(&mut check.problems);
+    if problems.is_empty() {
         Ok(policy)
     } else {
-        check.problems.sort_by_key(|p| p.line);
-        Err(PolicyError::Invalid {
-            file: origin.to_string(),
-            problems: check.problems,
-        })
+        problems.sort_by_key(|p| (p.line, p.col));
+        Err(invalid(problems))
     }
 }
 
@@ -101,12 +114,27 @@ impl Checker<'_> {
             "control.window",
             Some(base),
         );
+        let stale_at = c
+            .as_ref()
+            .and_then(|c| c.stale_after.as_ref())
+            .map_or(c_at, |s| s.span().start);
         let stale_after = self.positive_duration(
             c.as_ref().and_then(|c| c.stale_after.clone()),
             c_at,
             "control.stale_after",
             Some(base * 3),
         );
+        if !stale_after.is_zero() && stale_after < base {
+            self.problem(
+                stale_at,
+                "control.stale_after",
+                format!(
+                    "{} is shorter than control.interval ({}): every sample would be stale",
+                    crate::model::format_duration(stale_after),
+                    crate::model::format_duration(base)
+                ),
+            );
+        }
         let strategy = match c.as_ref().and_then(|c| c.strategy.clone()) {
             None => Strategy::Spillway,
             Some(s) => match s.get_ref().as_str() {
@@ -132,6 +160,10 @@ impl Checker<'_> {
                 }
             },
         };
+        let launch_at = c
+            .as_ref()
+            .and_then(|c| c.max_launch_per_tick.as_ref())
+            .map_or(c_at, |s| s.span().start);
         let max_launch_per_tick = self.count(
             c.as_ref().and_then(|c| c.max_launch_per_tick.clone()),
             c_at,
@@ -140,7 +172,7 @@ impl Checker<'_> {
         );
         let field = "control.max_launch_per_tick";
         if max_launch_per_tick == 0 && !self.problems.iter().any(|p| p.field == field) {
-            self.problem(c_at, field, "must be at least 1");
+            self.problem(launch_at, field, "must be at least 1");
         }
 
         let (t_at, t) = split(raw.target, "target", self);
@@ -225,11 +257,19 @@ impl Checker<'_> {
                         "must be above 0",
                     )
                 });
+                let launches_at = b
+                    .max_launches_per_hour
+                    .as_ref()
+                    .map_or(at, |s| s.span().start);
                 let launches = b
                     .max_launches_per_hour
                     .map(|n| self.count(Some(n), at, "budget.max_launches_per_hour", None));
                 if launches == Some(0) {
-                    self.problem(at, "budget.max_launches_per_hour", "must be at least 1");
+                    self.problem(
+                        launches_at,
+                        "budget.max_launches_per_hour",
+                        "must be at least 1",
+                    );
                 }
                 let max = self.number(
                     b.max_hourly_usd,
@@ -243,7 +283,8 @@ impl Checker<'_> {
                     .iter()
                     .filter_map(|p| p.scaling().map(|s| s.min as f64 * p.cost_per_hour))
                     .sum();
-                if max.is_finite() && floor > max {
+                // A max already refused (≤ 0) is not judged again against the floor.
+                if max.is_finite() && max > 0.0 && floor > max {
                     self.problem(
                         at,
                         "budget.max_hourly_usd",

@@ -89,7 +89,13 @@ fn every_invalid_fixture_fails_with_its_expected_problems() {
         for p in problems {
             assert!(p.line >= 1);
             assert!(
-                message.contains(&format!("{}:{}: {}", f.display(), p.line, p.field)),
+                message.contains(&format!(
+                    "{}:{}:{}: {}",
+                    f.display(),
+                    p.line,
+                    p.col,
+                    p.field
+                )),
                 "{message}"
             );
         }
@@ -128,4 +134,26 @@ fn policies_too_large_to_be_real_are_refused_quickly_with_their_bound() {
     let err = spillway::policy::load(&big).unwrap_err().to_string();
     assert!(err.contains("larger than a policy may be"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_kind_of_fault_is_reported_at_once_with_line_column_and_a_hint() {
+    // Reproduction (issue "ops habits"): `policy check` stopped at the first unknown field or
+    // wrong type (`intervall` alone was reported), `interval = 60` gave "invalid type: integer
+    // `60`, expected a string" with no field, and `[contrl]` hid every other problem.
+    let text = std::fs::read_to_string("tests/fixtures/policies/shape-many-faults.toml").unwrap();
+    let err = policy::from_toml_str(&text, "many.toml")
+        .unwrap_err()
+        .to_string();
+    let want = "many.toml: 9 problems in policy
+  many.toml:4:1: control.intervall: unknown field \"intervall\"; did you mean \"interval\"?
+  many.toml:5:12: control.interval: must be a duration in quotes, like \"60s\" or \"5m\" (a bare 60 has no unit)
+  many.toml:6:15: control.stale_after: 1s is shorter than control.interval (1m): every sample would be stale
+  many.toml:8:19: target.free_busy_ratio: must be a number, like 0.25 (got text)
+  many.toml:13:11: pool[0].workers: -4 is out of range: must be a whole number ≥ 0
+  many.toml:17:7: pool[1].min: min (20) is greater than max (10)
+  many.toml:19:17: pool[1].cost_per_hour: must be a number, like 0.25 (got text)
+  many.toml:20:18: pool[1].instance_types: must be a list of texts, like [\"c5.large\", \"m5.large\"] (got text)
+  many.toml:21:2: contrl: unknown section \"contrl\"; did you mean \"control\"?";
+    assert_eq!(err, want);
 }
