@@ -57,15 +57,19 @@ fuzz_target!(|data: &[u8]| {
             r.request_drain(&key, now);
         }
         for rec in r.snapshot() {
-            if let Some((before, at)) = credited.get(&rec.worker_id) {
+            // (credited, last heard) as of the previous snapshot.
+            if let Some((before, heard)) = credited.get(&rec.worker_id) {
                 let grew = rec.jobs_credited.checked_sub(*before);
-                let most = registry::MAX_JOBS_PER_SECOND * (now.since(*at).as_secs() + 1);
+                let most =
+                    registry::MAX_JOBS_PER_SECOND * (rec.last_seen.since(*heard).as_secs() + 1);
                 // A worker evicted and heard again starts over.
-                if rec.first_seen <= *at {
+                if rec.first_seen <= *heard && rec.last_seen > *heard {
                     assert!(grew.is_some_and(|g| g <= most), "{rec:?} from {before}");
+                } else if rec.first_seen <= *heard {
+                    assert_eq!(grew, Some(0), "{rec:?} not heard, yet credited");
                 }
             }
-            credited.insert(rec.worker_id.clone(), (rec.jobs_credited, now));
+            credited.insert(rec.worker_id.clone(), (rec.jobs_credited, rec.last_seen));
         }
     }
     let records = r.snapshot();
