@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod deploy;
 mod lease;
 mod moto_harness;
 mod registry;

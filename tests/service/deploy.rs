@@ -1,0 +1,103 @@
+//! What `deploy/` ships is kept true to the service: every metric the Prometheus rules and the
+//! Grafana dashboard name is one the service exports (as `src/metrics.rs`, the one module that
+//! names metrics, declares it and `/metrics` renders it), and each rule has the fields
+//! Prometheus requires.
+
+use std::collections::BTreeSet;
+
+use spillway::metrics::Metrics;
+
+/// Every `spillway_…` name in `text`.
+fn names_in(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("spillway_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The series names the service exports: each metric declared in `src/metrics.rs`, plus a
+/// histogram's `_bucket`, `_count` and `_sum`.
+fn exported() -> BTreeSet<String> {
+    let source = std::fs::read_to_string("src/metrics.rs").unwrap();
+    let rendered = Metrics::new().render();
+    let mut out = BTreeSet::new();
+    for name in names_in(&source) {
+        let histogram = rendered.contains(&format!("# TYPE {name} histogram"));
+        if histogram {
+            for suffix in ["_bucket", "_count", "_sum"] {
+                out.insert(format!("{name}{suffix}"));
+            }
+        }
+        out.insert(name);
+    }
+    out
+}
+
+#[test]
+fn the_declared_metrics_are_the_rendered_ones() {
+    // The positive control for the checks below: what src/metrics.rs declares, /metrics
+    // renders (a labelled family once it has a child).
+    let m = Metrics::new();
+    m.queue_messages
+        .with_label_values(&["q", "visible"])
+        .set(1.0);
+    let rendered = m.render();
+    for name in ["spillway_ticks_total", "spillway_queue_messages", "spillway_build_info"] {
+        assert!(exported().contains(name), "{name}");
+        assert!(rendered.contains(&format!("# TYPE {name} ")), "{name}");
+    }
+}
+
+#[test]
+fn the_alert_rules_name_only_exported_metrics() {
+    let rules = std::fs::read_to_string("deploy/prometheus/alerts.yml").unwrap();
+    let exported = exported();
+    let used = names_in(&rules);
+    assert!(used.len() >= 8, "{used:?}");
+    let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(unknown.is_empty(), "not exported: {unknown:?}");
+    // Each rule: an alert name, an expression, a severity and a summary.
+    let alerts = rules.matches("- alert: ").count();
+    assert!(alerts >= 8, "{alerts} alerts");
+    for field in ["expr: ", "severity: ", "summary: "] {
+        assert_eq!(rules.matches(field).count(), alerts, "every alert has {field}");
+    }
+}
+
+#[test]
+fn the_dashboard_names_only_exported_metrics() {
+    let text = std::fs::read_to_string("deploy/grafana/spillway.json").unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let exprs: Vec<&str> = dash["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let exported = exported();
+    for e in &exprs {
+        let used = names_in(e);
+        assert!(!used.is_empty(), "{e}");
+        let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+        assert!(unknown.is_empty(), "{e}: not exported: {unknown:?}");
+    }
+    // The fleet, the queue, desired workers, actions and cost each have a panel.
+    for metric in [
+        "spillway_workers",
+        "spillway_queue_messages",
+        "spillway_desired_workers",
+        "spillway_scaling_actions_total",
+        "spillway_cost_usd_per_hour",
+    ] {
+        assert!(exprs.iter().any(|e| e.contains(metric)), "no panel for {metric}");
+    }
+}
