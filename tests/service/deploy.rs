@@ -49,7 +49,11 @@ fn the_declared_metrics_are_the_rendered_ones() {
         .with_label_values(&["q", "visible"])
         .set(1.0);
     let rendered = m.render();
-    for name in ["spillway_ticks_total", "spillway_queue_messages", "spillway_build_info"] {
+    for name in [
+        "spillway_ticks_total",
+        "spillway_queue_messages",
+        "spillway_build_info",
+    ] {
         assert!(exported().contains(name), "{name}");
         assert!(rendered.contains(&format!("# TYPE {name} ")), "{name}");
     }
@@ -67,7 +71,11 @@ fn the_alert_rules_name_only_exported_metrics() {
     let alerts = rules.matches("- alert: ").count();
     assert!(alerts >= 8, "{alerts} alerts");
     for field in ["expr: ", "severity: ", "summary: "] {
-        assert_eq!(rules.matches(field).count(), alerts, "every alert has {field}");
+        assert_eq!(
+            rules.matches(field).count(),
+            alerts,
+            "every alert has {field}"
+        );
     }
 }
 
@@ -98,6 +106,9 @@ fn the_dashboard_names_only_exported_metrics() {
         "spillway_scaling_actions_total",
         "spillway_cost_usd_per_hour",
     ] {
-        assert!(exprs.iter().any(|e| e.contains(metric)), "no panel for {metric}");
+        assert!(
+            exprs.iter().any(|e| e.contains(metric)),
+            "no panel for {metric}"
+        );
     }
 }
