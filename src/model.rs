@@ -172,6 +172,21 @@ pub struct QueueStats {
     pub delayed: f64,
 }
 
+/// A wait in seconds as people read it: `12.3 s` under two minutes, `34.5 min` under two
+/// hours, `7.20 h` beyond.
+pub fn format_wait(s: f64) -> String {
+    if !s.is_finite() {
+        return format!("{s} s");
+    }
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.2} h", s / 3600.0)
+    }
+}
+
 /// Formats a duration the way policies write them: `90s`, `5m`, `1h30m`.
 pub fn format_duration(d: Duration) -> String {
     let total = d.as_secs();
@@ -250,6 +265,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_show_in_the_unit_that_reads_best() {
+        assert_eq!(format_wait(0.04), "0.0 s");
+        assert_eq!(format_wait(29.96), "30.0 s");
+        assert_eq!(format_wait(791.5), "13.2 min");
+        assert_eq!(format_wait(25_933.4), "7.20 h");
+    }
 
     #[test]
     fn instants_show_in_rfc3339() {

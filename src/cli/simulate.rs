@@ -324,18 +324,45 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
     }
 }
 
+/// A bar of simulations run, on stderr when it is a terminal.
+fn compare_progress() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(compare::EXPECTED_RUNS);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} comparing {bar:30} {pos}/~{len} simulations, {elapsed} so far, eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}
+
 /// Runs `spillway compare`.
 pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = load_policy(&args.policy)?;
     let workload = load_workload(&args.workload, false)?;
     let report_json = OutputFile::create_if(args.report_json.as_ref())?;
     say!(
-        "{}: {} jobs; every strategy swept over its main knob (this takes a while)\n\n",
+        "{}: {} jobs; every strategy swept over its main knob\n\n",
         workload.label,
         workload.jobs.len()
     );
-    let c = compare::compare(&policy, &workload.jobs, &workload.config);
-    say!("{}", compare::table(&c));
+    let bar = compare_progress();
+    let c = compare::compare_with_progress(&policy, &workload.jobs, &workload.config, &|| {
+        if let Some(b) = &bar {
+            b.inc(1);
+            if b.position() >= b.length().unwrap_or(0) {
+                b.inc_length(4);
+            }
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    say!("{}", crate::sim::compare_table::table(&c));
     if let Some(file) = report_json {
         let path = file.write((serde_json::to_string_pretty(&c)? + "\n").as_bytes())?;
         say!("\ncomparison written to {}\n", path.display());

@@ -173,14 +173,24 @@ fn grid(k: &Knob, lo: f64, hi: f64, n: usize) -> Vec<f64> {
     v
 }
 
+/// Called once per simulation run, from the sweeping threads (for a progress bar).
+pub type OnRun<'a> = &'a (dyn Fn() + Sync);
+
 /// Sweeps one strategy (sequentially; strategies run in parallel).
-pub fn sweep(policy: &Policy, knob: &Knob, jobs: &[Job], config: &SimConfig) -> StrategySweep {
+pub fn sweep(
+    policy: &Policy,
+    knob: &Knob,
+    jobs: &[Job],
+    config: &SimConfig,
+    on_run: OnRun<'_>,
+) -> StrategySweep {
     let mut runs: Vec<Run> = Vec::new();
     let eval = |x: f64, runs: &mut Vec<Run>| -> Run {
         if let Some(r) = runs.iter().find(|r| (r.setting - x).abs() < 1e-9) {
             return r.clone();
         }
         let out = sim::run(&configure(policy, knob, x), jobs, config);
+        on_run();
         let run = Run::from(x, &out.report);
         runs.push(run.clone());
         run
@@ -298,6 +308,20 @@ fn cheapest(runs: &[Run]) -> Option<Run> {
 
 /// Runs every strategy and the oracle on `jobs`, strategies in parallel threads.
 pub fn compare(policy: &Policy, jobs: &[Job], config: &SimConfig) -> Comparison {
+    compare_with_progress(policy, jobs, config, &|| {})
+}
+
+/// About how many simulations [`compare`] runs: four strategies of about 16 each, and the
+/// oracle (the sweeps adapt, so this is a guess a progress bar can grow from).
+pub const EXPECTED_RUNS: u64 = 4 * 16 + 1;
+
+/// [`compare`], calling `on_run` after every simulation.
+pub fn compare_with_progress(
+    policy: &Policy,
+    jobs: &[Job],
+    config: &SimConfig,
+    on_run: OnRun<'_>,
+) -> Comparison {
     let plan =
         clairvoyant::oracle_plan(policy, &config.speed_changes, jobs, Duration::from_secs(15));
     let mut oracle_policy = policy.clone();
@@ -312,9 +336,10 @@ pub fn compare(policy: &Policy, jobs: &[Job], config: &SimConfig) -> Comparison 
     let (oracle_report, strategies) = std::thread::scope(|s| {
         let handles: Vec<_> = knobs
             .iter()
-            .map(|k| s.spawn(move || sweep(policy, k, jobs, config)))
+            .map(|k| s.spawn(move || sweep(policy, k, jobs, config, on_run)))
             .collect();
         let oracle = sim::run(&oracle_policy, jobs, &oracle_config).report;
+        on_run();
         (
             oracle,
             handles
@@ -329,64 +354,4 @@ pub fn compare(policy: &Policy, jobs: &[Job], config: &SimConfig) -> Comparison 
         oracle: Run::from(0.0, &oracle_report),
         strategies,
     }
-}
-
-/// The side-by-side table.
-pub fn table(c: &Comparison) -> String {
-    let floor = c.oracle_ec2_hours_floor.max(1e-9);
-    let mut s = format!(
-        "{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n",
-        "strategy",
-        "cheapest setting meeting the SLO",
-        "EC2 h",
-        "× floor",
-        "p99 s",
-        "within SLO",
-        "launches",
-        "runs"
-    );
-    for st in &c.strategies {
-        match &st.best {
-            Some(b) => s.push_str(&format!(
-                "{:<16} {:<38} {:>10.1} {:>10.2}× {:>8.1} {:>9.2}% {:>9} {:>5}\n",
-                st.strategy,
-                format!("{} = {}", st.knob, b.setting),
-                b.ec2_billed_hours,
-                b.ec2_billed_hours / floor,
-                b.wait_p99_s,
-                b.slo_attainment * 100.0,
-                b.launches,
-                st.runs.len()
-            )),
-            None => s.push_str(&format!(
-                "{:<16} {:<38} {:>10} {:>11} {:>8} {:>10} {:>9} {:>5}\n",
-                st.strategy,
-                "no setting met the SLO",
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                st.runs.len()
-            )),
-        }
-    }
-    let o = &c.oracle;
-    s.push_str(&format!(
-        "{:<16} {:<38} {:>10.1} {:>10.2}× {:>8.1} {:>9.2}% {:>9} {:>5}\n",
-        "oracle",
-        "clairvoyant, not deployable",
-        o.ec2_billed_hours,
-        o.ec2_billed_hours / floor,
-        o.wait_p99_s,
-        o.slo_attainment * 100.0,
-        o.launches,
-        1
-    ));
-    s.push_str(&format!(
-        "{:<16} {:<38} {:>10.1} {:>10.2}×\n",
-        "floor", "zero idle, zero boot, no billing minimum", c.oracle_ec2_hours_floor, 1.0
-    ));
-    s.push_str(&format!("SLO: p99 wait ≤ {:.0} s\n", c.slo_wait_s));
-    s
 }

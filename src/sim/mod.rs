@@ -8,6 +8,7 @@
 
 pub mod clairvoyant;
 pub mod compare;
+pub mod compare_table;
 pub mod demand;
 pub mod faults;
 pub mod injection;

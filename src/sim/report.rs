@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::control::Decision;
+use crate::model::format_wait;
 use crate::policy::Policy;
 
 use super::SimConfig;
@@ -199,13 +200,17 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  wait p50/p95/p99 {:>8.1} s {:>8.1} s {:>8.1} s   max {:.1} s, mean {:.2} s",
-            self.wait_p50_s, self.wait_p95_s, self.wait_p99_s, self.wait_max_s, self.wait_mean_s
+            "  wait p50/p95/p99 {:>10} {:>10} {:>10}   max {}, mean {}",
+            format_wait(self.wait_p50_s),
+            format_wait(self.wait_p95_s),
+            format_wait(self.wait_p99_s),
+            format_wait(self.wait_max_s),
+            format_wait(self.wait_mean_s)
         );
         let _ = writeln!(
             s,
-            "  SLO              p99 ≤ {:.0} s: {slo_mark}; {:.2}% of jobs within, {:.2}% waited at all",
-            self.slo_wait_s,
+            "  SLO              p99 ≤ {}: {slo_mark}; {:.2}% of jobs within, {:.2}% waited at all",
+            format_wait(self.slo_wait_s),
             self.slo_attainment * 100.0,
             self.waited_fraction * 100.0
         );
@@ -248,7 +253,7 @@ impl Report {
         let e = &self.elasticity;
         let _ = writeln!(
             s,
-            "  elasticity       under {:.2} / over {:.2} workers, time under {:.1}% / over {:.1}%, jitter {:+.2}/h",
+            "  elasticity       under {:.2} / over {:.2} workers, time under {:.1}% / over {:.1}%, jitter {:+.2}/h (fleet changes per hour beyond demand's)",
             e.accuracy_under,
             e.accuracy_over,
             e.timeshare_under * 100.0,
@@ -281,7 +286,7 @@ impl Progress {
         }
         let bar = indicatif::ProgressBar::new(total);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{spinner} simulating {bar:40} {pos}/{len} jobs ({per_sec}, eta {eta})",
+            "{spinner} simulating {bar:40} {human_pos}/{human_len} jobs, {elapsed} so far, eta {eta}",
         ) {
             bar.set_style(style);
         }

@@ -90,7 +90,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
         },
         "christmas" => Scenario {
             name: "christmas",
-            about: "The day before Christmas (day 2) brings 20% more renders; capacity follows without anyone planning it.",
+            about: "The day before Christmas (the second day, from 24h) brings 20% more renders; capacity follows without anyone planning it.",
             jobs: interactive(
                 3.0,
                 seed,
@@ -108,7 +108,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
         },
         "nfs-slowdown" => Scenario {
             name: "nfs-slowdown",
-            about: "Slow NFS cuts the datacenter to a third of its speed from 10:00 to 12:00 on day 2; EC2 scales out of the incident.",
+            about: "Slow NFS cuts the datacenter to a third of its speed from 10:00 to 12:00 on the second day (34h to 36h); EC2 scales out of the incident.",
             jobs: interactive(3.0, seed, none, none),
             speed_changes: vec![SpeedChange {
                 pool: "datacenter".into(),
@@ -120,7 +120,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
         },
         "slow-release" => Scenario {
             name: "slow-release",
-            about: "A release on day 2 makes every render 30% slower; the fleet grows to keep waits flat.",
+            about: "A release on the second day (from 24h) makes every render 30% slower; the fleet grows to keep waits flat.",
             jobs: interactive(3.0, seed, none, |t| if t >= DAY { 1.3 } else { 1.0 }),
             speed_changes: vec![],
             ..Scenario::default()
@@ -137,7 +137,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
             jobs.sort_by_key(|j| j.submit_ms);
             Scenario {
                 name: "backfill",
-                about: "100,000 thumbnail re-renders land at 09:00 on day 2; interactive renders keep priority while the batch drains.",
+                about: "100,000 thumbnail re-renders land at 09:00 on the second day (33h); interactive renders keep priority while the batch drains.",
                 jobs,
                 speed_changes: vec![],
                 ..Scenario::default()
@@ -145,7 +145,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
         }
         "ec2-outage" => Scenario {
             name: "ec2-outage",
-            about: "The EC2 API is unreachable from 13:00 to 13:30 on day 2, as the afternoon peak builds: running instances keep working, the datacenter carries on, and recovery brings no launch storm.",
+            about: "The EC2 API is unreachable from 13:00 to 13:30 on the second day (37h to 37h30), as the afternoon peak builds: running instances keep working, the datacenter carries on, and recovery brings no launch storm.",
             jobs: interactive(3.0, seed, none, none),
             faults: Faults {
                 ec2_outages: vec![(
