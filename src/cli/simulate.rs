@@ -8,11 +8,12 @@ use super::WorkloadArgs;
 use crate::cli::output::OutputFile;
 use crate::cli::output::say;
 use crate::model::parse_duration;
+use crate::policy::PoolKind;
 use crate::policy::{self, Policy};
 use crate::sim::compare;
 use crate::sim::faults::{Faults, parse_instant, parse_window};
 use crate::sim::injection::Injection;
-use crate::sim::plot::{PlotData, PlotSample, render_svg};
+use crate::sim::plot::{PlotData, PlotSample, PoolLook, render_svg};
 use crate::sim::scenario;
 use crate::sim::trace::{self, DurationDist, Job};
 use crate::sim::{self, SimConfig, SimOutput};
@@ -309,12 +310,22 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
             r.launches
         ),
         pools: policy.pools.iter().map(|p| p.name.clone()).collect(),
+        pool_kinds: policy
+            .pools
+            .iter()
+            .map(|p| match p.kind {
+                PoolKind::Static { .. } => PoolLook::Datacenter,
+                PoolKind::Command(_) => PoolLook::Command,
+                PoolKind::Ec2(_) => PoolLook::Ec2,
+            })
+            .collect(),
         samples: out
             .samples
             .iter()
             .map(|s| PlotSample {
                 t_s: s.t_s,
                 queued: s.queued as f64,
+                queued_batch: s.queued_batch as f64,
                 demand: s.demand,
                 busy: s.busy as f64,
                 capacity: s.ready.iter().map(|&x| x as f64).collect(),

@@ -23,6 +23,7 @@ use axis::{Num, nice_ticks, time_ticks};
 use columns::{Column, downsample};
 use draw::{
     Frame, Swatch, area, draw_grid, draw_legend, draw_time_axis, escape, fit, line, pool_colour,
+    pool_colour_of,
 };
 use std::fmt::Write as _;
 
@@ -32,8 +33,10 @@ use std::fmt::Write as _;
 pub struct PlotSample {
     /// Seconds since trace start.
     pub t_s: f64,
-    /// Jobs waiting in the queue.
+    /// Jobs waiting in the queue, both classes.
     pub queued: f64,
+    /// Of those, batch (backfill) jobs: drawn apart from interactive ones.
+    pub queued_batch: f64,
     /// Jobs that would be running if none waited (the ideal fleet size).
     pub demand: f64,
     /// Workers running a job, all pools together.
@@ -53,8 +56,19 @@ pub struct PlotData {
     pub subtitle: String,
     /// Pool names, datacenter first. Capacity entries beyond these are named `pool N`.
     pub pools: Vec<String>,
+    /// What each pool is, for its colour (a pool's colour follows its kind, not its index);
+    /// pools beyond these are coloured by index.
+    pub pool_kinds: Vec<PoolLook>,
     /// The samples, in any order.
     pub samples: Vec<PlotSample>,
+}
+
+/// What a pool is, as the chart colours it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolLook {
+    Datacenter,
+    Command,
+    Ec2,
 }
 
 /// Most x-columns the chart draws: one per horizontal pixel of the plot area.
@@ -72,6 +86,8 @@ const INK: &str = "#1d2b3a";
 const DEMAND: &str = "#c0392b";
 const BOOT: &str = "#e07b39";
 const QUEUE_FILL: &str = "#f4c0b8";
+const BATCH_FILL: &str = "#cdd9e5";
+const BATCH_LINE: &str = "#5b7a99";
 
 /// Renders the chart as a standalone SVG document (about 1200×700). Never panics: empty or
 /// odd input (no samples, NaN, unequal capacity lengths) still gives a valid, labelled chart.
@@ -92,7 +108,17 @@ pub fn render_svg(data: &PlotData) -> String {
         _ => (0.0, 3600.0),
     };
     let peak = |f: &dyn Fn(&Column) -> f64| cols.iter().map(f).fold(0.0, f64::max);
-    let w_ticks = nice_ticks(peak(&|c| stack_top(c).max(c.busy).max(c.demand)), 6, 1.0);
+    // A demand spike far above the fleet (a backfill landing) would flatten the fleet into a
+    // line: the scale follows the fleet, and demand above it is drawn at the top, with a note.
+    let fleet_peak = peak(&|c| stack_top(c).max(c.busy));
+    let demand_peak = peak(&|c| c.demand);
+    let off_scale = demand_peak > 2.0 * fleet_peak.max(1.0);
+    let scale_peak = if off_scale {
+        2.0 * fleet_peak.max(1.0)
+    } else {
+        fleet_peak.max(demand_peak)
+    };
+    let w_ticks = nice_ticks(scale_peak, 6, 1.0);
     let q_ticks = nice_ticks(peak(&|c| c.queued), 3, 1.0);
 
     let mut out = String::with_capacity(160 * 1024);
@@ -109,7 +135,9 @@ pub fn render_svg(data: &PlotData) -> String {
         escape(&fit(&data.title, 84)),
         escape(&fit(&data.subtitle, 140))
     );
-    let legend_bottom = draw_legend(&mut out, &legend_entries(&data.pools, n_pools));
+    let colours = colours(&data.pool_kinds, n_pools);
+    let batch = cols.iter().any(|c| c.queued_batch > 0.0);
+    let legend_bottom = draw_legend(&mut out, &legend_entries(&data.pools, &colours, batch));
 
     // Panels: workers on top (72 % of the plot height), queue below, time labels under both.
     let top_y = legend_bottom + 18.0;
@@ -133,7 +161,17 @@ pub fn render_svg(data: &PlotData) -> String {
     let x_ticks = time_ticks(t0, t1, (PLOT_W / 85.0) as usize);
     draw_grid(&mut out, &top, &w_ticks, &x_ticks, "workers");
     draw_grid(&mut out, &queue, &q_ticks, &x_ticks, "queued jobs");
-    draw_series(&mut out, &top, &queue, &cols, n_pools);
+    draw_series(&mut out, &top, &queue, &cols, &colours);
+    if off_scale {
+        let x = Num(LEFT + PLOT_W - 8.0);
+        let y = Num(top.y0 + 16.0);
+        w!(
+            out,
+            "<text x=\"{x}\" y=\"{y}\" font-size=\"12\" fill=\"{DEMAND}\" text-anchor=\"end\">\
+             demand off scale: peaks at {} workers</text>\n",
+            axis::count_label(demand_peak.round())
+        );
+    }
 
     draw_time_axis(&mut out, &queue, &x_ticks, bucket);
     if cols.is_empty() {
@@ -153,30 +191,66 @@ fn stack_top(c: &Column) -> f64 {
     c.capacity_total() + c.booting
 }
 
+/// Each pool's (fill, outline): by its kind where known (datacenter blue-grey, EC2 orange,
+/// command pools yellow), so a colour means the same on every chart; else by index.
+fn colours(kinds: &[PoolLook], n_pools: usize) -> Vec<(&'static str, &'static str)> {
+    let mut seen = [0usize; 3];
+    (0..n_pools)
+        .map(|i| match kinds.get(i) {
+            Some(k) => {
+                let kind = *k as usize;
+                let nth = seen[kind];
+                seen[kind] += 1;
+                pool_colour_of(*k, nth)
+            }
+            None => pool_colour(i),
+        })
+        .collect()
+}
+
 /// One legend entry per series: each pool (unnamed ones as `pool N`), then the rest.
-fn legend_entries(pools: &[String], n_pools: usize) -> Vec<(String, Swatch)> {
-    let mut entries: Vec<(String, Swatch)> = (0..n_pools)
-        .map(|i| {
+fn legend_entries(
+    pools: &[String],
+    colours: &[(&'static str, &'static str)],
+    batch: bool,
+) -> Vec<(String, Swatch)> {
+    let mut entries: Vec<(String, Swatch)> = colours
+        .iter()
+        .enumerate()
+        .map(|(i, (fill, stroke))| {
             let name = pools
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| format!("pool {}", i + 1));
-            let (fill, stroke) = pool_colour(i);
             (fit(&name, 40), Swatch::Fill(fill, stroke))
         })
         .collect();
     entries.push(("booting".into(), Swatch::Fill("url(#spillway-hatch)", BOOT)));
     entries.push(("busy".into(), Swatch::Line(INK, false)));
     entries.push(("demand".into(), Swatch::Line(DEMAND, true)));
-    entries.push(("queued jobs".into(), Swatch::Fill(QUEUE_FILL, DEMAND)));
+    if batch {
+        entries.push((
+            "queued interactive".into(),
+            Swatch::Fill(QUEUE_FILL, DEMAND),
+        ));
+        entries.push(("queued batch".into(), Swatch::Fill(BATCH_FILL, BATCH_LINE)));
+    } else {
+        entries.push(("queued jobs".into(), Swatch::Fill(QUEUE_FILL, DEMAND)));
+    }
     entries
 }
 
-/// Draws the data: stacked pool capacity, booting band, busy and demand lines, queue area.
-fn draw_series(out: &mut String, top: &Frame, queue: &Frame, cols: &[Column], n_pools: usize) {
+/// Draws the data: stacked pool capacity, booting band, busy and demand lines (demand clipped
+/// at the top of the scale), and the queue: batch jobs below, interactive ones on top.
+fn draw_series(
+    out: &mut String,
+    top: &Frame,
+    queue: &Frame,
+    cols: &[Column],
+    colours: &[(&'static str, &'static str)],
+) {
     out.push_str("<g stroke-linejoin=\"round\">\n");
-    for i in 0..n_pools {
-        let (fill, stroke) = pool_colour(i);
+    for (i, (fill, stroke)) in colours.iter().enumerate() {
         let below = |c: &Column| c.capacity.iter().take(i).sum::<f64>();
         let attrs = format!("fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"1\"");
         area(
@@ -193,11 +267,16 @@ fn draw_series(out: &mut String, top: &Frame, queue: &Frame, cols: &[Column], n_
         area(out, top, cols, Column::capacity_total, stack_top, &attrs);
     }
     let busy = format!("stroke=\"{INK}\" stroke-width=\"1.6\"");
-    line(out, top, cols, |c| c.busy, &busy);
+    line(out, top, cols, |c| c.busy.min(top.vmax), &busy);
     let demand = format!("stroke=\"{DEMAND}\" stroke-width=\"1.6\" stroke-dasharray=\"7 4\"");
-    line(out, top, cols, |c| c.demand, &demand);
+    line(out, top, cols, |c| c.demand.min(top.vmax), &demand);
+    let batch = |c: &Column| c.queued_batch.min(c.queued);
+    if cols.iter().any(|c| c.queued_batch > 0.0) {
+        let attrs = format!("fill=\"{BATCH_FILL}\" stroke=\"{BATCH_LINE}\" stroke-width=\"1.2\"");
+        area(out, queue, cols, |_| 0.0, batch, &attrs);
+    }
     let queued = format!("fill=\"{QUEUE_FILL}\" stroke=\"{DEMAND}\" stroke-width=\"1.2\"");
-    area(out, queue, cols, |_| 0.0, |c| c.queued, &queued);
+    area(out, queue, cols, batch, |c| c.queued, &queued);
     out.push_str("</g>\n");
 }
 
@@ -210,6 +289,7 @@ mod tests {
         PlotSample {
             t_s,
             queued: v,
+            queued_batch: 0.0,
             demand: v,
             busy: v,
             capacity,
@@ -222,6 +302,7 @@ mod tests {
             title: "spillway on test.csv ×8".into(),
             subtitle: "p99 wait 12 s · $1.50".into(),
             pools: pools.iter().map(|p| p.to_string()).collect(),
+            pool_kinds: Vec::new(),
             samples,
         }
     }
@@ -359,6 +440,7 @@ mod tests {
                 PlotSample {
                     t_s: i as f64 * 60.0,
                     queued: v / 10.0,
+                    queued_batch: 0.0,
                     demand: v,
                     busy: v,
                     capacity: vec![60.0, v],
@@ -371,15 +453,53 @@ mod tests {
         let svg = render_svg(&data(&["dc", "ec2"], samples));
         assert_well_formed(&svg);
         assert!(svg.len() < 1_000_000, "{} bytes", svg.len());
-        // Single-sample spikes still set the axes: their round tops are labelled.
+        // Single-sample spikes survive: the queue's sets its axis (its round top is
+        // labelled); demand's, far above the fleet, is named at the top of the fleet panel.
         let top = |max: f64, target| count_label(*nice_ticks(max, target, 1.0).last().unwrap());
         assert!(svg.contains(&format!(">{}</text>", top(4_321.0, 3))));
-        assert!(svg.contains(&format!(">{}</text>", top(1_234.0, 6))));
+        assert!(svg.contains(&format!(
+            "demand off scale: peaks at {} workers",
+            count_label(1_234.0)
+        )));
         // Every series path has at most one point per column (areas: two boundaries).
         for path in svg.split("<path d=\"M").skip(1) {
             let d = &path[..path.find('"').unwrap()];
             assert!(d.split_whitespace().count() <= 4 * MAX_COLUMNS + 1);
         }
         assert!(svg.contains("day 300"));
+    }
+
+    #[test]
+    fn a_backfill_spike_leaves_the_fleet_readable_and_batch_apart() {
+        // Reproduction (issue "ops habits"): the backfill scenario's fleet was a flat line under
+        // a 7,000-worker demand spike, interactive and batch queues were not told apart, and
+        // EC2's colour changed when a command pool was present.
+        let mut samples: Vec<PlotSample> = (0..100)
+            .map(|i| PlotSample {
+                queued_batch: if i == 50 { 90_000.0 } else { 0.0 },
+                ..sample(i as f64 * 60.0, 40.0, vec![40.0, 20.0])
+            })
+            .collect();
+        samples[50].demand = 7_000.0;
+        samples[50].queued = 90_500.0;
+        let mut d = data(&["datacenter", "ec2"], samples);
+        d.pool_kinds = vec![PoolLook::Datacenter, PoolLook::Ec2];
+        let svg = render_svg(&d);
+        assert_well_formed(&svg);
+        let note = svg.find("off scale").map(|i| &svg[i..i + 40]);
+        assert!(
+            svg.contains("demand off scale: peaks at 7000 workers"),
+            "{note:?}"
+        );
+        assert!(
+            !svg.contains(">8000</text>"),
+            "the scale followed the spike"
+        );
+        assert!(svg.contains(">queued batch</text>") && svg.contains(">queued interactive</text>"));
+        // EC2 is orange whether or not a command pool comes before it.
+        let ec2_orange = |kinds: Vec<PoolLook>| colours(&kinds, kinds.len()).last().copied();
+        let plain = ec2_orange(vec![PoolLook::Datacenter, PoolLook::Ec2]);
+        let with_command = ec2_orange(vec![PoolLook::Datacenter, PoolLook::Command, PoolLook::Ec2]);
+        assert_eq!(plain, with_command);
     }
 }

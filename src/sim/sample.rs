@@ -11,7 +11,10 @@ pub struct Sample {
     pub t_s: f64,
     /// Demand (jobs that would run if none waited), mean over the sample's bin.
     pub demand: f64,
+    /// Jobs waiting, both classes.
     pub queued: u32,
+    /// Of those, batch jobs.
+    pub queued_batch: u32,
     pub busy: u32,
     /// Ready (idle or busy) workers per pool, policy order.
     pub ready: Vec<u32>,
@@ -25,6 +28,7 @@ impl Sample {
             t_s: now as f64 / 1000.0,
             demand: 0.0,
             queued: world.queued() as u32,
+            queued_batch: world.queued_batch() as u32,
             busy: world.busy,
             ready: (0..world.live.len())
                 .map(|p| world.ready_in(p) as u32)

@@ -225,6 +225,11 @@ impl World {
         self.queues[0].len() + self.queues[1].len()
     }
 
+    /// Batch jobs waiting.
+    pub fn queued_batch(&self) -> usize {
+        self.queues[1].len()
+    }
+
     /// Ready (idle or busy) workers in `pool`.
     pub fn ready_in(&self, pool: usize) -> usize {
         self.live[pool]

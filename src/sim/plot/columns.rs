@@ -10,6 +10,7 @@ use super::PlotSample;
 pub(super) struct Column {
     pub t: f64,
     pub queued: f64,
+    pub queued_batch: f64,
     pub demand: f64,
     pub busy: f64,
     pub booting: f64,
@@ -33,6 +34,7 @@ impl Column {
         Column {
             t: time(s),
             queued: clean(s.queued),
+            queued_batch: clean(s.queued_batch),
             demand: clean(s.demand),
             busy: clean(s.busy),
             booting: clean(s.booting),
@@ -42,6 +44,7 @@ impl Column {
 
     fn absorb(&mut self, s: &PlotSample) {
         self.queued = self.queued.max(clean(s.queued));
+        self.queued_batch = self.queued_batch.max(clean(s.queued_batch));
         self.demand = self.demand.max(clean(s.demand));
         self.busy = self.busy.max(clean(s.busy));
         self.booting = self.booting.max(clean(s.booting));
@@ -144,6 +147,7 @@ mod tests {
         PlotSample {
             t_s,
             queued: v,
+            queued_batch: 0.0,
             demand: v,
             busy: v,
             capacity,

@@ -74,6 +74,17 @@ const POOL_COLOURS: [(&str, &str); 5] = [
     ("#c9a7d9", "#9a78b0"),
 ];
 
+/// Fill and outline colour of the `nth` pool of kind `kind`: datacenter blue-grey, EC2
+/// orange then red, command pools yellow then purple.
+pub(super) fn pool_colour_of(kind: super::PoolLook, nth: usize) -> (&'static str, &'static str) {
+    let choices: &[usize] = match kind {
+        super::PoolLook::Datacenter => &[0],
+        super::PoolLook::Ec2 => &[1, 3],
+        super::PoolLook::Command => &[2, 4],
+    };
+    POOL_COLOURS[choices[nth % choices.len()]]
+}
+
 /// Fill and outline colour of pool `i`.
 pub(super) fn pool_colour(i: usize) -> (&'static str, &'static str) {
     POOL_COLOURS[if i == 0 {
