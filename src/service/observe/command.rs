@@ -112,6 +112,7 @@ stop_command = ["/bin/true"]
             job_id: None,
             jobs_done: 0,
             jobs_credited: 0,
+            credit_allowance_milli: 0,
             drained: false,
             first_seen: Timestamp::from_millis(first_seen),
             last_seen: Timestamp::from_millis(last_seen),

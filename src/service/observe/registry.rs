@@ -21,6 +21,8 @@ pub const MAX_WORKERS: usize = 100_000;
 /// The most jobs a worker may plausibly finish per second; a jobs-done counter that grows
 /// faster between two heartbeats is credited at this rate only.
 pub const MAX_JOBS_PER_SECOND: u64 = 20;
+/// The most jobs a worker may have credited at once after a silence: a minute's worth.
+pub const MAX_JOBS_BURST: u64 = MAX_JOBS_PER_SECOND * 60;
 
 /// What one worker last reported, plus what the service decided about it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,9 +37,12 @@ pub struct Record {
     /// The worker's own jobs-done counter, as last reported.
     pub jobs_done: u64,
     /// Jobs credited to it since it was first heard: the counter's growth since its first
-    /// heartbeat, at most [`MAX_JOBS_PER_SECOND`] per second between heartbeats. Never
+    /// heartbeat, at most [`MAX_JOBS_PER_SECOND`] per second of the time since then (a token
+    /// bucket of at most [`MAX_JOBS_BURST`]: many heartbeats in a burst earn no more). Never
     /// decreases.
     pub jobs_credited: u64,
+    /// Jobs it may still be credited (the token bucket's level), in thousandths of a job.
+    pub credit_allowance_milli: u64,
     /// The worker says it has stopped taking jobs after a drain.
     pub drained: bool,
     pub first_seen: Timestamp,
@@ -190,6 +195,7 @@ impl Registry {
             // Workers heartbeat as they start: what one claims before it was heard is not
             // credited (a forged first heartbeat would claim anything).
             jobs_credited: 0,
+            credit_allowance_milli: 0,
             drained: false,
             first_seen: now,
             last_seen: now,
@@ -205,8 +211,16 @@ impl Registry {
             .jobs_done
             .checked_sub(rec.jobs_done)
             .unwrap_or(hb.jobs_done);
-        let plausible = MAX_JOBS_PER_SECOND * (now.since(rec.last_seen).as_secs() + 1);
-        rec.jobs_credited = rec.jobs_credited.saturating_add(grown.min(plausible));
+        // The bucket fills at MAX_JOBS_PER_SECOND (20 thousandths of a job per millisecond),
+        // up to a minute's worth.
+        let earned = u64::try_from(now.since(rec.last_seen).as_millis()).unwrap_or(u64::MAX);
+        rec.credit_allowance_milli = rec
+            .credit_allowance_milli
+            .saturating_add(earned.saturating_mul(MAX_JOBS_PER_SECOND))
+            .min(MAX_JOBS_BURST * 1000);
+        let credit = grown.min(rec.credit_allowance_milli / 1000);
+        rec.credit_allowance_milli -= credit * 1000;
+        rec.jobs_credited = rec.jobs_credited.saturating_add(credit);
         rec.jobs_done = hb.jobs_done;
         rec.job_id = hb.job_id;
         // `drained` answers a drain request: unasked, it is not believed (a forged one would

@@ -44,6 +44,7 @@ fn rec(worker: &str, instance: Option<&str>, pool: &str, busy: bool, last_seen: 
         job_id: None,
         jobs_done: 0,
         jobs_credited: 0,
+        credit_allowance_milli: 0,
         drained: false,
         first_seen: Timestamp::from_millis(last_seen),
         last_seen: Timestamp::from_millis(last_seen),
