@@ -204,6 +204,29 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         max_connections = deps.http_limits.max_connections,
         "Serving metrics, status and heartbeats."
     );
+    // What this run is, once, for whoever reads the log after an incident.
+    let p = &deps.policy;
+    info!(
+        strategy = p.control.strategy.name(),
+        interval = %crate::model::format_duration(p.control.interval),
+        wait_slo = %crate::model::format_duration(p.target.wait_slo),
+        pools = %p
+            .pools
+            .iter()
+            .map(|pool| match pool.scaling() {
+                Some(s) => format!("{} ({}..{})", pool.name, s.min, s.max),
+                None => format!("{} (static)", pool.name),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        queues = %p.queues.iter().map(|q| q.name.as_str()).collect::<Vec<_>>().join(", "),
+        replicas = if lease.is_some() { "lease" } else { "single" },
+        state_file = %deps
+            .state_file
+            .as_deref()
+            .map_or("none".into(), |f| f.display().to_string()),
+        "Started."
+    );
 
     let interval = deps.policy.control.interval;
     // A single replica leads from its start; a replica of a lease from when it takes it.
