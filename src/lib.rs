@@ -18,3 +18,4 @@ pub mod model;
 pub mod policy;
 pub mod service;
 pub mod sim;
+pub mod worker;

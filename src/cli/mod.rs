@@ -4,6 +4,7 @@ pub mod backfill;
 pub mod output;
 pub mod run;
 pub mod simulate;
+pub mod worker;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Bulk-submit jobs from a JSON Lines file to SQS, resumably.
     Backfill(crate::cli::backfill::BackfillArgs),
+    /// The render-side agent: take jobs from SQS, run a command on each, heartbeat to the
+    /// service, obey drain.
+    Worker(worker::WorkerArgs),
     /// Validate policy files.
     Policy {
         #[command(subcommand)]

@@ -1,4 +1,4 @@
-//! `spillway run` end to end against moto on loopback: scaling, batch, command pools, HTTP, the heartbeat registry, pause, state file, leases and the moto harness itself.
+//! `spillway run` end to end against moto on loopback: scaling, batch, command pools, HTTP, the heartbeat registry, pause, state file, leases, the worker agent and the moto harness itself.
 //!
 //! One test binary for the area; each module is one file of specifications.
 
@@ -16,3 +16,4 @@ mod service_http;
 mod service_pause;
 mod service_startup;
 mod service_state;
+mod worker_agent;

@@ -1,0 +1,232 @@
+//! `spillway worker`: the render-side agent an operator installs next to the renderer.
+//!
+//! It long-polls its queues in the order given (the first with something wins), runs the
+//! operator's command on each job ([`job`]), at most `concurrency` at a time, and heartbeats to
+//! the service every `heartbeat_every` with its state (`busy` with a job id, or `idle`) and the
+//! jobs it finished. A `drain` reply makes it finish what runs, take nothing more, report
+//! `drained` and return; so does the `shutdown` future (SIGTERM), except that jobs still running
+//! after `grace` are stopped and returned to their queue. Both end with status 0.
+//!
+//! Submodules: [`job`] (one job), [`identity`] (instance id from the metadata service).
+
+pub mod identity;
+pub mod job;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::aws;
+use crate::heartbeat::client;
+use crate::heartbeat::protocol::{Command, Heartbeat, ReportedState};
+use job::{JobContext, Outcome, Taken};
+
+/// Everything the agent is told.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The service, `host:port`.
+    pub service: String,
+    pub pool: String,
+    /// Polled in this order.
+    pub queue_urls: Vec<String>,
+    pub worker_id: String,
+    pub instance_id: Option<String>,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    pub heartbeat_every: Duration,
+    /// The command and its arguments, `{job_file}` where the job's file goes.
+    pub command: Vec<String>,
+    /// The workers' bearer token.
+    pub token: String,
+    /// How long jobs may still run after the shutdown signal.
+    pub grace: Duration,
+    /// Long-poll wait of the last queue, seconds (0–20).
+    pub wait_s: i32,
+    /// Visibility timeout kept on a running job's message, seconds.
+    pub visibility_s: i32,
+    /// Where job files are written.
+    pub work_dir: PathBuf,
+}
+
+/// What the agent did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub done: u64,
+    pub failed: u64,
+    pub stopped: u64,
+}
+
+/// What the heartbeats report.
+#[derive(Debug, Default)]
+struct Status {
+    running: Vec<String>,
+    jobs_done: u64,
+    drained: bool,
+}
+
+/// Runs the agent until the service says `drain` or `shutdown` completes.
+pub async fn run(
+    cfg: AgentConfig,
+    sqs: aws_sdk_sqs::Client,
+    shutdown: impl Future<Output = ()>,
+) -> Summary {
+    let status = Arc::new(Mutex::new(Status::default()));
+    let drain = Arc::new(AtomicBool::new(false));
+    let beats = tokio::spawn(heartbeats(cfg.clone(), status.clone(), drain.clone()));
+    let (stop_jobs, stop_seen) = watch::channel(false);
+    let mut jobs: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut summary = Summary::default();
+    let mut shutting_down = false;
+    tokio::pin!(shutdown);
+    info!(worker = %cfg.worker_id, pool = %cfg.pool, queues = cfg.queue_urls.len(), concurrency = cfg.concurrency, "Worker started.");
+    loop {
+        let draining = drain.load(Ordering::SeqCst);
+        if (draining || shutting_down) && jobs.is_empty() {
+            break;
+        }
+        let room = !draining && !shutting_down && jobs.len() < cfg.concurrency;
+        tokio::select! {
+            biased;
+            () = &mut shutdown, if !shutting_down => {
+                info!(running = jobs.len(), grace = ?cfg.grace, "Shutting down: finishing the running jobs.");
+                shutting_down = true;
+                let stop = stop_jobs.clone();
+                let grace = cfg.grace;
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    let _ = stop.send(true);
+                });
+            }
+            Some(ended) = jobs.join_next(), if !jobs.is_empty() => {
+                if let Ok((id, outcome)) = ended {
+                    let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+                    s.running.retain(|r| r != &id);
+                    match outcome {
+                        Outcome::Done => { s.jobs_done += 1; summary.done += 1; }
+                        Outcome::Failed => summary.failed += 1,
+                        Outcome::Stopped => summary.stopped += 1,
+                    }
+                }
+            }
+            taken = take(&sqs, &cfg), if room => {
+                let Some(t) = taken else { continue };
+                if drain.load(Ordering::SeqCst) {
+                    // Asked to drain while this long poll ran: the job goes straight back.
+                    job::release(&sqs, &t).await;
+                    continue;
+                }
+                status.lock().unwrap_or_else(|e| e.into_inner()).running.push(t.message_id.clone());
+                let (sqs, cfg, stop) = (sqs.clone(), cfg.clone(), stop_seen.clone());
+                jobs.spawn(async move {
+                    let id = t.message_id.clone();
+                    let cx = JobContext {
+                        sqs: &sqs,
+                        command: &cfg.command,
+                        work_dir: &cfg.work_dir,
+                        visibility_s: cfg.visibility_s,
+                        stop,
+                    };
+                    (id, job::run(t, cx).await)
+                });
+            }
+            // Nothing to take and nothing running: wait for a drain or the shutdown.
+            () = tokio::time::sleep(Duration::from_millis(200)), if !room && jobs.is_empty() => {}
+        }
+    }
+    // Drained: say so (a few tries), so that the service terminates this worker.
+    status.lock().unwrap_or_else(|e| e.into_inner()).drained = true;
+    for _ in 0..8 {
+        if beat(&cfg, &status, &drain).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    beats.abort();
+    info!(
+        done = summary.done,
+        failed = summary.failed,
+        stopped = summary.stopped,
+        "Worker stopped."
+    );
+    summary
+}
+
+/// One message from the first queue that has one: every queue but the last is only peeked
+/// at, the last is long-polled. `None` when none had a job (errors are logged and paused on).
+async fn take(sqs: &aws_sdk_sqs::Client, cfg: &AgentConfig) -> Option<Taken> {
+    let last = cfg.queue_urls.len().saturating_sub(1);
+    for (i, url) in cfg.queue_urls.iter().enumerate() {
+        let wait = if i == last { cfg.wait_s } else { 0 };
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(1)
+            .wait_time_seconds(wait)
+            .visibility_timeout(cfg.visibility_s)
+            .send()
+            .await;
+        match received {
+            Ok(out) => {
+                if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
+                    return Some(Taken {
+                        queue_url: url.clone(),
+                        message_id: m.message_id.unwrap_or_default(),
+                        receipt: m.receipt_handle.unwrap_or_default(),
+                        body: m.body.unwrap_or_default(),
+                    });
+                }
+            }
+            Err(e) => {
+                warn!(queue = %url, error = %aws::judge(&e).message, "ReceiveMessage failed.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    None
+}
+
+/// Heartbeats every period until aborted.
+async fn heartbeats(cfg: AgentConfig, status: Arc<Mutex<Status>>, drain: Arc<AtomicBool>) {
+    loop {
+        beat(&cfg, &status, &drain).await;
+        tokio::time::sleep(cfg.heartbeat_every).await;
+    }
+}
+
+/// Sends one heartbeat; returns whether the service took it. A `drain` reply sets `drain`.
+async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> bool {
+    let hb = {
+        let s = status.lock().unwrap_or_else(|e| e.into_inner());
+        Heartbeat {
+            worker_id: cfg.worker_id.clone(),
+            pool: cfg.pool.clone(),
+            instance_id: cfg.instance_id.clone(),
+            state: if s.running.is_empty() {
+                ReportedState::Idle
+            } else {
+                ReportedState::Busy
+            },
+            job_id: s.running.first().cloned(),
+            jobs_done: s.jobs_done,
+            drained: s.drained,
+        }
+    };
+    match client::send(&cfg.service, &cfg.token, &hb).await {
+        Ok(reply) => {
+            if reply.command == Command::Drain && !drain.swap(true, Ordering::SeqCst) {
+                info!("The service asked this worker to drain: finishing, taking nothing more.");
+            }
+            true
+        }
+        Err(e) => {
+            warn!(error = %e, "Heartbeat failed.");
+            false
+        }
+    }
+}
