@@ -10,6 +10,7 @@
 
 pub mod act;
 pub mod engine;
+mod export;
 pub mod forward;
 pub mod http;
 pub mod lease;
