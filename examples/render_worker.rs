@@ -240,6 +240,7 @@ fn heartbeat_of(args: &Args) -> Heartbeat {
         job_id: None,
         jobs_done: 0,
         drained: false,
+        finished: Vec::new(),
     }
 }
 
@@ -262,6 +263,7 @@ async fn send_beat(
             job_id: s.job_id.clone(),
             jobs_done: s.jobs_done,
             drained: s.drained,
+            finished: Vec::new(),
             ..base.clone()
         }
     };

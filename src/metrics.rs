@@ -2,8 +2,8 @@
 //! rendering served at `/metrics`.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder, exponential_buckets,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    Opts, Registry, TextEncoder, exponential_buckets,
 };
 
 /// The service's metrics, registered in their own registry.
@@ -49,6 +49,14 @@ pub struct Metrics {
     /// `spillway_http_connections_refused_total{reason}`: reason = limit (closed at once: the
     /// connection limit was reached) | accept_error (the system refused, e.g. out of files).
     pub http_connections_refused: IntCounterVec,
+    /// `spillway_job_wait_seconds{queue}`: what finished jobs waited in their queue, from SQS's
+    /// SentTimestamp to a worker taking them, as workers report it; queue = the policy's queue
+    /// name (`other` for a queue the policy does not name).
+    pub job_wait_seconds: HistogramVec,
+    /// `spillway_job_run_seconds{pool}`: how long finished jobs ran, as workers report it.
+    pub job_run_seconds: HistogramVec,
+    /// `spillway_jobs_finished_total{pool,outcome}`: outcome = ok | failed.
+    pub jobs_finished: IntCounterVec,
     /// `spillway_ticks_total`.
     pub ticks: IntCounter,
     /// `spillway_last_tick_timestamp_seconds`: when the last tick that observed everything
@@ -89,6 +97,14 @@ impl Metrics {
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let histogram_vec = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
+            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
                 .expect("valid metric");
             registry
                 .register(Box::new(h.clone()))
@@ -180,6 +196,23 @@ impl Metrics {
                 "spillway_http_connections_refused_total",
                 "HTTP connections closed unserved, by reason.",
                 &["reason"],
+            ),
+            job_wait_seconds: histogram_vec(
+                "spillway_job_wait_seconds",
+                "Queue wait of finished jobs, as workers measured it.",
+                &["queue"],
+                exponential_buckets(0.5, 2.0, 18).expect("valid buckets"),
+            ),
+            job_run_seconds: histogram_vec(
+                "spillway_job_run_seconds",
+                "Run time of finished jobs, as workers measured it.",
+                &["pool"],
+                exponential_buckets(1.0, 2.0, 18).expect("valid buckets"),
+            ),
+            jobs_finished: counter_vec(
+                "spillway_jobs_finished_total",
+                "Jobs workers finished, by pool and outcome.",
+                &["pool", "outcome"],
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
             last_tick_timestamp: gauge(

@@ -126,6 +126,7 @@ async fn generate(args: Args) {
                     job_id: None,
                     jobs_done: round,
                     drained: false,
+                    finished: Vec::new(),
                 };
                 let (started, outcome) = transport.send(&token, &hb).await;
                 let lag = started.saturating_duration_since(due);

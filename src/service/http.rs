@@ -35,6 +35,8 @@ pub struct HttpState {
     pub pause: Arc<super::pause::PauseSwitch>,
     /// Pool names a heartbeat may name.
     pub pools: Vec<String>,
+    /// The policy's queues, `(url, name)`: a job report's queue is labelled by its name.
+    pub queues: Vec<(String, String)>,
     pub clock: Arc<dyn Clock>,
     /// Where heartbeats are passed on to while this replica follows (see [`super::forward`]).
     pub leader: Arc<LeaderAddress>,
@@ -73,8 +75,12 @@ async fn heartbeat(
 ) -> Response {
     let raw = body.as_ref().ok().cloned();
     match accept(&s, &headers, body) {
-        Ok(reply) => {
+        Ok((reply, hb)) => {
             s.metrics.heartbeats.inc();
+            // Counted where the fleet is judged: a follower passes the reports on instead.
+            if s.leader.get().is_none() {
+                record_jobs(&s, &hb);
+            }
             // A follower passes it on, and answers with the leader's reply when it has one.
             let leader = s.leader.get();
             let forwarded = headers.contains_key(FORWARDED_HEADER);
@@ -182,13 +188,37 @@ async fn resume(State(s): State<Arc<HttpState>>, headers: HeaderMap) -> Response
     axum::Json(serde_json::json!({ "resumed": was, "paused": still })).into_response()
 }
 
+/// Exports what the heartbeat's worker reports of its finished jobs.
+fn record_jobs(s: &HttpState, hb: &protocol::Heartbeat) {
+    for r in &hb.finished {
+        let queue = s
+            .queues
+            .iter()
+            .find(|(url, _)| url == &r.queue)
+            .map_or("other", |(_, name)| name.as_str());
+        s.metrics
+            .job_wait_seconds
+            .with_label_values(&[queue])
+            .observe(r.waited_s);
+        s.metrics
+            .job_run_seconds
+            .with_label_values(&[hb.pool.as_str()])
+            .observe(r.ran_s);
+        let outcome = if r.ok { "ok" } else { "failed" };
+        s.metrics
+            .jobs_finished
+            .with_label_values(&[hb.pool.as_str(), outcome])
+            .inc();
+    }
+}
+
 type Refusal = (StatusCode, &'static str, String);
 
 fn accept(
     s: &HttpState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Reply, Refusal> {
+) -> Result<(Reply, protocol::Heartbeat), Refusal> {
     let refuse = |r: Rejection| {
         let code = match r {
             Rejection::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -215,8 +245,8 @@ fn accept(
             hb.pool
         ))));
     }
-    match s.registry.beat(hb, s.clock.now()) {
-        Ok(command) => Ok(Reply { command }),
+    match s.registry.beat(hb.clone(), s.clock.now()) {
+        Ok(command) => Ok((Reply { command }, hb)),
         Err(refused) => {
             let code = match refused {
                 Refused::Full(_) => StatusCode::SERVICE_UNAVAILABLE,

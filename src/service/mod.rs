@@ -184,6 +184,12 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         admin_token: deps.admin_token.clone(),
         pause: pause.clone(),
         pools: deps.policy.pools.iter().map(|p| p.name.clone()).collect(),
+        queues: deps
+            .policy
+            .queues
+            .iter()
+            .map(|q| (q.url.clone(), q.name.clone()))
+            .collect(),
         clock: deps.clock.clone(),
         leader: leader.clone(),
         replica_id: deps.replica_id.clone(),

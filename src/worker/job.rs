@@ -32,6 +32,8 @@ pub struct Taken {
     pub message_id: String,
     pub receipt: String,
     pub body: String,
+    /// SQS's `SentTimestamp`: when the job was queued.
+    pub sent_at: Option<crate::model::Timestamp>,
 }
 
 /// What a job needs from the agent.

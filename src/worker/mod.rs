@@ -22,9 +22,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+
 use crate::aws;
+use crate::clock::{Clock, Stopwatch, SystemClock};
 use crate::heartbeat::client;
-use crate::heartbeat::protocol::{Command, Heartbeat, ReportedState};
+use crate::heartbeat::protocol::{Command, Heartbeat, JobReport, MAX_REPORTS, ReportedState};
+use crate::model::Timestamp;
 use job::{JobContext, Outcome, Taken};
 
 /// Everything the agent is told.
@@ -68,7 +72,12 @@ struct Status {
     running: Vec<String>,
     jobs_done: u64,
     drained: bool,
+    /// Finished jobs not yet reported (the oldest dropped past a bound: a long outage).
+    reports: Vec<JobReport>,
 }
+
+/// Reports kept while the service cannot be reached.
+const MAX_PENDING_REPORTS: usize = 10_000;
 
 /// Runs the agent until the service says `drain` or `shutdown` completes.
 pub async fn run(
@@ -80,7 +89,8 @@ pub async fn run(
     let drain = Arc::new(AtomicBool::new(false));
     let beats = tokio::spawn(heartbeats(cfg.clone(), status.clone(), drain.clone()));
     let (stop_jobs, stop_seen) = watch::channel(false);
-    let mut jobs: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut jobs: JoinSet<(String, Outcome, Option<JobReport>)> = JoinSet::new();
+    let clock = SystemClock::new();
     let mut summary = Summary::default();
     let mut shutting_down = false;
     tokio::pin!(shutdown);
@@ -104,9 +114,15 @@ pub async fn run(
                 });
             }
             Some(ended) = jobs.join_next(), if !jobs.is_empty() => {
-                if let Ok((id, outcome)) = ended {
+                if let Ok((id, outcome, report)) = ended {
                     let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
                     s.running.retain(|r| r != &id);
+                    if let Some(r) = report {
+                        if s.reports.len() >= MAX_PENDING_REPORTS {
+                            s.reports.remove(0);
+                        }
+                        s.reports.push(r);
+                    }
                     match outcome {
                         Outcome::Done => { s.jobs_done += 1; summary.done += 1; }
                         Outcome::Failed => summary.failed += 1,
@@ -123,8 +139,11 @@ pub async fn run(
                 }
                 status.lock().unwrap_or_else(|e| e.into_inner()).running.push(t.message_id.clone());
                 let (sqs, cfg, stop) = (sqs.clone(), cfg.clone(), stop_seen.clone());
+                let taken_at = clock.now();
                 jobs.spawn(async move {
                     let id = t.message_id.clone();
+                    let queue = t.queue_url.clone();
+                    let waited = t.sent_at.map(|sent| taken_at.since(sent));
                     let cx = JobContext {
                         sqs: &sqs,
                         command: &cfg.command,
@@ -132,7 +151,16 @@ pub async fn run(
                         visibility_s: cfg.visibility_s,
                         stop,
                     };
-                    (id, job::run(t, cx).await)
+                    let watch = Stopwatch::start();
+                    let outcome = job::run(t, cx).await;
+                    // A stopped job did not finish: it is reported by whoever runs it again.
+                    let report = (outcome != Outcome::Stopped).then(|| JobReport {
+                        queue,
+                        waited_s: waited.map_or(0.0, |w| w.as_secs_f64()),
+                        ran_s: watch.elapsed().as_secs_f64(),
+                        ok: outcome == Outcome::Done,
+                    });
+                    (id, outcome, report)
                 });
             }
             // Nothing to take and nothing running: wait for a drain or the shutdown.
@@ -169,12 +197,20 @@ async fn take(sqs: &aws_sdk_sqs::Client, cfg: &AgentConfig) -> Option<Taken> {
             .max_number_of_messages(1)
             .wait_time_seconds(wait)
             .visibility_timeout(cfg.visibility_s)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await;
         match received {
             Ok(out) => {
                 if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
+                    let sent_at = m
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .map(Timestamp::from_millis);
                     return Some(Taken {
+                        sent_at,
                         queue_url: url.clone(),
                         message_id: m.message_id.unwrap_or_default(),
                         receipt: m.receipt_handle.unwrap_or_default(),
@@ -201,9 +237,10 @@ async fn heartbeats(cfg: AgentConfig, status: Arc<Mutex<Status>>, drain: Arc<Ato
 
 /// Sends one heartbeat; returns whether the service took it. A `drain` reply sets `drain`.
 async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> bool {
-    let hb = {
+    let (hb, sent) = {
         let s = status.lock().unwrap_or_else(|e| e.into_inner());
-        Heartbeat {
+        let sent = s.reports.len().min(MAX_REPORTS);
+        let hb = Heartbeat {
             worker_id: cfg.worker_id.clone(),
             pool: cfg.pool.clone(),
             instance_id: cfg.instance_id.clone(),
@@ -215,10 +252,17 @@ async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> 
             job_id: s.running.first().cloned(),
             jobs_done: s.jobs_done,
             drained: s.drained,
-        }
+            finished: s.reports[..sent].to_vec(),
+        };
+        (hb, sent)
     };
     match client::send(&cfg.service, &cfg.token, &hb).await {
         Ok(reply) => {
+            // The service has them: drop what was sent (new ones were appended after).
+            let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+            let sent = sent.min(s.reports.len());
+            s.reports.drain(..sent);
+            drop(s);
             if reply.command == Command::Drain && !drain.swap(true, Ordering::SeqCst) {
                 info!("The service asked this worker to drain: finishing, taking nothing more.");
             }

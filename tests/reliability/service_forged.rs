@@ -43,6 +43,7 @@ fn drained(worker_id: &str, instance: Option<&str>) -> Heartbeat {
         job_id: None,
         jobs_done: 0,
         drained: true,
+        finished: Vec::new(),
     }
 }
 
@@ -192,6 +193,7 @@ async fn a_forged_drained_heartbeat_for_a_healthy_worker_terminates_nothing() {
     let host = running.host();
     let real = Heartbeat {
         drained: false,
+        finished: Vec::new(),
         ..drained(&ours, Some(&ours))
     };
     // The real worker is heard first, then the forger joins, for eight ticks.

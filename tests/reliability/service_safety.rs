@@ -183,6 +183,7 @@ fn idle_worker(host: String, instance: String, stop: Arc<AtomicBool>, drains: Ar
                 job_id: None,
                 jobs_done: 0,
                 drained: drains.load(Ordering::SeqCst) > 0,
+                finished: Vec::new(),
             };
             if let Ok(r) = client::send(&host, TOKEN, &hb).await
                 && r.command == Command::Drain

@@ -18,6 +18,7 @@ fn hb(id: &str, state: ReportedState) -> Heartbeat {
         job_id: None,
         jobs_done: 0,
         drained: false,
+        finished: Vec::new(),
     }
 }
 
@@ -63,6 +64,7 @@ fn drained_is_believed_only_in_answer_to_a_drain_request() {
     let r = Registry::new();
     let forged = Heartbeat {
         drained: true,
+        finished: Vec::new(),
         ..hb("evil", ReportedState::Idle)
     };
     assert_eq!(r.beat(forged.clone(), t(0)), Ok(Command::Run));

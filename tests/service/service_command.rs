@@ -41,6 +41,7 @@ fn agent(
             job_id: busy.then(|| "job-long".to_string()),
             jobs_done: 0,
             drained: false,
+            finished: Vec::new(),
         };
         while !stop.load(Ordering::Relaxed) {
             let reply = client::send(&host, TOKEN, &hb).await.expect("heartbeat");

@@ -43,6 +43,7 @@ async fn serve() -> Server {
         admin_token: Some(ADMIN.into()),
         pause: Arc::new(PauseSwitch::default()),
         pools: vec!["ec2".into(), "datacenter".into()],
+        queues: vec![("https://sqs.example/1/jobs".into(), "jobs".into())],
         clock: Arc::new(ManualClock::new(Timestamp::from_millis(5_000))),
         leader: leader.clone(),
         replica_id: "replica-under-test".into(),
@@ -308,5 +309,72 @@ fn the_listener_is_on_loopback_by_default() {
         args.metrics_addr.ip().is_loopback(),
         "{}",
         args.metrics_addr
+    );
+}
+
+#[tokio::test]
+async fn job_reports_are_exported_by_queue_and_pool_and_implausible_ones_refused() {
+    let s = serve().await;
+    let bearer = format!("Bearer {TOKEN}");
+    let report = |queue: &str, waited: &str, ok: bool| {
+        format!(r#"{{"queue":"{queue}","waited_s":{waited},"ran_s":12.5,"ok":{ok}}}"#)
+    };
+    let beat = |reports: Vec<String>| {
+        format!(
+            r#"{{"worker_id":"w1","pool":"ec2","instance_id":"i-1","state":"idle","finished":[{}]}}"#,
+            reports.join(",")
+        )
+        .into_bytes()
+    };
+    let jobs = "https://sqs.example/1/jobs";
+    let good = beat(vec![
+        report(jobs, "3.0", true),
+        report(jobs, "40.0", false),
+        report("https://sqs.example/1/elsewhere", "1.0", true),
+    ]);
+    assert_eq!(post(&s.host, Some(&bearer), &good).await.status, 200);
+    let m = metrics(&s.host).await;
+    let value = |line: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    assert_eq!(
+        value(r#"spillway_job_wait_seconds_count{queue="jobs"}"#),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"spillway_job_wait_seconds_sum{queue="jobs"}"#),
+        Some(43.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"spillway_job_wait_seconds_count{queue="other"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"spillway_job_run_seconds_count{pool="ec2"}"#),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(r#"spillway_jobs_finished_total{outcome="failed",pool="ec2"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    // A wait that is not a plausible number of seconds, or too many reports, is refused whole.
+    for bad in [
+        beat(vec![report(jobs, "-1", true)]),
+        beat(vec![report(jobs, "1e300", true)]),
+        beat((0..51).map(|_| report(jobs, "1", true)).collect()),
+    ] {
+        assert_eq!(post(&s.host, Some(&bearer), &bad).await.status, 400);
+    }
+    let m = metrics(&s.host).await;
+    assert!(
+        m.contains(r#"spillway_job_wait_seconds_count{queue="jobs"} 2"#),
+        "{m}"
     );
 }

@@ -1,8 +1,9 @@
 //! `spillway worker` against moto and the live service: it runs the operator's command on each
 //! job once (argv, the body in `{job_file}`, `SPILLWAY_JOB_ID` set), deletes a job whose
 //! command exits 0, returns one that fails at once (so it runs again), heartbeats to the
-//! service, and on SIGTERM stops taking jobs, returns a job still running after its grace
-//! period to the queue and exits 0.
+//! service with each finished job's measured queue wait and run time (exported per queue and
+//! pool), and on SIGTERM stops taking jobs, returns a job still running after its grace period
+//! to the queue and exits 0.
 
 // Deadlines against real servers and processes read the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -160,9 +161,35 @@ async fn the_worker_runs_each_job_once_returns_failures_and_stops_on_sigterm() {
         0,
         "every rendered job was deleted"
     );
-    let metrics = running.metrics().await;
-    assert!(
-        svc::metric(&metrics, "spillway_heartbeats_total") >= 1.0,
+    // The heartbeats carried each finished job's measured wait and run time: four reports
+    // (a, b, fail-once failed, fail-once done), labelled with the policy's queue name.
+    let start = Instant::now();
+    let metrics = loop {
+        let m = running.metrics().await;
+        if svc::metric(&m, r#"spillway_job_wait_seconds_count{queue="jobs"}"#) >= 4.0 {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no job reports: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(svc::metric(&metrics, "spillway_heartbeats_total") >= 1.0);
+    assert_eq!(
+        svc::metric(
+            &metrics,
+            r#"spillway_jobs_finished_total{outcome="failed",pool="ec2"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        svc::metric(
+            &metrics,
+            r#"spillway_jobs_finished_total{outcome="ok",pool="ec2"}"#
+        ),
+        3.0,
         "{metrics}"
     );
 

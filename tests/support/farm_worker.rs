@@ -112,6 +112,7 @@ async fn beat_once(instance: &str, status: &Mutex<Status>, state: &Mutex<State>)
             job_id: s.job.clone(),
             jobs_done: s.jobs_done,
             drained: s.drained,
+            finished: Vec::new(),
         }
     };
     match client::send(&service, TOKEN, &hb).await {
