@@ -241,6 +241,7 @@ fn heartbeat_of(args: &Args) -> Heartbeat {
         jobs_done: 0,
         drained: false,
         finished: Vec::new(),
+        interrupted: None,
     }
 }
 
@@ -264,6 +265,7 @@ async fn send_beat(
             jobs_done: s.jobs_done,
             drained: s.drained,
             finished: Vec::new(),
+            interrupted: None,
             ..base.clone()
         }
     };

@@ -57,6 +57,10 @@ pub struct Metrics {
     pub job_run_seconds: HistogramVec,
     /// `spillway_jobs_finished_total{pool,outcome}`: outcome = ok | failed.
     pub jobs_finished: IntCounterVec,
+    /// `spillway_worker_interruptions_total{pool,kind}`: workers that reported their instance
+    /// is going away (kind = spot | rebalance), counted once each; they are drained and
+    /// replaced.
+    pub worker_interruptions: IntCounterVec,
     /// `spillway_ticks_total`.
     pub ticks: IntCounter,
     /// `spillway_last_tick_timestamp_seconds`: when the last tick that observed everything
@@ -213,6 +217,11 @@ impl Metrics {
                 "spillway_jobs_finished_total",
                 "Jobs workers finished, by pool and outcome.",
                 &["pool", "outcome"],
+            ),
+            worker_interruptions: counter_vec(
+                "spillway_worker_interruptions_total",
+                "Workers that reported a spot interruption or rebalance notice, by pool and kind.",
+                &["pool", "kind"],
             ),
             ticks: counter("spillway_ticks_total", "Control ticks run."),
             last_tick_timestamp: gauge(

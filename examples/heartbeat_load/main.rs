@@ -127,6 +127,7 @@ async fn generate(args: Args) {
                     jobs_done: round,
                     drained: false,
                     finished: Vec::new(),
+                    interrupted: None,
                 };
                 let (started, outcome) = transport.send(&token, &hb).await;
                 let lag = started.saturating_duration_since(due);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::aws::{self, AwsOptions};
-use crate::worker::{self, AgentConfig, identity};
+use crate::worker::{self, AgentConfig, metadata};
 
 /// `spillway worker … -- COMMAND ARGS…`.
 #[derive(Debug, Args)]
@@ -50,8 +50,12 @@ pub struct WorkerArgs {
     #[arg(long, default_value = "/tmp")]
     pub work_dir: PathBuf,
     /// The instance metadata service, `host:port`.
-    #[arg(long, default_value = identity::DEFAULT_METADATA)]
+    #[arg(long, default_value = metadata::DEFAULT_METADATA)]
     pub metadata_endpoint: String,
+    /// Do not poll the metadata service for spot interruption and rebalance notices (polled
+    /// every second by default, wherever the metadata service answers).
+    #[arg(long)]
+    pub no_notices: bool,
     /// The command run for each job, after `--`: `{job_file}` is replaced by the job file.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -98,12 +102,16 @@ pub async fn run(args: WorkerArgs) -> Result<(), WorkerError> {
     }
     let instance_id = match args.instance_id {
         Some(id) => Some(id),
-        None => identity::instance_id(&args.metadata_endpoint).await,
+        None => {
+            metadata::Metadata::new(&args.metadata_endpoint)
+                .instance_id()
+                .await
+        }
     };
     let worker_id = args
         .worker_id
         .or_else(|| instance_id.clone())
-        .unwrap_or_else(identity::host_name);
+        .unwrap_or_else(metadata::host_name);
     let cfg = AgentConfig {
         service,
         pool: args.pool,
@@ -118,6 +126,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), WorkerError> {
         wait_s: args.wait,
         visibility_s: args.visibility,
         work_dir: args.work_dir,
+        notices: (!args.no_notices).then_some(args.metadata_endpoint),
     };
     let sqs = aws::sqs(&aws::load(&AwsOptions::default()).await);
     worker::run(cfg, sqs, crate::cli::run::shutdown_signal()).await;

@@ -35,6 +35,8 @@ pub struct Engine {
     pub(super) sampler: QueueSampler,
     pub(super) window: QueueWindow,
     pub(super) registry: Arc<Registry>,
+    /// Finished jobs the workers reported, taken every tick.
+    pub(super) finished: Arc<super::observe::jobs::FinishedJobs>,
     pub(super) metrics: Metrics,
     pub(super) status: Arc<StatusBoard>,
     pub(super) recorder: Option<Recorder>,
@@ -260,8 +262,9 @@ impl Engine {
         self.save_state(now);
         let decision = step.decision;
         self.export(&obs, &view, &decision);
+        let jobs = self.finished.take();
         if let Some(r) = &mut self.recorder
-            && let Err(e) = r.write(now, &obs, &decision)
+            && let Err(e) = r.write(now, &obs, &decision, &jobs)
         {
             warn!(error = %e, "Writing the decision record failed.");
         }

@@ -16,8 +16,9 @@ use axum::routing::{get, post};
 use tracing::info;
 
 use crate::clock::Clock;
-use crate::heartbeat::protocol::{self, MAX_BODY_BYTES, Rejection, Reply};
+use crate::heartbeat::protocol::{self, Interruption, MAX_BODY_BYTES, Rejection, Reply};
 use crate::metrics::Metrics;
+use crate::service::observe::jobs::{FinishedJobs, JobRecord};
 use crate::service::observe::registry::{Refused, Registry};
 
 use super::forward::{self, FORWARDED_HEADER, LeaderAddress};
@@ -26,6 +27,8 @@ use super::status::StatusBoard;
 /// What the handlers share.
 pub struct HttpState {
     pub registry: Arc<Registry>,
+    /// Finished jobs reported, for the control loop to take.
+    pub finished: Arc<FinishedJobs>,
     pub metrics: Metrics,
     pub status: Arc<StatusBoard>,
     /// The workers' bearer token.
@@ -75,11 +78,18 @@ async fn heartbeat(
 ) -> Response {
     let raw = body.as_ref().ok().cloned();
     match accept(&s, &headers, body) {
-        Ok((reply, hb)) => {
+        Ok((reply, hb, noticed)) => {
             s.metrics.heartbeats.inc();
             // Counted where the fleet is judged: a follower passes the reports on instead.
             if s.leader.get().is_none() {
                 record_jobs(&s, &hb);
+                if let Some(kind) = noticed {
+                    s.metrics
+                        .worker_interruptions
+                        .with_label_values(&[hb.pool.as_str(), kind.label()])
+                        .inc();
+                    info!(worker = %hb.worker_id, pool = %hb.pool, instance = hb.instance_id.as_deref().unwrap_or("-"), kind = kind.label(), "A worker's instance is going away: draining and replacing it.");
+                }
             }
             // A follower passes it on, and answers with the leader's reply when it has one.
             let leader = s.leader.get();
@@ -188,8 +198,10 @@ async fn resume(State(s): State<Arc<HttpState>>, headers: HeaderMap) -> Response
     axum::Json(serde_json::json!({ "resumed": was, "paused": still })).into_response()
 }
 
-/// Exports what the heartbeat's worker reports of its finished jobs.
+/// Exports what the heartbeat's worker reports of its finished jobs, and keeps them for the
+/// control loop (the record, the measured waits).
 fn record_jobs(s: &HttpState, hb: &protocol::Heartbeat) {
+    let now = s.clock.now();
     for r in &hb.finished {
         let queue = s
             .queues
@@ -209,6 +221,7 @@ fn record_jobs(s: &HttpState, hb: &protocol::Heartbeat) {
             .jobs_finished
             .with_label_values(&[hb.pool.as_str(), outcome])
             .inc();
+        s.finished.add(JobRecord::of(r, queue, &hb.pool, now));
     }
 }
 
@@ -218,7 +231,7 @@ fn accept(
     s: &HttpState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Reply, protocol::Heartbeat), Refusal> {
+) -> Result<(Reply, protocol::Heartbeat, Option<Interruption>), Refusal> {
     let refuse = |r: Rejection| {
         let code = match r {
             Rejection::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -245,8 +258,8 @@ fn accept(
             hb.pool
         ))));
     }
-    match s.registry.beat(hb.clone(), s.clock.now()) {
-        Ok(command) => Ok((Reply { command }, hb)),
+    match s.registry.beat_noting(hb.clone(), s.clock.now()) {
+        Ok((command, noticed)) => Ok((Reply { command }, hb, noticed)),
         Err(refused) => {
             let code = match refused {
                 Refused::Full(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -42,6 +42,7 @@ use crate::service::observe::registry::Registry;
 
 use engine::Engine;
 use http::HttpState;
+use observe::jobs::FinishedJobs;
 use state::{Resumed, StateFile};
 use status::{Recorder, StatusBoard};
 
@@ -176,8 +177,10 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         deps.dry_run,
         started_at,
     ));
+    let finished = Arc::new(FinishedJobs::new());
     let http_state = Arc::new(HttpState {
         registry: registry.clone(),
+        finished: finished.clone(),
         metrics: metrics.clone(),
         status: status.clone(),
         token: deps.token.clone(),
@@ -251,6 +254,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         sampler: QueueSampler::new(deps.sqs, deps.policy.queues.clone()),
         window: QueueWindow::default(),
         registry,
+        finished,
         metrics,
         status,
         recorder,

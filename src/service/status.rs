@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::control::{Decision, Observation, QueueObservation};
 use crate::model::{Timestamp, WorkerState};
+use crate::service::observe::jobs::Taken;
 
 /// How many recent ticks `/status` keeps.
 pub const RECENT_TICKS: usize = 20;
@@ -142,7 +143,12 @@ fn for_people(t: &TickReport) -> serde_json::Value {
     v
 }
 
-/// The `--record` file: one JSON object per tick, `{"at", "observation", "decision"}`.
+/// The record format this build writes (the `format` field of every line).
+pub const RECORD_FORMAT: u32 = 2;
+
+/// The `--record` file: one JSON object per tick, `{"format", "at", "observation", "decision",
+/// "jobs"}` (`jobs`: the jobs workers reported finished since the previous tick; `jobs_dropped`
+/// when more arrived than the service keeps). Documented in `docs/record.md`.
 #[derive(Debug)]
 pub struct Recorder(BufWriter<File>);
 
@@ -159,8 +165,18 @@ impl Recorder {
         at: Timestamp,
         observation: &Observation,
         decision: &Decision,
+        jobs: &Taken,
     ) -> std::io::Result<()> {
-        let line = serde_json::json!({"at": at, "observation": observation, "decision": decision});
+        let mut line = serde_json::json!({
+            "format": RECORD_FORMAT,
+            "at": at,
+            "observation": observation,
+            "decision": decision,
+            "jobs": jobs.jobs,
+        });
+        if jobs.dropped > 0 {
+            line["jobs_dropped"] = jobs.dropped.into();
+        }
         serde_json::to_writer(&mut self.0, &line)?;
         self.0.write_all(b"\n")?;
         self.0.flush()

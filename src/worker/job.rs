@@ -74,8 +74,8 @@ fn file_for(work_dir: &Path, message_id: &str) -> PathBuf {
     work_dir.join(format!("spillway-job-{safe}"))
 }
 
-/// Runs `job` to its end.
-pub async fn run(job: Taken, cx: JobContext<'_>) -> Outcome {
+/// Runs `job` to its end; the command's exit status when it exited.
+pub async fn run(job: Taken, cx: JobContext<'_>) -> (Outcome, Option<i32>) {
     let JobContext {
         sqs,
         command,
@@ -87,7 +87,7 @@ pub async fn run(job: Taken, cx: JobContext<'_>) -> Outcome {
     if let Err(e) = tokio::fs::write(&file, job.body.as_bytes()).await {
         warn!(job = %job.message_id, path = %file.display(), error = %e, "Cannot write the job file; returning the job.");
         release(sqs, &job).await;
-        return Outcome::Failed;
+        return (Outcome::Failed, None);
     }
     let argv = argv(command, &file);
     let child = tokio::process::Command::new(&argv[0])
@@ -107,7 +107,7 @@ pub async fn run(job: Taken, cx: JobContext<'_>) -> Outcome {
             warn!(job = %job.message_id, program = %argv[0], error = %e, "Cannot start the command; returning the job.");
             let _ = tokio::fs::remove_file(&file).await;
             release(sqs, &job).await;
-            return Outcome::Failed;
+            return (Outcome::Failed, None);
         }
     };
     let logs = [
@@ -121,12 +121,14 @@ pub async fn run(job: Taken, cx: JobContext<'_>) -> Outcome {
             .map(|e| log_lines(e, job.message_id.clone(), "stderr")),
     ];
     let half = Duration::from_secs((visibility_s.max(2) / 2) as u64);
+    let mut exit = None;
     let outcome = loop {
         tokio::select! {
             status = child.wait() => {
                 break match status {
-                    Ok(s) if s.success() => Outcome::Done,
+                    Ok(s) if s.success() => { exit = s.code(); Outcome::Done }
                     Ok(s) => {
+                        exit = s.code();
                         warn!(job = %job.message_id, status = %s, "The command failed; returning the job.");
                         Outcome::Failed
                     }
@@ -177,7 +179,7 @@ pub async fn run(job: Taken, cx: JobContext<'_>) -> Outcome {
         }
         Outcome::Failed | Outcome::Stopped => release(sqs, &job).await,
     }
-    outcome
+    (outcome, exit)
 }
 
 /// Kills the process group `pid` leads (the command and whatever it started), with the

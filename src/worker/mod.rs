@@ -7,10 +7,16 @@
 //! `drained` and return; so does the `shutdown` future (SIGTERM), except that jobs still running
 //! after `grace` are stopped and returned to their queue. Both end with status 0.
 //!
-//! Submodules: [`job`] (one job), [`identity`] (instance id from the metadata service).
+//! A notice from the metadata service that the instance is going away (a spot interruption
+//! or a rebalance recommendation) stops every job at once (back to its queue), and the
+//! heartbeats say `interrupted`: the service drains and replaces the worker, which reports
+//! `drained` and returns.
+//!
+//! Submodules: [`job`] (one job), [`metadata`] (instance id and notices from the metadata
+//! service).
 
-pub mod identity;
 pub mod job;
+pub mod metadata;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -27,7 +33,9 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use crate::aws;
 use crate::clock::{Clock, Stopwatch, SystemClock};
 use crate::heartbeat::client;
-use crate::heartbeat::protocol::{Command, Heartbeat, JobReport, MAX_REPORTS, ReportedState};
+use crate::heartbeat::protocol::{
+    Command, Heartbeat, Interruption, JobReport, MAX_REPORTS, ReportedState,
+};
 use crate::model::Timestamp;
 use job::{JobContext, Outcome, Taken};
 
@@ -56,6 +64,8 @@ pub struct AgentConfig {
     pub visibility_s: i32,
     /// Where job files are written.
     pub work_dir: PathBuf,
+    /// The metadata service polled for interruption notices (`host:port`); `None`: not polled.
+    pub notices: Option<String>,
 }
 
 /// What the agent did.
@@ -74,6 +84,8 @@ struct Status {
     drained: bool,
     /// Finished jobs not yet reported (the oldest dropped past a bound: a long outage).
     reports: Vec<JobReport>,
+    /// The notice that the instance is going away, once received.
+    interrupted: Option<Interruption>,
 }
 
 /// Reports kept while the service cannot be reached.
@@ -87,8 +99,26 @@ pub async fn run(
 ) -> Summary {
     let status = Arc::new(Mutex::new(Status::default()));
     let drain = Arc::new(AtomicBool::new(false));
-    let beats = tokio::spawn(heartbeats(cfg.clone(), status.clone(), drain.clone()));
     let (stop_jobs, stop_seen) = watch::channel(false);
+    let notices = match &cfg.notices {
+        Some(endpoint) => {
+            let mut md = metadata::Metadata::new(endpoint);
+            // Asked before the first job: a worker restarted on a doomed instance takes none.
+            if let Ok(Some(kind)) = md.notice().await {
+                interrupt(kind, &status, &drain, &stop_jobs);
+            }
+            let watcher = watch_notices(
+                md,
+                cfg.clone(),
+                status.clone(),
+                drain.clone(),
+                stop_jobs.clone(),
+            );
+            Some(tokio::spawn(watcher))
+        }
+        None => None,
+    };
+    let beats = tokio::spawn(heartbeats(cfg.clone(), status.clone(), drain.clone()));
     let mut jobs: JoinSet<(String, Outcome, Option<JobReport>)> = JoinSet::new();
     let clock = SystemClock::new();
     let mut summary = Summary::default();
@@ -144,6 +174,7 @@ pub async fn run(
                     let id = t.message_id.clone();
                     let queue = t.queue_url.clone();
                     let waited = t.sent_at.map(|sent| taken_at.since(sent));
+                    let sent_at_ms = t.sent_at.map(|s| s.0);
                     let cx = JobContext {
                         sqs: &sqs,
                         command: &cfg.command,
@@ -152,13 +183,15 @@ pub async fn run(
                         stop,
                     };
                     let watch = Stopwatch::start();
-                    let outcome = job::run(t, cx).await;
+                    let (outcome, exit) = job::run(t, cx).await;
                     // A stopped job did not finish: it is reported by whoever runs it again.
                     let report = (outcome != Outcome::Stopped).then(|| JobReport {
                         queue,
                         waited_s: waited.map_or(0.0, |w| w.as_secs_f64()),
                         ran_s: watch.elapsed().as_secs_f64(),
                         ok: outcome == Outcome::Done,
+                        sent_at_ms,
+                        exit,
                     });
                     (id, outcome, report)
                 });
@@ -176,6 +209,9 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     beats.abort();
+    if let Some(n) = notices {
+        n.abort();
+    }
     info!(
         done = summary.done,
         failed = summary.failed,
@@ -227,6 +263,60 @@ async fn take(sqs: &aws_sdk_sqs::Client, cfg: &AgentConfig) -> Option<Taken> {
     None
 }
 
+/// Acts on a notice that the instance is going away: every job stops at once (back to its
+/// queue), nothing more is taken, and the heartbeats say so.
+fn interrupt(
+    kind: Interruption,
+    status: &Mutex<Status>,
+    drain: &AtomicBool,
+    stop_jobs: &watch::Sender<bool>,
+) {
+    let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+    if s.interrupted.is_none() {
+        warn!(
+            kind = kind.label(),
+            running = s.running.len(),
+            "The instance is going away: returning every job and taking no more."
+        );
+        s.interrupted = Some(kind);
+    }
+    drop(s);
+    drain.store(true, Ordering::SeqCst);
+    let _ = stop_jobs.send(true);
+}
+
+/// Polls the metadata service for notices every second (every minute while it does not
+/// answer) until one comes or it is aborted; tells the service at once.
+async fn watch_notices(
+    mut md: metadata::Metadata,
+    cfg: AgentConfig,
+    status: Arc<Mutex<Status>>,
+    drain: Arc<AtomicBool>,
+    stop_jobs: watch::Sender<bool>,
+) {
+    let mut answered = true;
+    loop {
+        match md.notice().await {
+            Ok(Some(kind)) => {
+                interrupt(kind, &status, &drain, &stop_jobs);
+                beat(&cfg, &status, &drain).await;
+                return;
+            }
+            Ok(None) => answered = true,
+            Err(()) => {
+                if answered {
+                    tracing::debug!(
+                        "The metadata service does not answer: notices are polled every minute."
+                    );
+                }
+                answered = false;
+            }
+        }
+        let every = if answered { 1 } else { 60 };
+        tokio::time::sleep(Duration::from_secs(every)).await;
+    }
+}
+
 /// Heartbeats every period until aborted.
 async fn heartbeats(cfg: AgentConfig, status: Arc<Mutex<Status>>, drain: Arc<AtomicBool>) {
     loop {
@@ -253,6 +343,7 @@ async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> 
             jobs_done: s.jobs_done,
             drained: s.drained,
             finished: s.reports[..sent].to_vec(),
+            interrupted: s.interrupted,
         };
         (hb, sent)
     };

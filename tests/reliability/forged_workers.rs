@@ -157,6 +157,7 @@ async fn forged_worker_ids_lock_no_real_worker_out_and_fake_no_throughput() {
         jobs_done: 0,
         drained: false,
         finished: Vec::new(),
+        interrupted: None,
     };
     let flood_took = flood_start.elapsed();
     let until = Instant::now() + Duration::from_secs(3);

@@ -44,6 +44,7 @@ fn drained(worker_id: &str, instance: Option<&str>) -> Heartbeat {
         jobs_done: 0,
         drained: true,
         finished: Vec::new(),
+        interrupted: None,
     }
 }
 
@@ -194,6 +195,7 @@ async fn a_forged_drained_heartbeat_for_a_healthy_worker_terminates_nothing() {
     let real = Heartbeat {
         drained: false,
         finished: Vec::new(),
+        interrupted: None,
         ..drained(&ours, Some(&ours))
     };
     // The real worker is heard first, then the forger joins, for eight ticks.

@@ -184,6 +184,7 @@ fn idle_worker(host: String, instance: String, stop: Arc<AtomicBool>, drains: Ar
                 jobs_done: 0,
                 drained: drains.load(Ordering::SeqCst) > 0,
                 finished: Vec::new(),
+                interrupted: None,
             };
             if let Ok(r) = client::send(&host, TOKEN, &hb).await
                 && r.command == Command::Drain

@@ -17,3 +17,4 @@ mod service_pause;
 mod service_startup;
 mod service_state;
 mod worker_agent;
+mod worker_fleet;

@@ -19,6 +19,7 @@ fn hb(id: &str, state: ReportedState) -> Heartbeat {
         jobs_done: 0,
         drained: false,
         finished: Vec::new(),
+        interrupted: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn drained_is_believed_only_in_answer_to_a_drain_request() {
     let forged = Heartbeat {
         drained: true,
         finished: Vec::new(),
+        interrupted: None,
         ..hb("evil", ReportedState::Idle)
     };
     assert_eq!(r.beat(forged.clone(), t(0)), Ok(Command::Run));

@@ -42,6 +42,7 @@ fn agent(
             jobs_done: 0,
             drained: false,
             finished: Vec::new(),
+            interrupted: None,
         };
         while !stop.load(Ordering::Relaxed) {
             let reply = client::send(&host, TOKEN, &hb).await.expect("heartbeat");

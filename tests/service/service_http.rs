@@ -16,6 +16,7 @@ use spillway::metrics::Metrics;
 use spillway::model::Timestamp;
 use spillway::service::forward::LeaderAddress;
 use spillway::service::http::{HttpState, router};
+use spillway::service::observe::jobs::FinishedJobs;
 use spillway::service::observe::registry::Registry;
 use spillway::service::pause::PauseSwitch;
 use spillway::service::status::StatusBoard;
@@ -29,14 +30,17 @@ struct Server {
     /// Where this server passes heartbeats on to (a follower replica's leader).
     leader: Arc<LeaderAddress>,
     metrics: Metrics,
+    finished: Arc<FinishedJobs>,
 }
 
 async fn serve() -> Server {
     let registry = Arc::new(Registry::new());
     let leader = Arc::new(LeaderAddress::default());
     let metrics = Metrics::new();
+    let finished = Arc::new(FinishedJobs::new());
     let state = Arc::new(HttpState {
         registry: registry.clone(),
+        finished: finished.clone(),
         metrics: metrics.clone(),
         status: Arc::new(StatusBoard::new("p", false, Timestamp::from_millis(0))),
         token: TOKEN.into(),
@@ -56,6 +60,7 @@ async fn serve() -> Server {
         registry,
         leader,
         metrics,
+        finished,
     }
 }
 
@@ -377,4 +382,84 @@ async fn job_reports_are_exported_by_queue_and_pool_and_implausible_ones_refused
         m.contains(r#"spillway_job_wait_seconds_count{queue="jobs"} 2"#),
         "{m}"
     );
+    // The accepted reports wait for the control loop, named by queue and pool; the refused
+    // ones are not among them.
+    let taken = s.finished.take();
+    let seen: Vec<(&str, &str, f64, bool)> = taken
+        .jobs
+        .iter()
+        .map(|j| (j.queue.as_str(), j.pool.as_str(), j.waited_s, j.ok))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("jobs", "ec2", 3.0, true),
+            ("jobs", "ec2", 40.0, false),
+            ("other", "ec2", 1.0, true)
+        ]
+    );
+    assert!(
+        taken
+            .jobs
+            .iter()
+            .all(|j| j.reported_at == Timestamp::from_millis(5_000))
+    );
+}
+
+#[tokio::test]
+async fn an_interruption_notice_is_answered_with_drain_and_counted_once() {
+    let s = serve().await;
+    let bearer = format!("Bearer {TOKEN}");
+    let beat = |worker: &str, notice: &str| {
+        format!(
+            r#"{{"worker_id":"{worker}","pool":"ec2","instance_id":"i-{worker}","state":"idle"{notice}}}"#
+        )
+        .into_bytes()
+    };
+    let reply = |r: RawResponse| String::from_utf8(r.body).unwrap();
+    // Heard first without a notice: it runs.
+    let plain = post(&s.host, Some(&bearer), &beat("a", "")).await;
+    assert!(reply(plain).contains(r#""run""#));
+    // The notice: drain, now and on every later heartbeat; counted once.
+    for _ in 0..3 {
+        let r = post(
+            &s.host,
+            Some(&bearer),
+            &beat("a", r#","interrupted":"spot""#),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert!(reply(r).contains(r#""drain""#));
+    }
+    let r = post(
+        &s.host,
+        Some(&bearer),
+        &beat("b", r#","interrupted":"rebalance""#),
+    )
+    .await;
+    assert!(reply(r).contains(r#""drain""#));
+    let m = metrics(&s.host).await;
+    assert!(
+        m.contains(r#"spillway_worker_interruptions_total{kind="spot",pool="ec2"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"spillway_worker_interruptions_total{kind="rebalance",pool="ec2"} 1"#),
+        "{m}"
+    );
+    let a = s
+        .registry
+        .snapshot()
+        .into_iter()
+        .find(|r| r.worker_id == "a")
+        .unwrap();
+    assert!(a.draining(), "{a:?}");
+    // An unknown kind of notice is malformed, not a drain.
+    let r = post(
+        &s.host,
+        Some(&bearer),
+        &beat("c", r#","interrupted":"meteor""#),
+    )
+    .await;
+    assert_eq!(r.status, 400);
 }

@@ -77,6 +77,7 @@ async fn launches_in_the_first_ticks(learn_for: &str) -> f64 {
                     jobs_done: 0,
                     drained: false,
                     finished: Vec::new(),
+                    interrupted: None,
                 };
                 let _ = client::send(&addr, TOKEN, &hb).await;
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -113,6 +113,7 @@ async fn beat_once(instance: &str, status: &Mutex<Status>, state: &Mutex<State>)
             jobs_done: s.jobs_done,
             drained: s.drained,
             finished: Vec::new(),
+            interrupted: None,
         }
     };
     match client::send(&service, TOKEN, &hb).await {

@@ -8,6 +8,7 @@
 //! the [`invariants`] checked after each cell. Each test binary uses only part of it.
 #![allow(dead_code)]
 
+pub mod agents;
 pub mod cell;
 pub mod command_pool;
 pub mod farm;

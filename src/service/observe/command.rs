@@ -118,6 +118,7 @@ stop_command = ["/bin/true"]
             last_seen: Timestamp::from_millis(last_seen),
             drain_requested: None,
             boot_recorded: false,
+            interrupted: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::policy::Policy;
 use crate::service::observe::registry::Record;
 
 mod command;
+pub mod jobs;
 pub mod queues;
 pub mod registry;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::heartbeat::protocol::{Command, Heartbeat, ReportedState};
+use crate::heartbeat::protocol::{Command, Heartbeat, Interruption, ReportedState};
 use crate::model::Timestamp;
 use crate::policy::{Policy, PoolKind};
 
@@ -51,6 +51,9 @@ pub struct Record {
     pub drain_requested: Option<Timestamp>,
     /// Whether its boot duration was recorded already.
     pub boot_recorded: bool,
+    /// The notice it reported that its instance is going away: it is told to drain (and so
+    /// no longer counts as capacity) and terminated once it reports `drained`.
+    pub interrupted: Option<Interruption>,
 }
 
 impl Record {
@@ -164,6 +167,20 @@ impl Registry {
     /// claiming an instance another worker claimed first, or one silent past `silent_after`;
     /// with none of those it is refused.
     pub fn beat(&self, hb: Heartbeat, now: Timestamp) -> Result<Command, Refused> {
+        self.beat_noting(hb, now).map(|(command, _)| command)
+    }
+
+    /// [`Registry::beat`], also returning the interruption notice this heartbeat is the first
+    /// to report for its worker (to be counted once).
+    ///
+    /// A notice is taken as a request to drain: the worker has already returned its jobs, and
+    /// a forged one can cost no more than a graceful drain and a replacement, since a worker
+    /// still running a job finishes it before it reports `drained`.
+    pub fn beat_noting(
+        &self,
+        hb: Heartbeat,
+        now: Timestamp,
+    ) -> Result<(Command, Option<Interruption>), Refused> {
         let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let silent = |r: &Record| now.since(r.last_seen) > self.limits.silent_after;
         if let Some(r) = map.get(&hb.worker_id)
@@ -201,6 +218,7 @@ impl Registry {
             last_seen: now,
             drain_requested: None,
             boot_recorded: false,
+            interrupted: None,
         });
         if rec.state != hb.state {
             rec.state = hb.state;
@@ -225,13 +243,19 @@ impl Registry {
         rec.job_id = hb.job_id;
         // `drained` answers a drain request: unasked, it is not believed (a forged one would
         // have a healthy worker terminated).
+        let noticed = hb.interrupted.filter(|_| rec.interrupted.is_none());
+        if let Some(kind) = hb.interrupted {
+            rec.interrupted = Some(kind);
+            rec.drain_requested.get_or_insert(now);
+        }
         rec.drained = hb.drained && rec.drain_requested.is_some();
         rec.last_seen = now;
-        Ok(if rec.draining() {
+        let command = if rec.draining() {
             Command::Drain
         } else {
             Command::Run
-        })
+        };
+        Ok((command, noticed))
     }
 
     /// Frees a place for a new worker of `pool`, or says why none can be freed.

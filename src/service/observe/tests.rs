@@ -50,6 +50,7 @@ fn rec(worker: &str, instance: Option<&str>, pool: &str, busy: bool, last_seen: 
         last_seen: Timestamp::from_millis(last_seen),
         drain_requested: None,
         boot_recorded: false,
+        interrupted: None,
     }
 }
 

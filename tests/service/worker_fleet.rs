@@ -1,0 +1,311 @@
+//! `spillway run` with `spillway worker` agents on the instances it launches, against moto:
+//! three agents drain 200 jobs with a real command, each job rendered exactly once, a failing
+//! one retried, the measured waits exported, and every agent drained to exit 0 when the queue
+//! is empty; a spot notice hands the running job back within 2 s, the service drains and
+//! replaces the worker, and another worker finishes the job.
+
+// Deadlines against real servers and processes read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
+use crate::support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spillway::clock::SystemClock;
+use support::agents::{AgentFarm, AgentSpec, script};
+use support::moto::{self, DEFAULT_ACCOUNT};
+use support::service::{self as svc, Options, TestPolicy};
+
+/// Writes one file per job (named by its body); a second run of a job is noted in `dupes`.
+/// `fail-once` fails the first time.
+const RENDER: &str = r#"#!/bin/sh
+body=$(cat "$SPILLWAY_JOB_FILE")
+if [ "$body" = "fail-once" ] && [ ! -e "$DIR/failed" ]; then
+    touch "$DIR/failed"; exit 3
+fi
+if [ -e "$DIR/jobs/$body" ]; then echo "$body" >> "$DIR/dupes"; fi
+echo "$INSTANCE" > "$DIR/jobs/$body"
+"#;
+
+/// Notes which instance started the job, then renders for 5 s.
+const LONG: &str = r#"#!/bin/sh
+echo "$INSTANCE" >> "$DIR/started"
+sleep 5
+echo "$INSTANCE" >> "$DIR/done"
+"#;
+
+async fn wait_until(what: &str, within: Duration, farm: &AgentFarm, ok: impl AsyncFn() -> bool) {
+    let start = Instant::now();
+    while !ok().await {
+        assert!(
+            start.elapsed() < within,
+            "timed out waiting for {what}\n{}",
+            farm.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+struct Setup {
+    name: String,
+    dir: std::path::PathBuf,
+    queue: String,
+    sqs: aws_sdk_sqs::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+async fn setup(tag: &str) -> Setup {
+    let server = moto::server();
+    let account = moto::fresh_account();
+    // The agents are child processes: they act in moto's default account.
+    let sqs = server.sqs_client(DEFAULT_ACCOUNT);
+    let name = format!("{tag}-{account}");
+    let queue =
+        support::queues::create_queue(&sqs, &format!("{name}-{}", std::process::id())).await;
+    let dir = std::env::temp_dir().join(format!("spillway-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    Setup {
+        name,
+        dir,
+        queue,
+        sqs,
+        ec2: server.ec2_client(&account),
+    }
+}
+
+fn policy(s: &Setup, max: u32) -> spillway::policy::Policy {
+    let p = TestPolicy {
+        name: &s.name,
+        queue_url: &s.queue,
+        max,
+        scale_in_after: "2s",
+        boot_timeout: "1m",
+        lost_after: "5s",
+        learn_for: Some("1s"),
+        instance_types: r#"["c5.large"]"#,
+    };
+    svc::policy(&p.toml())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() {
+    let s = setup("fleet200").await;
+    let bodies: Vec<String> = (0..199)
+        .map(|n| format!("job-{n:03}"))
+        .chain(["fail-once".to_string()])
+        .collect();
+    for chunk in bodies.chunks(10) {
+        let mut batch = s.sqs.send_message_batch().queue_url(&s.queue);
+        for (i, b) in chunk.iter().enumerate() {
+            batch = batch.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(b)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        batch.send().await.unwrap();
+    }
+    let running = svc::start(
+        policy(&s, 3),
+        s.ec2.clone(),
+        s.sqs.clone(),
+        Arc::new(SystemClock::new()),
+        Options::default(),
+    )
+    .await;
+    let render = s.dir.join("render.sh");
+    script(&render, RENDER);
+    let spec = AgentSpec {
+        service: running.host(),
+        queue_url: s.queue.clone(),
+        command: vec![render.display().to_string()],
+        env: vec![("DIR".into(), s.dir.display().to_string())],
+        dir: s.dir.clone(),
+    };
+    let farm = AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec);
+    let jobs = s.dir.join("jobs");
+    let rendered = || std::fs::read_dir(&jobs).map_or(0, |d| d.count());
+    wait_until(
+        "200 jobs rendered",
+        Duration::from_secs(120),
+        &farm,
+        async || rendered() >= 200,
+    )
+    .await;
+    assert_eq!(rendered(), 200);
+    assert_eq!(
+        lines(&s.dir.join("dupes")),
+        Vec::<String>::new(),
+        "a job ran twice"
+    );
+    assert!(
+        s.dir.join("failed").exists(),
+        "fail-once failed, then ran again"
+    );
+    // Three agents shared the work.
+    let instances: std::collections::HashSet<String> = std::fs::read_dir(&jobs)
+        .unwrap()
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(instances.len(), 3, "{instances:?}");
+    // The queue empty, the fleet drains: every agent exits 0 by itself, then its instance
+    // is terminated.
+    wait_until(
+        "every agent drained",
+        Duration::from_secs(60),
+        &farm,
+        async || {
+            let map = farm.agents.lock().unwrap();
+            map.len() == 3 && map.values().all(|a| a.exited.is_some())
+        },
+    )
+    .await;
+    for (id, a) in farm.agents.lock().unwrap().iter() {
+        assert!(!a.killed, "{id} was killed before it drained");
+        assert!(a.exited.unwrap().success(), "{id}: {:?}", a.exited);
+        let log = std::fs::read_to_string(&a.log).unwrap();
+        assert!(log.contains("asked this worker to drain"), "{id}: {log}");
+    }
+    assert_eq!(support::queues::visible_count(&s.sqs, &s.queue).await, 0);
+    let m = running.metrics().await;
+    assert_eq!(
+        svc::metric(&m, r#"spillway_job_wait_seconds_count{queue="jobs"}"#),
+        201.0,
+        "200 jobs and one failure reported: {m}"
+    );
+    assert_eq!(
+        svc::metric(
+            &m,
+            r#"spillway_jobs_finished_total{outcome="ok",pool="ec2"}"#
+        ),
+        200.0
+    );
+    assert!(svc::metric(&m, r#"spillway_job_run_seconds_sum{pool="ec2"}"#) > 0.0);
+    running.stop().await.expect("clean stop");
+    drop(farm);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_notice_hands_the_job_back_at_once_and_the_worker_is_replaced() {
+    let s = setup("spot").await;
+    s.sqs
+        .send_message()
+        .queue_url(&s.queue)
+        .message_body("long")
+        .send()
+        .await
+        .unwrap();
+    let running = svc::start(
+        policy(&s, 2),
+        s.ec2.clone(),
+        s.sqs.clone(),
+        Arc::new(SystemClock::new()),
+        Options::default(),
+    )
+    .await;
+    let long = s.dir.join("long.sh");
+    script(&long, LONG);
+    let spec = AgentSpec {
+        service: running.host(),
+        queue_url: s.queue.clone(),
+        command: vec![long.display().to_string()],
+        env: vec![("DIR".into(), s.dir.display().to_string())],
+        dir: s.dir.clone(),
+    };
+    let farm = AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec);
+    let started = s.dir.join("started");
+    wait_until(
+        "the job to start",
+        Duration::from_secs(30),
+        &farm,
+        async || !lines(&started).is_empty(),
+    )
+    .await;
+    let first = lines(&started)[0].clone();
+    farm.agents.lock().unwrap()[&first].metadata.interrupt();
+    let noticed = Instant::now();
+    // Handed back: visible in the queue again, or already taken by another worker.
+    wait_until(
+        "the job handed back",
+        Duration::from_secs(2),
+        &farm,
+        async || {
+            lines(&started).len() >= 2
+                || support::queues::visible_count(&s.sqs, &s.queue).await >= 1
+        },
+    )
+    .await;
+    let handed_back = noticed.elapsed();
+    wait_until(
+        "another worker to finish it",
+        Duration::from_secs(60),
+        &farm,
+        async || !lines(&s.dir.join("done")).is_empty(),
+    )
+    .await;
+    let done = lines(&s.dir.join("done"));
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_ne!(done[0], first, "finished by the replacement");
+    assert!(
+        lines(&started).iter().filter(|i| **i == first).count() == 1,
+        "the interrupted worker took nothing more"
+    );
+    // The interrupted worker reported, drained and exited 0; its instance was terminated.
+    wait_until(
+        "the interrupted worker to exit",
+        Duration::from_secs(20),
+        &farm,
+        async || farm.agents.lock().unwrap()[&first].exited.is_some(),
+    )
+    .await;
+    assert!(
+        farm.agents.lock().unwrap()[&first]
+            .exited
+            .unwrap()
+            .success()
+    );
+    let terminated = async || {
+        support::workers::instances(&s.ec2, &s.name)
+            .await
+            .iter()
+            .any(|(id, st)| *id == first && *st != aws_sdk_ec2::types::InstanceStateName::Running)
+    };
+    wait_until(
+        "its instance terminated",
+        Duration::from_secs(20),
+        &farm,
+        terminated,
+    )
+    .await;
+    let m = running.metrics().await;
+    assert_eq!(
+        svc::metric(
+            &m,
+            r#"spillway_worker_interruptions_total{kind="spot",pool="ec2"}"#
+        ),
+        1.0,
+        "{m}"
+    );
+    eprintln!("spot notice to job handed back: {handed_back:?}");
+    running.stop().await.expect("clean stop");
+    drop(farm);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
