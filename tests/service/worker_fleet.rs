@@ -117,12 +117,16 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
         }
         batch.send().await.unwrap();
     }
+    let record = s.dir.join("record.jsonl");
     let running = svc::start(
         policy(&s, 3),
         s.ec2.clone(),
         s.sqs.clone(),
         Arc::new(SystemClock::new()),
-        Options::default(),
+        Options {
+            record: Some(record.clone()),
+            ..Options::default()
+        },
     )
     .await;
     let render = s.dir.join("render.sh");
@@ -199,6 +203,19 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
     );
     assert!(svc::metric(&m, r#"spillway_job_run_seconds_sum{pool="ec2"}"#) > 0.0);
     running.stop().await.expect("clean stop");
+    // The record carries every finished job, for replay: queue, pool, sent time, exit status.
+    let mut recorded = Vec::new();
+    for line in lines(&record) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["format"], 2, "{line}");
+        recorded.extend(v["jobs"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(recorded.len(), 201);
+    let exits = |code: i64| recorded.iter().filter(|j| j["exit"] == code).count();
+    assert_eq!((exits(0), exits(3)), (200, 1));
+    assert!(recorded.iter().all(|j| j["queue"] == "jobs"
+        && j["pool"] == "ec2"
+        && j["sent_at"].as_i64().is_some_and(|t| t > 1_700_000_000_000)));
     drop(farm);
     let _ = std::fs::remove_dir_all(&s.dir);
 }
