@@ -1,7 +1,8 @@
 //! What `deploy/` ships is kept true to the service: every metric the Prometheus rules and the
 //! Grafana dashboard name is one the service exports (as `src/metrics.rs`, the one module that
-//! names metrics, declares it and `/metrics` renders it), and each rule has the fields
-//! Prometheus requires.
+//! names metrics, declares it and `/metrics` renders it), each rule has the fields
+//! Prometheus requires, and the worker's IAM policy allows exactly the SQS calls the agent
+//! makes.
 
 use std::collections::BTreeSet;
 
@@ -122,4 +123,42 @@ fn the_dashboard_names_only_exported_metrics() {
             "no panel for {metric}"
         );
     }
+}
+
+/// `sqs:Action` for each SQS call (`.receive_message()` → `ReceiveMessage`) made in `source`.
+fn sqs_calls_in(source: &str) -> BTreeSet<String> {
+    let calls = [
+        ("receive_message()", "ReceiveMessage"),
+        ("change_message_visibility()", "ChangeMessageVisibility"),
+        ("delete_message()", "DeleteMessage"),
+        ("send_message()", "SendMessage"),
+        ("get_queue_attributes()", "GetQueueAttributes"),
+        ("purge_queue()", "PurgeQueue"),
+    ];
+    calls
+        .iter()
+        .filter(|(call, _)| source.contains(&format!(".{call}")))
+        .map(|(_, action)| format!("sqs:{action}"))
+        .collect()
+}
+
+#[test]
+fn the_worker_iam_policy_allows_exactly_the_calls_the_agent_makes() {
+    let mut source = String::new();
+    for entry in std::fs::read_dir("src/worker").unwrap() {
+        source.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let made = sqs_calls_in(&source);
+    assert!(made.contains("sqs:ReceiveMessage"), "{made:?}");
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("docs/worker-iam-policy.json").unwrap())
+            .unwrap();
+    let allowed: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(allowed, made, "docs/worker-iam-policy.json against src/worker/");
 }
