@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use spillway::heartbeat::protocol::{Heartbeat, ReportedState};
+use spillway::heartbeat::protocol::{Heartbeat, JobReport, ReportedState};
 
 use connections::Transport;
 use tally::Tally;
@@ -60,6 +60,10 @@ struct Args {
     /// Environment variable holding the token.
     #[arg(long, default_value = "SPILLWAY_TOKEN")]
     token_env: String,
+    /// Finished-job reports in every heartbeat (what `spillway worker` sends: queue, sent
+    /// time, wait, run time, exit status); a busy worker also names its job.
+    #[arg(long, default_value_t = 0)]
+    reports: usize,
 }
 
 fn main() {
@@ -102,6 +106,7 @@ async fn generate(args: Args) {
         })
     });
     let mut tasks = Vec::new();
+    let reports = args.reports;
     for n in 0..args.workers {
         let (token, transport, tally, pool) = (
             token.clone(),
@@ -114,19 +119,31 @@ async fn generate(args: Args) {
             let mut tick = tokio::time::interval_at(start + offset, every);
             for round in 0..rounds {
                 let due = tick.tick().await.into_std();
+                let busy = (u64::from(n) + round).is_multiple_of(3);
                 let hb = Heartbeat {
                     worker_id: format!("load-{n}"),
                     pool: pool.clone(),
                     instance_id: None,
-                    state: if (u64::from(n) + round).is_multiple_of(3) {
+                    state: if busy {
                         ReportedState::Busy
                     } else {
                         ReportedState::Idle
                     },
-                    job_id: None,
-                    jobs_done: round,
+                    job_id: (busy && reports > 0)
+                        .then(|| format!("5fe0c3a1-7d1e-4b8e-9c2a-{n:06}{round:06}")),
+                    jobs_done: round * reports as u64,
                     drained: false,
-                    finished: Vec::new(),
+                    finished: (0..reports)
+                        .map(|k| JobReport {
+                            queue: "https://sqs.eu-west-1.amazonaws.com/123456789012/renders"
+                                .into(),
+                            waited_s: 3.5 + k as f64,
+                            ran_s: 241.25,
+                            ok: true,
+                            sent_at_ms: Some(1_765_100_000_000 + i64::from(n)),
+                            exit: Some(0),
+                        })
+                        .collect(),
                     interrupted: None,
                 };
                 let (started, outcome) = transport.send(&token, &hb).await;

@@ -160,5 +160,8 @@ fn the_worker_iam_policy_allows_exactly_the_calls_the_agent_makes() {
         .flat_map(|s| s["Action"].as_array().unwrap().iter())
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(allowed, made, "docs/worker-iam-policy.json against src/worker/");
+    assert_eq!(
+        allowed, made,
+        "docs/worker-iam-policy.json against src/worker/"
+    );
 }
