@@ -55,6 +55,10 @@ pub struct Metrics {
     pub job_wait_seconds: HistogramVec,
     /// `spillway_job_run_seconds{pool}`: how long finished jobs ran, as workers report it.
     pub job_run_seconds: HistogramVec,
+    /// `spillway_oldest_job_age_seconds{queue}`: the longest queue wait of a job taken within
+    /// the last control window, as workers report it when they take a job (how old the oldest
+    /// job was when it was taken); absent while no job was taken from the queue in the window.
+    pub oldest_job_age: GaugeVec,
     /// `spillway_jobs_finished_total{pool,outcome}`: outcome = ok | failed.
     pub jobs_finished: IntCounterVec,
     /// `spillway_worker_interruptions_total{pool,kind}`: workers that reported their instance
@@ -212,6 +216,11 @@ impl Metrics {
                 "Run time of finished jobs, as workers measured it.",
                 &["pool"],
                 exponential_buckets(1.0, 2.0, 18).expect("valid buckets"),
+            ),
+            oldest_job_age: gauge_vec(
+                "spillway_oldest_job_age_seconds",
+                "Longest queue wait of a job taken within the last window, as workers report it.",
+                &["queue"],
             ),
             jobs_finished: counter_vec(
                 "spillway_jobs_finished_total",

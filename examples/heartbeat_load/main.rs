@@ -145,6 +145,7 @@ async fn generate(args: Args) {
                         })
                         .collect(),
                     interrupted: None,
+                    taken: Vec::new(),
                 };
                 let (started, outcome) = transport.send(&token, &hb).await;
                 let lag = started.saturating_duration_since(due);

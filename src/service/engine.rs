@@ -36,7 +36,9 @@ pub struct Engine {
     pub(super) window: QueueWindow,
     pub(super) registry: Arc<Registry>,
     /// Finished jobs the workers reported, taken every tick.
-    pub(super) finished: Arc<super::observe::jobs::FinishedJobs>,
+    pub(super) finished: Arc<super::observe::jobs::JobReports>,
+    /// The queue waits of the jobs taken within the last window.
+    pub(super) recent_waits: super::observe::jobs::RecentWaits,
     pub(super) metrics: Metrics,
     pub(super) status: Arc<StatusBoard>,
     pub(super) recorder: Option<Recorder>,
@@ -263,6 +265,17 @@ impl Engine {
         let decision = step.decision;
         self.export(&obs, &view, &decision);
         let jobs = self.finished.take();
+        self.recent_waits
+            .update(jobs.taken.clone(), now, self.policy.control.window);
+        for q in &self.policy.queues {
+            let gauge = &self.metrics.oldest_job_age;
+            match self.recent_waits.oldest(&q.name) {
+                Some(s) => gauge.with_label_values(&[q.name.as_str()]).set(s),
+                None => {
+                    let _ = gauge.remove_label_values(&[q.name.as_str()]);
+                }
+            }
+        }
         if let Some(r) = &mut self.recorder
             && let Err(e) = r.write(now, &obs, &decision, &jobs)
         {

@@ -18,7 +18,7 @@ use tracing::info;
 use crate::clock::Clock;
 use crate::heartbeat::protocol::{self, Interruption, MAX_BODY_BYTES, Rejection, Reply};
 use crate::metrics::Metrics;
-use crate::service::observe::jobs::{FinishedJobs, JobRecord};
+use crate::service::observe::jobs::{JobRecord, JobReports, QueueWait};
 use crate::service::observe::registry::{Refused, Registry};
 
 use super::forward::{self, FORWARDED_HEADER, LeaderAddress};
@@ -28,7 +28,7 @@ use super::status::StatusBoard;
 pub struct HttpState {
     pub registry: Arc<Registry>,
     /// Finished jobs reported, for the control loop to take.
-    pub finished: Arc<FinishedJobs>,
+    pub finished: Arc<JobReports>,
     pub metrics: Metrics,
     pub status: Arc<StatusBoard>,
     /// The workers' bearer token.
@@ -203,11 +203,7 @@ async fn resume(State(s): State<Arc<HttpState>>, headers: HeaderMap) -> Response
 fn record_jobs(s: &HttpState, hb: &protocol::Heartbeat) {
     let now = s.clock.now();
     for r in &hb.finished {
-        let queue = s
-            .queues
-            .iter()
-            .find(|(url, _)| url == &r.queue)
-            .map_or("other", |(_, name)| name.as_str());
+        let queue = queue_name(s, &r.queue);
         s.metrics
             .job_wait_seconds
             .with_label_values(&[queue])
@@ -221,8 +217,24 @@ fn record_jobs(s: &HttpState, hb: &protocol::Heartbeat) {
             .jobs_finished
             .with_label_values(&[hb.pool.as_str(), outcome])
             .inc();
-        s.finished.add(JobRecord::of(r, queue, &hb.pool, now));
+        s.finished
+            .add_finished(JobRecord::of(r, queue, &hb.pool, now));
     }
+    for t in &hb.taken {
+        s.finished.add_taken(QueueWait {
+            queue: queue_name(s, &t.queue).to_string(),
+            waited_s: t.waited_s,
+            heard_at: now,
+        });
+    }
+}
+
+/// The policy's name for the queue at `url`: `other` when it names none.
+fn queue_name<'a>(s: &'a HttpState, url: &str) -> &'a str {
+    s.queues
+        .iter()
+        .find(|(u, _)| u == url)
+        .map_or("other", |(_, name)| name.as_str())
 }
 
 type Refusal = (StatusCode, &'static str, String);

@@ -42,7 +42,7 @@ use crate::service::observe::registry::Registry;
 
 use engine::Engine;
 use http::HttpState;
-use observe::jobs::FinishedJobs;
+use observe::jobs::JobReports;
 use state::{Resumed, StateFile};
 use status::{Recorder, StatusBoard};
 
@@ -177,7 +177,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         deps.dry_run,
         started_at,
     ));
-    let finished = Arc::new(FinishedJobs::new());
+    let finished = Arc::new(JobReports::new());
     let http_state = Arc::new(HttpState {
         registry: registry.clone(),
         finished: finished.clone(),
@@ -255,6 +255,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         window: QueueWindow::default(),
         registry,
         finished,
+        recent_waits: Default::default(),
         metrics,
         status,
         recorder,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::control::{Decision, Observation, QueueObservation};
 use crate::model::{Timestamp, WorkerState};
-use crate::service::observe::jobs::Taken;
+use crate::service::observe::jobs::Reported;
 
 /// How many recent ticks `/status` keeps.
 pub const RECENT_TICKS: usize = 20;
@@ -165,7 +165,7 @@ impl Recorder {
         at: Timestamp,
         observation: &Observation,
         decision: &Decision,
-        jobs: &Taken,
+        jobs: &Reported,
     ) -> std::io::Result<()> {
         let mut line = serde_json::json!({
             "format": RECORD_FORMAT,

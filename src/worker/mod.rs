@@ -34,7 +34,7 @@ use crate::aws;
 use crate::clock::{Clock, Stopwatch, SystemClock};
 use crate::heartbeat::client;
 use crate::heartbeat::protocol::{
-    Command, Heartbeat, Interruption, JobReport, MAX_REPORTS, ReportedState,
+    Command, Heartbeat, Interruption, JobReport, JobTaken, MAX_REPORTS, ReportedState,
 };
 use crate::model::Timestamp;
 use job::{JobContext, Outcome, Taken};
@@ -84,6 +84,8 @@ struct Status {
     drained: bool,
     /// Finished jobs not yet reported (the oldest dropped past a bound: a long outage).
     reports: Vec<JobReport>,
+    /// Jobs taken not yet reported, with what they waited (bounded like `reports`).
+    taken: Vec<JobTaken>,
     /// The notice that the instance is going away, once received.
     interrupted: Option<Interruption>,
 }
@@ -167,9 +169,19 @@ pub async fn run(
                     job::release(&sqs, &t).await;
                     continue;
                 }
-                status.lock().unwrap_or_else(|e| e.into_inner()).running.push(t.message_id.clone());
-                let (sqs, cfg, stop) = (sqs.clone(), cfg.clone(), stop_seen.clone());
                 let taken_at = clock.now();
+                {
+                    let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+                    s.running.push(t.message_id.clone());
+                    if let Some(sent) = t.sent_at {
+                        if s.taken.len() >= MAX_PENDING_REPORTS {
+                            s.taken.remove(0);
+                        }
+                        let waited_s = taken_at.since(sent).as_secs_f64();
+                        s.taken.push(JobTaken { queue: t.queue_url.clone(), waited_s });
+                    }
+                }
+                let (sqs, cfg, stop) = (sqs.clone(), cfg.clone(), stop_seen.clone());
                 jobs.spawn(async move {
                     let id = t.message_id.clone();
                     let queue = t.queue_url.clone();
@@ -327,9 +339,10 @@ async fn heartbeats(cfg: AgentConfig, status: Arc<Mutex<Status>>, drain: Arc<Ato
 
 /// Sends one heartbeat; returns whether the service took it. A `drain` reply sets `drain`.
 async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> bool {
-    let (hb, sent) = {
+    let (hb, sent, sent_taken) = {
         let s = status.lock().unwrap_or_else(|e| e.into_inner());
         let sent = s.reports.len().min(MAX_REPORTS);
+        let sent_taken = s.taken.len().min(MAX_REPORTS);
         let hb = Heartbeat {
             worker_id: cfg.worker_id.clone(),
             pool: cfg.pool.clone(),
@@ -344,8 +357,9 @@ async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> 
             drained: s.drained,
             finished: s.reports[..sent].to_vec(),
             interrupted: s.interrupted,
+            taken: s.taken[..sent_taken].to_vec(),
         };
-        (hb, sent)
+        (hb, sent, sent_taken)
     };
     match client::send(&cfg.service, &cfg.token, &hb).await {
         Ok(reply) => {
@@ -353,6 +367,8 @@ async fn beat(cfg: &AgentConfig, status: &Mutex<Status>, drain: &AtomicBool) -> 
             let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
             let sent = sent.min(s.reports.len());
             s.reports.drain(..sent);
+            let sent_taken = sent_taken.min(s.taken.len());
+            s.taken.drain(..sent_taken);
             drop(s);
             if reply.command == Command::Drain && !drain.swap(true, Ordering::SeqCst) {
                 info!("The service asked this worker to drain: finishing, taking nothing more.");

@@ -158,6 +158,7 @@ async fn forged_worker_ids_lock_no_real_worker_out_and_fake_no_throughput() {
         drained: false,
         finished: Vec::new(),
         interrupted: None,
+        taken: Vec::new(),
     };
     let flood_took = flood_start.elapsed();
     let until = Instant::now() + Duration::from_secs(3);

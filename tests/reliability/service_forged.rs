@@ -45,6 +45,7 @@ fn drained(worker_id: &str, instance: Option<&str>) -> Heartbeat {
         drained: true,
         finished: Vec::new(),
         interrupted: None,
+        taken: Vec::new(),
     }
 }
 
@@ -196,6 +197,7 @@ async fn a_forged_drained_heartbeat_for_a_healthy_worker_terminates_nothing() {
         drained: false,
         finished: Vec::new(),
         interrupted: None,
+        taken: Vec::new(),
         ..drained(&ours, Some(&ours))
     };
     // The real worker is heard first, then the forger joins, for eight ticks.

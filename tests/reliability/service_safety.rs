@@ -185,6 +185,7 @@ fn idle_worker(host: String, instance: String, stop: Arc<AtomicBool>, drains: Ar
                 drained: drains.load(Ordering::SeqCst) > 0,
                 finished: Vec::new(),
                 interrupted: None,
+                taken: Vec::new(),
             };
             if let Ok(r) = client::send(&host, TOKEN, &hb).await
                 && r.command == Command::Drain

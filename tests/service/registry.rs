@@ -20,6 +20,7 @@ fn hb(id: &str, state: ReportedState) -> Heartbeat {
         drained: false,
         finished: Vec::new(),
         interrupted: None,
+        taken: Vec::new(),
     }
 }
 
@@ -67,6 +68,7 @@ fn drained_is_believed_only_in_answer_to_a_drain_request() {
         drained: true,
         finished: Vec::new(),
         interrupted: None,
+        taken: Vec::new(),
         ..hb("evil", ReportedState::Idle)
     };
     assert_eq!(r.beat(forged.clone(), t(0)), Ok(Command::Run));

@@ -43,6 +43,7 @@ fn agent(
             drained: false,
             finished: Vec::new(),
             interrupted: None,
+            taken: Vec::new(),
         };
         while !stop.load(Ordering::Relaxed) {
             let reply = client::send(&host, TOKEN, &hb).await.expect("heartbeat");

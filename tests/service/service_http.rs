@@ -16,7 +16,7 @@ use spillway::metrics::Metrics;
 use spillway::model::Timestamp;
 use spillway::service::forward::LeaderAddress;
 use spillway::service::http::{HttpState, router};
-use spillway::service::observe::jobs::FinishedJobs;
+use spillway::service::observe::jobs::JobReports;
 use spillway::service::observe::registry::Registry;
 use spillway::service::pause::PauseSwitch;
 use spillway::service::status::StatusBoard;
@@ -30,14 +30,14 @@ struct Server {
     /// Where this server passes heartbeats on to (a follower replica's leader).
     leader: Arc<LeaderAddress>,
     metrics: Metrics,
-    finished: Arc<FinishedJobs>,
+    finished: Arc<JobReports>,
 }
 
 async fn serve() -> Server {
     let registry = Arc::new(Registry::new());
     let leader = Arc::new(LeaderAddress::default());
     let metrics = Metrics::new();
-    let finished = Arc::new(FinishedJobs::new());
+    let finished = Arc::new(JobReports::new());
     let state = Arc::new(HttpState {
         registry: registry.clone(),
         finished: finished.clone(),
@@ -326,7 +326,7 @@ async fn job_reports_are_exported_by_queue_and_pool_and_implausible_ones_refused
     };
     let beat = |reports: Vec<String>| {
         format!(
-            r#"{{"worker_id":"w1","pool":"ec2","instance_id":"i-1","state":"idle","finished":[{}]}}"#,
+            r#"{{"worker_id":"w1","pool":"ec2","instance_id":"i-1","state":"idle","finished":[{}],"taken":[{{"queue":"https://sqs.example/1/jobs","waited_s":7.5}}]}}"#,
             reports.join(",")
         )
         .into_bytes()
@@ -404,6 +404,13 @@ async fn job_reports_are_exported_by_queue_and_pool_and_implausible_ones_refused
             .iter()
             .all(|j| j.reported_at == Timestamp::from_millis(5_000))
     );
+    // So do the jobs taken, with their queue waits.
+    let waits: Vec<(&str, f64)> = taken
+        .taken
+        .iter()
+        .map(|w| (w.queue.as_str(), w.waited_s))
+        .collect();
+    assert_eq!(waits, [("jobs", 7.5)]);
 }
 
 #[tokio::test]

@@ -78,6 +78,7 @@ async fn launches_in_the_first_ticks(learn_for: &str) -> f64 {
                     drained: false,
                     finished: Vec::new(),
                     interrupted: None,
+                    taken: Vec::new(),
                 };
                 let _ = client::send(&addr, TOKEN, &hb).await;
                 tokio::time::sleep(Duration::from_secs(1)).await;

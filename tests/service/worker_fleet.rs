@@ -139,6 +139,31 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
         dir: s.dir.clone(),
     };
     let farm = AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec);
+    // The oldest job's age, as the service exports it while jobs are taken.
+    let oldest_seen = Arc::new(std::sync::Mutex::new(0.0_f64));
+    let sampler = {
+        let (oldest_seen, host) = (oldest_seen.clone(), running.host());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(r) = spillway::heartbeat::client::request(
+                    &host,
+                    "GET",
+                    "/metrics",
+                    &[],
+                    b"",
+                    Duration::from_secs(2),
+                )
+                .await
+                {
+                    let m = String::from_utf8_lossy(&r.body).into_owned();
+                    let age = svc::metric(&m, r#"spillway_oldest_job_age_seconds{queue="jobs"}"#);
+                    let mut seen = oldest_seen.lock().unwrap();
+                    *seen = seen.max(age);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     let jobs = s.dir.join("jobs");
     let rendered = || std::fs::read_dir(&jobs).map_or(0, |d| d.count());
     wait_until(
@@ -169,6 +194,13 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
         })
         .collect();
     assert_eq!(instances.len(), 3, "{instances:?}");
+    sampler.abort();
+    // The first jobs waited for instances to launch and agents to start: seconds.
+    let oldest = *oldest_seen.lock().unwrap();
+    assert!(
+        (0.5..120.0).contains(&oldest),
+        "oldest job age seen: {oldest}"
+    );
     // The queue empty, the fleet drains: every agent exits 0 by itself, then its instance
     // is terminated.
     wait_until(

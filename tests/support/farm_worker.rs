@@ -114,6 +114,7 @@ async fn beat_once(instance: &str, status: &Mutex<Status>, state: &Mutex<State>)
             drained: s.drained,
             finished: Vec::new(),
             interrupted: None,
+            taken: Vec::new(),
         }
     };
     match client::send(&service, TOKEN, &hb).await {
