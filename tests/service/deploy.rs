@@ -165,3 +165,43 @@ fn the_worker_iam_policy_allows_exactly_the_calls_the_agent_makes() {
         "docs/worker-iam-policy.json against src/worker/"
     );
 }
+
+/// Runs promtool (Debian's `prometheus` package, installed by `scripts/install-test-deps.sh`)
+/// with `args` in `deploy/prometheus`; its output when it fails.
+fn promtool(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir("deploy/prometheus")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): run scripts/install-test-deps.sh"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+#[test]
+fn promtool_accepts_the_rules_and_every_alert_fires_on_its_condition_only() {
+    let checked = promtool(&["check", "rules", "alerts.yml"]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    // Every alert has a case in the rules test: quiet first, then firing.
+    let rules = std::fs::read_to_string("deploy/prometheus/alerts.yml").unwrap();
+    let tests = std::fs::read_to_string("deploy/prometheus/alerts.test.yml").unwrap();
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 12, "{alerts:?}");
+    for a in &alerts {
+        let cases = tests.matches(&format!("alertname: {a}\n")).count();
+        assert_eq!(cases, 2, "{a}: one quiet and one firing evaluation");
+    }
+    let tested = promtool(&["test", "rules", "alerts.test.yml"]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(tested.contains("SUCCESS"), "{tested}");
+}
