@@ -81,6 +81,7 @@ fn farm(policy: &Policy, per_pool: usize, now: Timestamp) -> Observation {
         paused: None,
         listening_since: None,
         oracle_plan: None,
+        measured_wait: None,
     }
 }
 

@@ -215,9 +215,14 @@ fn base_workload(
 pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut policy = load_policy(&args.policy)?;
     if let Some(s) = &args.strategy {
+        // A policy that closes the loop on measured waits keeps doing so.
+        let wanted = match s.as_str() {
+            "spillway" if policy.target.wait_feedback => "spillway+wait",
+            other => other,
+        };
         let knob = compare::knobs(&policy)
             .into_iter()
-            .find(|k| k.strategy == s)
+            .find(|k| k.strategy == wanted)
             .ok_or_else(|| {
                 format!(
                     "unknown strategy \"{s}\" (expected spillway, hpa, target-tracking or static)"

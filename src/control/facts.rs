@@ -96,6 +96,8 @@ pub struct Facts {
     pub static_ready: u32,
     /// First pool whose listing is missing, if any.
     pub missing_pool: Option<String>,
+    /// The measured queue wait of the window, when it is a plausible one.
+    pub measured_wait: Option<super::MeasuredWait>,
 }
 
 impl Facts {
@@ -118,6 +120,10 @@ impl Facts {
                 .filter(|&until| now < until),
             static_ready: 0,
             missing_pool: None,
+            // A wait that is not a number of seconds, or measured on no job, is unknown.
+            measured_wait: obs
+                .measured_wait
+                .filter(|m| m.jobs > 0 && m.p99_s.is_finite() && m.p99_s >= 0.0),
         };
         // Statistics that are not counts (not numbers, negative) are unknown, not zero.
         if let Some(q) = &obs.queue

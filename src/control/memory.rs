@@ -61,7 +61,14 @@ pub struct ControlMemory {
     pub hpa: HpaMemory,
     /// State of the target-tracking baseline.
     pub target_tracking: TargetTrackingMemory,
+    /// Headroom added while measured waits exceeded the SLO (`target.wait_feedback`), as a
+    /// share of demand: 0 to [`MAX_WAIT_EXTRA`].
+    #[serde(default)]
+    pub wait_extra: f64,
 }
+
+/// The most headroom the measured wait may add, as a share of demand.
+pub const MAX_WAIT_EXTRA: f64 = 1.0;
 
 /// A surplus being timed for scale-in.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -212,6 +219,7 @@ impl ControlMemory {
             check("memory.demand", *v, 1e7);
         }
         check("memory.unserved_last", self.unserved_last, 1e9);
+        check("memory.wait_extra", self.wait_extra, MAX_WAIT_EXTRA);
         if let Some(v) = self.throughput {
             check("memory.throughput", v, 1e6);
         }

@@ -28,7 +28,7 @@ use crate::policy::{Policy, Strategy};
 pub use decision::{Action, Decision, FleetPlan, Reason, ReasonKind, Step};
 pub use facts::{Facts, QueueStatus};
 pub use memory::ControlMemory;
-pub use observation::{Observation, PoolObservation, QueueObservation};
+pub use observation::{MeasuredWait, Observation, PoolObservation, QueueObservation};
 
 /// Decides what to do this tick. Pure: same inputs, same output.
 pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: Timestamp) -> Step {

@@ -51,6 +51,36 @@ pub struct Observation {
     /// `compare`'s oracle run; never set live, never recorded.
     #[serde(skip)]
     pub oracle_plan: Option<Arc<OraclePlan>>,
+    /// The measured queue wait of the window's interactive jobs; `None` when no worker
+    /// reported one (unknown, never zero). Read only with `target.wait_feedback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_wait: Option<MeasuredWait>,
+}
+
+/// The queue waits users actually had: the interactive jobs taken within the window, as
+/// workers measured them (SQS's `SentTimestamp` to taking the job).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredWait {
+    /// The 99th percentile of their waits, seconds.
+    pub p99_s: f64,
+    /// How many jobs it was measured on.
+    pub jobs: u32,
+}
+
+impl MeasuredWait {
+    /// The measure of `waits` (seconds, in any order); `None` when there are none.
+    pub fn of(waits: &mut [f64]) -> Option<MeasuredWait> {
+        if waits.is_empty() {
+            return None;
+        }
+        waits.sort_unstable_by(f64::total_cmp);
+        // Nearest rank: the smallest wait at or above 99% of the jobs.
+        let rank = ((waits.len() as f64 * 0.99).ceil() as usize).clamp(1, waits.len());
+        Some(MeasuredWait {
+            p99_s: waits[rank - 1],
+            jobs: u32::try_from(waits.len()).unwrap_or(u32::MAX),
+        })
+    }
 }
 
 /// Queue statistics: averaged over the policy window and the latest sample.

@@ -75,6 +75,7 @@ pub struct TargetSection {
     pub free_busy_ratio: Option<Spanned<f64>>,
     pub min_free: Option<Spanned<i64>>,
     pub wait_slo: Option<Spanned<String>>,
+    pub wait_feedback: Option<Spanned<bool>>,
 }
 
 /// `[hysteresis]`: how cautiously to change it.

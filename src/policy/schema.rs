@@ -23,6 +23,8 @@ enum Kind {
     Text,
     /// An array of strings.
     Texts,
+    /// `true` or `false`.
+    Flag,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Duration | Kind::Text => matches!(v, DeValue::String(_)),
             Kind::Number => matches!(v, DeValue::Integer(_) | DeValue::Float(_)),
             Kind::Count => matches!(v, DeValue::Integer(_)),
+            Kind::Flag => matches!(v, DeValue::Boolean(_)),
             Kind::Texts => match v {
                 DeValue::Array(a) => a.iter().all(|x| matches!(x.get_ref(), DeValue::String(_))),
                 _ => false,
@@ -53,6 +56,7 @@ impl Kind {
             }
             (Kind::Count, _) => format!("must be a whole number, like 4 (got {got_kind})"),
             (Kind::Text, _) => format!("must be text in quotes, like \"ec2\" (got {got_kind})"),
+            (Kind::Flag, _) => format!("must be true or false, without quotes (got {got_kind})"),
             (Kind::Texts, _) => {
                 format!(
                     "must be a list of texts, like [\"c5.large\", \"m5.large\"] (got {got_kind})"
@@ -81,7 +85,7 @@ struct Section {
     keys: &'static [(&'static str, Kind)],
 }
 
-use Kind::{Count, Duration, Number, Text, Texts};
+use Kind::{Count, Duration, Flag, Number, Text, Texts};
 
 /// Keys outside any section.
 const TOP: &[(&str, Kind)] = &[("name", Text)];
@@ -106,6 +110,7 @@ const SECTIONS: &[Section] = &[
             ("free_busy_ratio", Number),
             ("min_free", Count),
             ("wait_slo", Duration),
+            ("wait_feedback", Flag),
         ],
     },
     Section {

@@ -196,6 +196,10 @@ impl Checker<'_> {
             "target.wait_slo",
             t.is_none().then_some(Duration::from_secs(30)),
         );
+        let wait_feedback = t
+            .as_ref()
+            .and_then(|t| t.wait_feedback.as_ref())
+            .is_some_and(|f| *f.get_ref());
 
         let h_at = raw.hysteresis.as_ref().map(|h| h.span().start).unwrap_or(0);
         let h = raw.hysteresis.map(Spanned::into_inner);
@@ -333,6 +337,7 @@ impl Checker<'_> {
                 free_busy_ratio,
                 min_free,
                 wait_slo,
+                wait_feedback,
             },
             hysteresis: Hysteresis {
                 band,

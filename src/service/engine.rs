@@ -236,6 +236,17 @@ impl Engine {
         }
         self.was_leading = leads;
         let completed = self.completions(&records);
+        // What workers reported since the last tick: the window's waits, the record's jobs.
+        let jobs = self.finished.take();
+        self.recent_waits
+            .update(jobs.taken.clone(), now, self.policy.control.window);
+        let interactive: Vec<&str> = self
+            .policy
+            .queues
+            .iter()
+            .filter(|q| q.class == crate::policy::QueueClass::Interactive)
+            .map(|q| q.name.as_str())
+            .collect();
         let obs = Observation {
             queue,
             batch,
@@ -250,6 +261,7 @@ impl Engine {
             paused: self.pause.state(),
             listening_since: Some(self.listening_since),
             oracle_plan: None,
+            measured_wait: self.recent_waits.measured(&interactive),
         };
         self.metrics
             .paused
@@ -264,9 +276,6 @@ impl Engine {
         self.save_state(now);
         let decision = step.decision;
         self.export(&obs, &view, &decision);
-        let jobs = self.finished.take();
-        self.recent_waits
-            .update(jobs.taken.clone(), now, self.policy.control.window);
         for q in &self.policy.queues {
             let gauge = &self.metrics.oldest_job_age;
             match self.recent_waits.oldest(&q.name) {

@@ -34,19 +34,25 @@ pub struct Knob {
     pub larger_is_more: bool,
 }
 
-/// The knobs of the four online strategies.
+/// The knobs of the four online strategies; with `target.wait_feedback`, spillway twice:
+/// without it (`spillway`) and with it (`spillway+wait`), to show what closing the loop on the
+/// measured wait buys.
 pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let max = policy.first_ec2().map_or(0, |(_, e)| e.max) as f64;
-    vec![
-        Knob {
-            strategy: "spillway",
-            name: "target.free_busy_ratio",
-            lo: 0.0,
-            hi: 1.0,
-            log: false,
-            integer: false,
-            larger_is_more: true,
-        },
+    let spillway = |strategy| Knob {
+        strategy,
+        name: "target.free_busy_ratio",
+        lo: 0.0,
+        hi: 1.0,
+        log: false,
+        integer: false,
+        larger_is_more: true,
+    };
+    let mut out = vec![spillway("spillway")];
+    if policy.target.wait_feedback {
+        out.push(spillway("spillway+wait"));
+    }
+    out.extend([
         Knob {
             strategy: "hpa",
             name: "hpa.target_per_replica",
@@ -74,16 +80,18 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
             integer: true,
             larger_is_more: true,
         },
-    ]
+    ]);
+    out
 }
 
 /// `policy` set up to run `knob`'s strategy at `value`, with that strategy's own loop period.
 pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
     let mut p = policy.clone();
     match knob.strategy {
-        "spillway" => {
+        "spillway" | "spillway+wait" => {
             p.control.strategy = Strategy::Spillway;
             p.target.free_busy_ratio = value;
+            p.target.wait_feedback = knob.strategy == "spillway+wait";
         }
         "hpa" => {
             p.control.strategy = Strategy::Hpa;

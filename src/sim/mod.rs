@@ -99,6 +99,30 @@ enum Event {
     JobDone(u32),
 }
 
+/// A taken job's wait reaches the service with the worker's next heartbeat: half a period
+/// later on average.
+const WAIT_REPORT_DELAY_MS: i64 = observe::HEARTBEAT_EVERY_MS / 2 + observe::HEARTBEAT_LATENCY_MS;
+
+/// The measured wait the service would have at `now`: the jobs heard of within the window
+/// (started a report delay earlier). Drops what is too old to be heard in a later window.
+fn measured_wait(
+    waits: &mut VecDeque<(i64, f64)>,
+    now: i64,
+    window_ms: i64,
+) -> Option<crate::control::MeasuredWait> {
+    let heard_by = now - WAIT_REPORT_DELAY_MS;
+    let from = heard_by - window_ms;
+    while waits.front().is_some_and(|&(t, _)| t < from) {
+        waits.pop_front();
+    }
+    let mut heard: Vec<f64> = waits
+        .iter()
+        .take_while(|&&(t, _)| t < heard_by)
+        .map(|&(_, w)| w)
+        .collect();
+    crate::control::MeasuredWait::of(&mut heard)
+}
+
 /// Runs `policy` over `jobs` (sorted by submission time).
 pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut world = World::new(policy, jobs.len(), config);
@@ -120,6 +144,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         completed: None,
         listening_since: None,
         oracle_plan: config.oracle_plan.clone(),
+        measured_wait: None,
     };
     let mut integrals = Integrals {
         last_ms: 0,
@@ -260,6 +285,9 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             }
             obs.boots = std::mem::take(&mut world.boots);
             obs.completed = Some(std::mem::take(&mut world.completed_since_tick));
+            if let Some(waits) = &mut world.taken_waits {
+                obs.measured_wait = measured_wait(waits, now, window_ms);
+            }
             let step = decide_owned(policy, &obs, std::mem::take(&mut memory), Timestamp(now));
             decisions.record(&step.decision);
             if config.keep_decisions {

@@ -106,6 +106,9 @@ pub struct World {
     pub idle_draining: u32,
     /// Per-job start time (ms), `i64::MIN` until started.
     pub started: Vec<i64>,
+    /// With `target.wait_feedback`: (start ms, wait s) of interactive jobs started recently,
+    /// what workers would report (the simulator trims it to the window).
+    pub taken_waits: Option<VecDeque<(i64, f64)>>,
     pool_speed: Vec<f64>,
     pool_cost: Vec<f64>,
     pool_is_ec2: Vec<bool>,
@@ -143,6 +146,7 @@ impl World {
             dirty: true,
             idle_draining: 0,
             started: vec![i64::MIN; jobs],
+            taken_waits: policy.target.wait_feedback.then(VecDeque::new),
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
             pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
@@ -276,6 +280,11 @@ impl World {
         self.busy += 1;
         self.busy_batch += u32::from(w.on_batch);
         self.started[job_idx as usize] = now;
+        if let Some(waits) = &mut self.taken_waits
+            && job.class == JobClass::Interactive
+        {
+            waits.push_back((now, (now - job.submit_ms) as f64 / 1000.0));
+        }
         let run_s = job.duration_s / (self.pool_speed[w.pool] * speed_factor).max(1e-9);
         if self.pool_is_ec2[w.pool] {
             self.tally.ec2_busy_s += run_s;

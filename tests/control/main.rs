@@ -14,3 +14,4 @@ mod release;
 mod restart;
 mod runaway_guards;
 mod totality;
+mod wait_feedback;

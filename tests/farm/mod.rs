@@ -319,6 +319,7 @@ impl Farm {
             paused: None,
             listening_since: self.listening_since,
             oracle_plan: None,
+            measured_wait: None,
         }
     }
 

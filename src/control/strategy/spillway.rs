@@ -23,7 +23,7 @@ use crate::policy::Policy;
 use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 use crate::control::facts::{Facts, QueueStatus};
-use crate::control::memory::{ControlMemory, Surplus};
+use crate::control::memory::{ControlMemory, MAX_WAIT_EXTRA, Surplus};
 
 /// The trend is fitted over at least this long: shorter fits turn queue noise into launches.
 const MIN_TREND_SPAN: Duration = Duration::from_secs(900);
@@ -40,6 +40,32 @@ const RESERVE_REFRESH: Duration = Duration::from_secs(300);
 const RESERVE_QUANTILE: f64 = 0.9;
 /// SQS's longest message delay: a delayed message becomes visible within it.
 const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// Measured waits count only when at least this many jobs were taken in the window.
+const FEEDBACK_MIN_JOBS: u32 = 5;
+/// How much headroom (share of demand) a tick adds while the measured p99 exceeds the SLO.
+const FEEDBACK_STEP_UP: f64 = 0.05;
+/// How much it gives back per tick while the measured p99 is below half the SLO.
+const FEEDBACK_STEP_DOWN: f64 = 0.01;
+
+/// With `target.wait_feedback`, moves the extra headroom with the measured wait: up while the
+/// window's p99 exceeds the SLO, down while it is below half of it (slowly: a burst of waits
+/// is often followed by another), unchanged on too few jobs or in between.
+pub fn update_wait_extra(policy: &Policy, facts: &Facts, memory: &mut ControlMemory) {
+    if !policy.target.wait_feedback {
+        memory.wait_extra = 0.0;
+        return;
+    }
+    let Some(m) = facts.measured_wait.filter(|m| m.jobs >= FEEDBACK_MIN_JOBS) else {
+        return;
+    };
+    let slo = policy.target.wait_slo.as_secs_f64();
+    if m.p99_s > slo {
+        memory.wait_extra = (memory.wait_extra + FEEDBACK_STEP_UP).min(MAX_WAIT_EXTRA);
+    } else if m.p99_s < slo / 2.0 {
+        memory.wait_extra = (memory.wait_extra - FEEDBACK_STEP_DOWN).max(0.0);
+    }
+}
 
 /// Workers wanted for `demand` jobs: the demand plus its headroom, which is the policy's
 /// `max(min_free, free_busy_ratio × demand)` or the learned growth `reserve`, whichever is more.
@@ -111,6 +137,12 @@ pub fn plan(
     now: Timestamp,
 ) -> FleetPlan {
     let boot = memory.boot_estimate(configured_boot(policy));
+    update_wait_extra(policy, facts, memory);
+    // Headroom the measured waits asked for, on top of the policy's.
+    let extra = memory.wait_extra;
+    let with_headroom = |policy: &Policy, demand: f64, reserve: f64| {
+        with_headroom(policy, demand, reserve) + (extra * demand - 1e-9).ceil().max(0.0) as u32
+    };
     let capacity = facts.capacity();
     // The pools spillway scales (command, then EC2); static capacity is fixed.
     let scalable = facts.scalable_capacity(policy);

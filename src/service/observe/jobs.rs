@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::control::MeasuredWait;
 use crate::heartbeat::protocol::JobReport;
 use crate::model::Timestamp;
 
@@ -137,6 +138,18 @@ impl RecentWaits {
         self.waits.extend(taken);
         let from = now.minus(window);
         self.waits.retain(|w| w.heard_at >= from);
+    }
+
+    /// The measured wait of the jobs taken from `queues` within the window (what `decide`
+    /// reads); `None` when none was taken.
+    pub fn measured(&self, queues: &[&str]) -> Option<MeasuredWait> {
+        let mut waits: Vec<f64> = self
+            .waits
+            .iter()
+            .filter(|w| queues.contains(&w.queue.as_str()))
+            .map(|w| w.waited_s)
+            .collect();
+        MeasuredWait::of(&mut waits)
     }
 
     /// The longest wait of a job taken from `queue` within the window: how old the oldest job

@@ -173,6 +173,7 @@ fn a_lost_worker_still_running_leaves_no_room_for_a_launch_beyond_the_budget() {
         completed: None,
         listening_since: None,
         oracle_plan: None,
+        measured_wait: None,
     };
     let step = crate::control::decide(
         &p,
