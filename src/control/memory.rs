@@ -61,8 +61,8 @@ pub struct ControlMemory {
     pub hpa: HpaMemory,
     /// State of the target-tracking baseline.
     pub target_tracking: TargetTrackingMemory,
-    /// Headroom added while measured waits exceeded the SLO (`target.wait_feedback`), as a
-    /// share of demand: 0 to [`MAX_WAIT_EXTRA`].
+    /// Headroom the measured waits added to the policy's ratio (`target.wait_feedback`), as a
+    /// share of demand: from minus the ratio to [`MAX_WAIT_EXTRA`].
     #[serde(default)]
     pub wait_extra: f64,
 }
@@ -219,7 +219,12 @@ impl ControlMemory {
             check("memory.demand", *v, 1e7);
         }
         check("memory.unserved_last", self.unserved_last, 1e9);
-        check("memory.wait_extra", self.wait_extra, MAX_WAIT_EXTRA);
+        // Down to minus the largest ratio a policy may set.
+        check(
+            "memory.wait_extra",
+            self.wait_extra + 10.0,
+            MAX_WAIT_EXTRA + 10.0,
+        );
         if let Some(v) = self.throughput {
             check("memory.throughput", v, 1e6);
         }

@@ -163,9 +163,8 @@ pub struct Target {
     pub min_free: u32,
     /// The queue wait a job should not exceed, judged at p99.
     pub wait_slo: Duration,
-    /// Close the loop on the measured wait: while the p99 queue wait of the jobs taken in the
-    /// window (as workers report it) exceeds `wait_slo`, keep more headroom; relax it again
-    /// once waits are well within the SLO.
+    /// Close the loop on the measured wait (experimental): steer the headroom by the p99 queue
+    /// wait of the jobs taken in the window, as workers report it (docs/strategies.md).
     pub wait_feedback: bool,
 }
 

@@ -1,7 +1,8 @@
 //! `target.wait_feedback`: `decide` closes the loop on the queue wait workers measured. While
-//! the window's p99 exceeds the SLO (on enough jobs), each tick adds headroom; while it is
-//! below half the SLO, headroom is given back slowly; without the setting, or on too few jobs,
-//! or with no measure at all (unknown, not zero), the measured wait changes nothing.
+//! the window's p99 exceeds 80% of the SLO (on enough jobs), each tick adds headroom; while it
+//! is below 40%, headroom is given back slowly, down to none of the policy's ratio; without
+//! the setting, or on too few jobs, or with no measure at all (unknown, not zero), the
+//! measured wait changes nothing.
 
 use spillway::control::{ControlMemory, MeasuredWait};
 
@@ -55,7 +56,7 @@ fn waits_over_the_slo_add_headroom_tick_by_tick() {
 }
 
 #[test]
-fn waits_well_within_the_slo_give_headroom_back_slowly_and_never_below_none() {
+fn waits_well_within_the_slo_give_headroom_back_slowly_down_to_no_ratio() {
     let policy = feedback();
     let memory = ControlMemory {
         wait_extra: 0.02,
@@ -63,21 +64,21 @@ fn waits_well_within_the_slo_give_headroom_back_slowly_and_never_below_none() {
     };
     let (_, extra) = desired(&policy, waited(5.0, 40), &memory);
     assert!((extra - 0.01).abs() < 1e-9, "{extra}");
+    // The seed's ratio is 0.25: the headroom goes down to min_free, no further.
     let memory = ControlMemory {
+        wait_extra: -0.245,
+        ..memory
+    };
+    let (d, extra) = desired(&policy, waited(5.0, 40), &memory);
+    assert!((extra + 0.25).abs() < 1e-9, "{extra}");
+    let again = ControlMemory {
         wait_extra: extra,
         ..memory
     };
-    let (_, extra) = desired(&policy, waited(5.0, 40), &memory);
-    let (_, extra) = desired(
-        &policy,
-        waited(5.0, 40),
-        &ControlMemory {
-            wait_extra: extra,
-            ..memory
-        },
-    );
-    assert_eq!(extra, 0.0);
-    // Between half the SLO and the SLO it holds.
+    let (d_again, extra) = desired(&policy, waited(5.0, 40), &again);
+    assert!((extra + 0.25).abs() < 1e-9, "{extra}");
+    assert_eq!((d, d_again), (82, 82), "80 busy and min_free 2");
+    // Between 40% and 80% of the SLO it holds.
     let memory = ControlMemory {
         wait_extra: 0.3,
         ..ControlMemory::default()

@@ -41,16 +41,22 @@ const RESERVE_QUANTILE: f64 = 0.9;
 /// SQS's longest message delay: a delayed message becomes visible within it.
 const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
 
+/// The share of the SLO the measured p99 is steered below: a window's p99 above it adds
+/// headroom, one below half of it gives headroom back. Below 1, so that the whole run's p99,
+/// which the windows' excursions raise, stays within the SLO.
+const FEEDBACK_AIM: f64 = 0.8;
 /// Measured waits count only when at least this many jobs were taken in the window.
 const FEEDBACK_MIN_JOBS: u32 = 5;
-/// How much headroom (share of demand) a tick adds while the measured p99 exceeds the SLO.
+/// How much headroom (share of demand) a tick adds while the measured p99 exceeds the aim.
 const FEEDBACK_STEP_UP: f64 = 0.05;
-/// How much it gives back per tick while the measured p99 is below half the SLO.
+/// How much it gives back per tick while the measured p99 is below half the aim.
 const FEEDBACK_STEP_DOWN: f64 = 0.01;
 
 /// With `target.wait_feedback`, moves the extra headroom with the measured wait: up while the
-/// window's p99 exceeds the SLO, down while it is below half of it (slowly: a burst of waits
-/// is often followed by another), unchanged on too few jobs or in between.
+/// window's p99 exceeds [`FEEDBACK_AIM`] of the SLO, down while it is below half of that
+/// (slowly: a burst of waits is often followed by another), unchanged on too few jobs or in
+/// between. Without the setting there is none. Measured in docs/strategies.md: it does not
+/// pay.
 pub fn update_wait_extra(policy: &Policy, facts: &Facts, memory: &mut ControlMemory) {
     if !policy.target.wait_feedback {
         memory.wait_extra = 0.0;
@@ -60,10 +66,12 @@ pub fn update_wait_extra(policy: &Policy, facts: &Facts, memory: &mut ControlMem
         return;
     };
     let slo = policy.target.wait_slo.as_secs_f64();
-    if m.p99_s > slo {
+    // Down to no ratio at all (`min_free` and the growth reserve still hold).
+    let floor = -policy.target.free_busy_ratio;
+    if m.p99_s > FEEDBACK_AIM * slo {
         memory.wait_extra = (memory.wait_extra + FEEDBACK_STEP_UP).min(MAX_WAIT_EXTRA);
-    } else if m.p99_s < slo / 2.0 {
-        memory.wait_extra = (memory.wait_extra - FEEDBACK_STEP_DOWN).max(0.0);
+    } else if m.p99_s < FEEDBACK_AIM * slo / 2.0 {
+        memory.wait_extra = (memory.wait_extra - FEEDBACK_STEP_DOWN).max(floor);
     }
 }
 
@@ -141,7 +149,11 @@ pub fn plan(
     // Headroom the measured waits asked for, on top of the policy's.
     let extra = memory.wait_extra;
     let with_headroom = |policy: &Policy, demand: f64, reserve: f64| {
-        with_headroom(policy, demand, reserve) + (extra * demand - 1e-9).ceil().max(0.0) as u32
+        let ratio = (policy.target.free_busy_ratio + extra).max(0.0);
+        let headroom = (ratio * demand)
+            .max(policy.target.min_free as f64)
+            .max(reserve);
+        (demand + headroom - 1e-9).ceil().max(0.0) as u32
     };
     let capacity = facts.capacity();
     // The pools spillway scales (command, then EC2); static capacity is fixed.
