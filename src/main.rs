@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use spillway::cli::backfill;
 use spillway::cli::{
-    Cli, Command, PolicyCommand, completions, man_page, policy_check, run, simulate, worker,
+    Cli, Command, PolicyCommand, completions, man_page, policy_check, run, simulate, trace, worker,
 };
 
 fn main() -> ExitCode {
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Trace { command } => trace::run(&command),
         Command::Run(args) => runtime().block_on(run::run(args)).map_err(Into::into),
         Command::Worker(args) => runtime().block_on(worker::run(args)).map_err(Into::into),
         Command::Completions { shell } => {

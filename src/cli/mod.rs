@@ -4,6 +4,7 @@ pub mod backfill;
 pub mod output;
 pub mod run;
 pub mod simulate;
+pub mod trace;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Make traces: `trace from-record` turns `run --record` files into a job log.
+    Trace {
+        #[command(subcommand)]
+        command: trace::TraceCommand,
     },
     /// Print a completion script for SHELL (e.g. `spillway completions bash >
     /// /etc/bash_completion.d/spillway`).

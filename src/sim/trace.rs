@@ -139,17 +139,29 @@ pub fn read(path: &Path) -> Result<RawTrace, TraceError> {
 /// Parses trace text; `origin` names it in messages. Lists every bad row (the first 50).
 pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     let mut lines = text.lines().enumerate();
-    let header = lines
-        .next()
-        .map(|(_, h)| h.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let raw_header = lines.next().map(|(_, h)| h.trim()).unwrap_or_default();
+    let header = raw_header.to_ascii_lowercase();
     let (is_log, names) = match header.replace(' ', "").as_str() {
         "submit_s,duration_s" => (true, ["submit_s", "duration_s"]),
         "t_seconds,arrivals" => (false, ["t_seconds", "arrivals"]),
-        other => {
+        _ if raw_header.starts_with('{') => {
             return Err(TraceError::Invalid {
                 problems: vec![format!(
-                    "{origin}:1: header \"{other}\" is not a trace header (expected \"submit_s,duration_s\" or \"t_seconds,arrivals\")"
+                    "{origin}:1: this is a JSON Lines file (a `spillway run --record` file?), not a trace: turn a record into a job log with `spillway trace from-record {origin} -o trace.csv`"
+                )],
+            });
+        }
+        _ => {
+            // Quoted as written, shortened: a whole line of data says little more.
+            let shown: String = raw_header.chars().take(60).collect();
+            let cut = if raw_header.chars().count() > 60 {
+                "…"
+            } else {
+                ""
+            };
+            return Err(TraceError::Invalid {
+                problems: vec![format!(
+                    "{origin}:1: header \"{shown}{cut}\" is not a trace header (expected \"submit_s,duration_s\" or \"t_seconds,arrivals\")"
                 )],
             });
         }

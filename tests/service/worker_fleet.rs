@@ -248,6 +248,38 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
     assert!(recorded.iter().all(|j| j["queue"] == "jobs"
         && j["pool"] == "ec2"
         && j["sent_at"].as_i64().is_some_and(|t| t > 1_700_000_000_000)));
+    // The record replays: as a trace it is refused with the way to convert it; converted, it
+    // is a job log of the 201 runs that `simulate` accepts.
+    let spillway = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_spillway"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let as_trace = spillway(&["simulate".as_ref(), "--trace".as_ref(), record.as_os_str()]);
+    let said = String::from_utf8_lossy(&as_trace.stderr);
+    assert!(
+        !as_trace.status.success() && said.contains("spillway trace from-record"),
+        "{said}"
+    );
+    let trace = s.dir.join("trace.csv");
+    let converted = spillway(&[
+        "trace".as_ref(),
+        "from-record".as_ref(),
+        record.as_os_str(),
+        "-o".as_ref(),
+        trace.as_os_str(),
+    ]);
+    assert!(converted.status.success(), "{converted:?}");
+    let rows = lines(&trace);
+    assert_eq!(rows[0], "submit_s,duration_s");
+    assert_eq!(rows.len(), 1 + 201);
+    let replayed = spillway(&["simulate".as_ref(), "--trace".as_ref(), trace.as_os_str()]);
+    assert!(replayed.status.success(), "{replayed:?}");
+    assert!(
+        String::from_utf8_lossy(&replayed.stdout).contains("201 jobs"),
+        "{replayed:?}"
+    );
     drop(farm);
     let _ = std::fs::remove_dir_all(&s.dir);
 }
