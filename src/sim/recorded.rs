@@ -89,11 +89,13 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
     };
     for (origin, text) in texts {
         let mut last_at: Option<Timestamp> = None;
+        let (problems_before, mut read, mut ticks_here) = (problems.len(), 0usize, 0usize);
         for (i, text) in text.lines().enumerate() {
             let line_no = i + 1;
             if text.trim().is_empty() {
                 continue;
             }
+            read += 1;
             let line: Line = match serde_json::from_str(text) {
                 Ok(l) => l,
                 Err(e) => {
@@ -122,6 +124,7 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
             }
             last_at = Some(line.at);
             out.ticks += 1;
+            ticks_here += 1;
             for j in line.jobs {
                 let plausible = |v: f64| v.is_finite() && (0.0..=1e7).contains(&v);
                 if !plausible(j.ran_s) || !plausible(j.waited_s) {
@@ -139,6 +142,14 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
                 };
                 raw.push((sent, j.ran_s));
             }
+        }
+        // A file none of whose lines is a record line is one problem, not one per line.
+        if read > 1 && ticks_here == 0 && problems.len() - problems_before == read {
+            let first = problems[problems_before].clone();
+            problems.truncate(problems_before);
+            problems.push(format!(
+                "{origin}: not a spillway --record file: none of its {read} lines is a record line (first: {first})"
+            ));
         }
     }
     if problems.is_empty() && raw.is_empty() {
@@ -221,6 +232,17 @@ mod tests {
         );
         assert!(
             err.contains("day.jsonl:4: format 3 was written by a newer spillway"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_record_at_all_is_one_problem() {
+        let csv = "submit_s,duration_s\n0,5\n1,5\n".to_string();
+        let err = parse(&[("jobs.csv".into(), csv)]).unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("jobs.csv: not a spillway --record file: none of its 3 lines"),
             "{err}"
         );
     }
