@@ -154,9 +154,11 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         }
     };
     let recorder = match &deps.record {
-        Some(path) => Some(Recorder::open(path).map_err(|source| ServiceError::Record {
-            path: path.clone(),
-            source,
+        Some(path) => Some(Recorder::open(path, &deps.policy.name).map_err(|source| {
+            ServiceError::Record {
+                path: path.clone(),
+                source,
+            }
         })?),
         None => None,
     };

@@ -146,17 +146,24 @@ fn for_people(t: &TickReport) -> serde_json::Value {
 /// The record format this build writes (the `format` field of every line).
 pub const RECORD_FORMAT: u32 = 2;
 
-/// The `--record` file: one JSON object per tick, `{"format", "at", "observation", "decision",
-/// "jobs"}` (`jobs`: the jobs workers reported finished since the previous tick; `jobs_dropped`
-/// when more arrived than the service keeps). Documented in `docs/record.md`.
+/// The `--record` file: one JSON object per tick, `{"format", "policy", "at", "observation",
+/// "decision", "jobs"}` (`jobs`: the jobs workers reported finished since the previous tick;
+/// `jobs_dropped` when more arrived than the service keeps). Documented in `docs/record.md`.
 #[derive(Debug)]
-pub struct Recorder(BufWriter<File>);
+pub struct Recorder {
+    out: BufWriter<File>,
+    /// The policy's name, on every line: a replay must not mix two farms.
+    policy: String,
+}
 
 impl Recorder {
-    /// Opens `path` for appending.
-    pub fn open(path: &Path) -> std::io::Result<Self> {
+    /// Opens `path` for appending the ticks of policy `policy`.
+    pub fn open(path: &Path, policy: &str) -> std::io::Result<Self> {
         let f = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Recorder(BufWriter::new(f)))
+        Ok(Recorder {
+            out: BufWriter::new(f),
+            policy: policy.to_string(),
+        })
     }
 
     /// Appends one line and flushes it.
@@ -169,6 +176,7 @@ impl Recorder {
     ) -> std::io::Result<()> {
         let mut line = serde_json::json!({
             "format": RECORD_FORMAT,
+            "policy": self.policy,
             "at": at,
             "observation": observation,
             "decision": decision,
@@ -177,8 +185,8 @@ impl Recorder {
         if jobs.dropped > 0 {
             line["jobs_dropped"] = jobs.dropped.into();
         }
-        serde_json::to_writer(&mut self.0, &line)?;
-        self.0.write_all(b"\n")?;
-        self.0.flush()
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
     }
 }

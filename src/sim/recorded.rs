@@ -24,6 +24,8 @@ const GAP_MS: i64 = 10 * 60 * 1000;
 struct Line {
     #[serde(default)]
     format: Option<u32>,
+    #[serde(default)]
+    policy: Option<String>,
     at: Timestamp,
     #[allow(dead_code)]
     observation: serde_json::Value,
@@ -87,6 +89,8 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
         derived_submits: 0,
         gaps: Vec::new(),
     };
+    // The first policy named, and where.
+    let mut policy: Option<(String, String)> = None;
     for (origin, text) in texts {
         let mut last_at: Option<Timestamp> = None;
         let (problems_before, mut read, mut ticks_here) = (problems.len(), 0usize, 0usize);
@@ -110,6 +114,18 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
                     "{origin}:{line_no}: format {f} was written by a newer spillway; this one reads up to {NEWEST_FORMAT}"
                 ));
                 continue;
+            }
+            if let Some(name) = &line.policy {
+                match &policy {
+                    None => policy = Some((name.clone(), format!("{origin}:{line_no}"))),
+                    Some((first, at)) if first != name => {
+                        problems.push(format!(
+                            "{origin}:{line_no}: policy \"{name}\", but {at} is policy \"{first}\": one trace is one farm; convert each policy's records on their own"
+                        ));
+                        continue;
+                    }
+                    Some(_) => {}
+                }
             }
             if let Some(prev) = last_at {
                 if line.at < prev {
@@ -181,7 +197,9 @@ mod tests {
     use super::*;
 
     fn tick(at: i64, jobs: &str) -> String {
-        format!(r#"{{"format":2,"at":{at},"observation":{{}},"decision":{{}},"jobs":[{jobs}]}}"#)
+        format!(
+            r#"{{"format":2,"policy":"picnik","at":{at},"observation":{{}},"decision":{{}},"jobs":[{jobs}]}}"#
+        )
     }
 
     fn job(sent: i64, ran: f64) -> String {
@@ -232,6 +250,20 @@ mod tests {
         );
         assert!(
             err.contains("day.jsonl:4: format 3 was written by a newer spillway"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn records_of_two_policies_are_not_mixed() {
+        let other = tick(9_000_000, &job(8_990_000, 1.0)).replace("picnik", "cost-capped");
+        let texts = [
+            ("a.jsonl".to_string(), tick(1_000_000, &job(990_000, 4.0))),
+            ("b.jsonl".to_string(), other),
+        ];
+        let err = parse(&texts).unwrap_err().to_string();
+        assert!(
+            err.contains(r#"b.jsonl:1: policy "cost-capped", but a.jsonl:1 is policy "picnik""#),
             "{err}"
         );
     }

@@ -240,6 +240,7 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
     for line in lines(&record) {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["format"], 2, "{line}");
+        assert_eq!(v["policy"], s.name.as_str(), "{line}");
         recorded.extend(v["jobs"].as_array().unwrap().iter().cloned());
     }
     assert_eq!(recorded.len(), 201);
