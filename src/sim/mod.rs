@@ -14,6 +14,7 @@ pub mod faults;
 pub mod injection;
 mod observe;
 pub mod plot;
+pub mod reconstruct;
 pub mod recorded;
 pub mod report;
 pub mod rng;

@@ -5,12 +5,14 @@
 //! its command ran. A job that failed and ran again is two rows: both runs took a worker.
 //!
 //! Every problem is reported with file and line before anything is written: lines that are not
-//! record lines, a newer format, ticks going back in time, no job records at all.
+//! record lines, a newer format, ticks going back in time, two policies, and neither job
+//! records nor the queue statistics to rebuild arrivals from ([`super::reconstruct`]).
 
 use std::path::Path;
 
 use serde::Deserialize;
 
+use super::reconstruct::{self, QueueSample};
 use super::trace::TraceError;
 use crate::model::Timestamp;
 
@@ -27,7 +29,6 @@ struct Line {
     #[serde(default)]
     policy: Option<String>,
     at: Timestamp,
-    #[allow(dead_code)]
     observation: serde_json::Value,
     #[serde(default)]
     jobs: Vec<RecordedJob>,
@@ -53,6 +54,8 @@ pub struct Recorded {
     pub derived_submits: usize,
     /// Gaps of more than ten minutes between ticks: `(file:line, minutes)`.
     pub gaps: Vec<(String, f64)>,
+    /// What each tick saw of the queue, for a rebuild when there are no job records.
+    pub samples: Vec<QueueSample>,
 }
 
 impl Recorded {
@@ -88,6 +91,7 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
         ticks: 0,
         derived_submits: 0,
         gaps: Vec::new(),
+        samples: Vec::new(),
     };
     // The first policy named, and where.
     let mut policy: Option<(String, String)> = None;
@@ -141,6 +145,16 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
             last_at = Some(line.at);
             out.ticks += 1;
             ticks_here += 1;
+            let o = &line.observation;
+            let latest = &o["queue"]["latest"];
+            let count = |v: &serde_json::Value| v.as_f64().filter(|x| x.is_finite() && *x >= 0.0);
+            let running = count(&latest["in_flight"]);
+            out.samples.push(QueueSample {
+                at_ms: line.at.0,
+                queued: count(&latest["visible"]).zip(running).map(|(v, r)| v + r),
+                running,
+                completed: o["completed"].as_u64(),
+            });
             for j in line.jobs {
                 let plausible = |v: f64| v.is_finite() && (0.0..=1e7).contains(&v);
                 if !plausible(j.ran_s) || !plausible(j.waited_s) {
@@ -168,10 +182,10 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
             ));
         }
     }
-    if problems.is_empty() && raw.is_empty() {
+    if problems.is_empty() && raw.is_empty() && reconstruct::rebuild(&out.samples).is_none() {
         let names: Vec<&str> = texts.iter().map(|(o, _)| o.as_str()).collect();
         problems.push(format!(
-            "{}: no job records: the record is older than format 2, or no `spillway worker` reported finished jobs (rebuilding jobs from queue statistics alone is not built yet)",
+            "{}: no job records (the record is older than format 2, or no `spillway worker` reported finished jobs), and no two ticks with queue statistics and completions to rebuild the arrivals from",
             names.join(", ")
         ));
     }
@@ -184,7 +198,7 @@ pub fn parse(texts: &[(String, String)]) -> Result<Recorded, TraceError> {
         return Err(TraceError::Invalid { problems });
     }
     raw.sort_by_key(|&(t, _)| t);
-    let first = raw[0].0;
+    let first = raw.first().map_or(0, |r| r.0);
     out.jobs = raw
         .into_iter()
         .map(|(t, d)| ((t - first) as f64 / 1000.0, d))
