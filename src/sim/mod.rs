@@ -10,6 +10,7 @@ pub mod clairvoyant;
 pub mod compare;
 pub mod compare_table;
 pub mod demand;
+pub mod durations;
 pub mod faults;
 pub mod injection;
 mod observe;

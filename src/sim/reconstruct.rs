@@ -36,11 +36,7 @@ pub struct Rebuilt {
 impl Rebuilt {
     /// The arrival series' text.
     pub fn csv(&self) -> String {
-        let mut out = String::from("t_seconds,arrivals\n");
-        for (t, n) in &self.arrivals {
-            out.push_str(&format!("{t:.3},{n:.3}\n"));
-        }
-        out
+        super::trace::to_csv(super::trace::ARRIVALS_HEADER, &self.arrivals)
     }
 
     /// All arrivals.

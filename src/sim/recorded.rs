@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::reconstruct::{self, QueueSample};
-use super::trace::TraceError;
+use super::trace::{self, TraceError};
 use crate::model::Timestamp;
 
 /// The newest record format this build reads.
@@ -61,11 +61,7 @@ pub struct Recorded {
 impl Recorded {
     /// The job log's text.
     pub fn csv(&self) -> String {
-        let mut out = String::from("submit_s,duration_s\n");
-        for (s, d) in &self.jobs {
-            out.push_str(&format!("{s:.3},{d:.3}\n"));
-        }
-        out
+        trace::to_csv(trace::JOB_LOG_HEADER, &self.jobs)
     }
 }
 

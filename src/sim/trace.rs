@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
+pub use super::durations::DurationDist;
 use super::rng::SimRng;
-use crate::model::parse_duration;
 
 /// Which queue a job goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,47 +29,18 @@ pub struct Job {
     pub class: JobClass,
 }
 
-/// How job durations are drawn for an arrival series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DurationDist {
-    Fixed(f64),
-    Exponential { mean: f64 },
-    LogNormal { median: f64, sigma: f64 },
-}
+/// The header of a job log.
+pub const JOB_LOG_HEADER: &str = "submit_s,duration_s";
+/// The header of an arrival series.
+pub const ARRIVALS_HEADER: &str = "t_seconds,arrivals";
 
-impl DurationDist {
-    /// Parses `fixed:20s`, `exp:20s` or `lognormal:20s:1.0`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = text.split(':').collect();
-        let secs = |s: &str| parse_duration(s).map(|d| d.as_secs_f64());
-        let dist = match parts.as_slice() {
-            ["fixed", d] => DurationDist::Fixed(secs(d)?),
-            ["exp", d] => DurationDist::Exponential { mean: secs(d)? },
-            ["lognormal", d, sigma] => DurationDist::LogNormal {
-                median: secs(d)?,
-                sigma: sigma
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| format!("bad sigma \"{sigma}\" in \"{text}\""))?,
-            },
-            _ => {
-                return Err(format!(
-                    "\"{text}\" is not a duration distribution (fixed:20s | exp:20s | lognormal:20s:1.0)"
-                ));
-            }
-        };
-        Ok(dist)
+/// A trace's text: `header`, then one `a,b` row per pair, in milliseconds' precision.
+pub fn to_csv(header: &str, rows: &[(f64, f64)]) -> String {
+    let mut out = format!("{header}\n");
+    for (a, b) in rows {
+        out.push_str(&format!("{a:.3},{b:.3}\n"));
     }
-
-    /// Draws one duration in seconds.
-    pub fn sample(&self, rng: &mut SimRng) -> f64 {
-        match *self {
-            DurationDist::Fixed(d) => d,
-            DurationDist::Exponential { mean } => rng.exponential(mean),
-            DurationDist::LogNormal { median, sigma } => rng.lognormal(median, sigma),
-        }
-    }
+    out
 }
 
 /// A trace file as read, before durations are drawn or load is scaled.
@@ -142,8 +113,8 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     let raw_header = lines.next().map(|(_, h)| h.trim()).unwrap_or_default();
     let header = raw_header.to_ascii_lowercase();
     let (is_log, names) = match header.replace(' ', "").as_str() {
-        "submit_s,duration_s" => (true, ["submit_s", "duration_s"]),
-        "t_seconds,arrivals" => (false, ["t_seconds", "arrivals"]),
+        JOB_LOG_HEADER => (true, ["submit_s", "duration_s"]),
+        ARRIVALS_HEADER => (false, ["t_seconds", "arrivals"]),
         _ if raw_header.starts_with('{') => {
             return Err(TraceError::Invalid {
                 problems: vec![format!(
@@ -407,19 +378,5 @@ mod tests {
                 .len(),
             1
         );
-    }
-
-    #[test]
-    fn duration_specs_parse() {
-        assert_eq!(
-            DurationDist::parse("fixed:20s").unwrap(),
-            DurationDist::Fixed(20.0)
-        );
-        assert_eq!(
-            DurationDist::parse("exp:1m").unwrap(),
-            DurationDist::Exponential { mean: 60.0 }
-        );
-        assert!(DurationDist::parse("lognormal:20s").is_err());
-        assert!(DurationDist::parse("lognormal:20s:-1").is_err());
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use spillway::heartbeat::client;
 use support::moto::{self, DEFAULT_ACCOUNT};
-use support::service::{TOKEN, TestPolicy, free_port, status_at};
+use support::service::{TOKEN, TestPolicy, free_port, metrics_at, status_at};
 
 /// The service's open-file limit: its connection limit is a quarter of it (48).
 const OPEN_FILES: u32 = 192;
@@ -188,17 +188,7 @@ async fn a_connection_flood_is_shed_and_aws_calls_keep_working() {
         "{open} flood connections still open {answered:?} after the flood began"
     );
 
-    let metrics = client::request(
-        &format!("127.0.0.1:{port}"),
-        "GET",
-        "/metrics",
-        &[],
-        b"",
-        Duration::from_secs(2),
-    )
-    .await
-    .expect("/metrics");
-    let text = String::from_utf8_lossy(&metrics.body);
+    let text = metrics_at(&format!("127.0.0.1:{port}"), Duration::from_secs(2)).await;
     assert_eq!(
         metric(&text, "spillway_observation_errors_total"),
         0.0,

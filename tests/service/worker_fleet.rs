@@ -83,6 +83,21 @@ async fn setup(tag: &str) -> Setup {
     }
 }
 
+/// Agents on the instances of `s`'s policy, running the shell script `text` (written as
+/// `name`) on each job, with `DIR` set to the test's directory.
+fn agents(s: &Setup, service: &str, name: &str, text: &str) -> AgentFarm {
+    let path = s.dir.join(name);
+    script(&path, text);
+    let spec = AgentSpec {
+        service: service.to_string(),
+        queue_url: s.queue.clone(),
+        command: vec![path.display().to_string()],
+        env: vec![("DIR".into(), s.dir.display().to_string())],
+        dir: s.dir.clone(),
+    };
+    AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec)
+}
+
 fn policy(s: &Setup, max: u32) -> spillway::policy::Policy {
     let p = TestPolicy {
         name: &s.name,
@@ -129,34 +144,16 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
         },
     )
     .await;
-    let render = s.dir.join("render.sh");
-    script(&render, RENDER);
-    let spec = AgentSpec {
-        service: running.host(),
-        queue_url: s.queue.clone(),
-        command: vec![render.display().to_string()],
-        env: vec![("DIR".into(), s.dir.display().to_string())],
-        dir: s.dir.clone(),
-    };
-    let farm = AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec);
+    let farm = agents(&s, &running.host(), "render.sh", RENDER);
     // The oldest job's age, as the service exports it while jobs are taken.
     let oldest_seen = Arc::new(std::sync::Mutex::new(0.0_f64));
     let sampler = {
         let (oldest_seen, host) = (oldest_seen.clone(), running.host());
         tokio::spawn(async move {
             loop {
-                if let Ok(r) = spillway::heartbeat::client::request(
-                    &host,
-                    "GET",
-                    "/metrics",
-                    &[],
-                    b"",
-                    Duration::from_secs(2),
-                )
-                .await
+                let m = svc::metrics_at(&host, Duration::from_secs(2)).await;
+                let age = svc::metric(&m, r#"spillway_oldest_job_age_seconds{queue="jobs"}"#);
                 {
-                    let m = String::from_utf8_lossy(&r.body).into_owned();
-                    let age = svc::metric(&m, r#"spillway_oldest_job_age_seconds{queue="jobs"}"#);
                     let mut seen = oldest_seen.lock().unwrap();
                     *seen = seen.max(age);
                 }
@@ -322,16 +319,7 @@ async fn a_spot_notice_hands_the_job_back_at_once_and_the_worker_is_replaced() {
         Options::default(),
     )
     .await;
-    let long = s.dir.join("long.sh");
-    script(&long, LONG);
-    let spec = AgentSpec {
-        service: running.host(),
-        queue_url: s.queue.clone(),
-        command: vec![long.display().to_string()],
-        env: vec![("DIR".into(), s.dir.display().to_string())],
-        dir: s.dir.clone(),
-    };
-    let farm = AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec);
+    let farm = agents(&s, &running.host(), "long.sh", LONG);
     let started = s.dir.join("started");
     wait_until(
         "the job to start",

@@ -239,18 +239,7 @@ impl Running {
 
     /// `GET /metrics`.
     pub async fn metrics(&self) -> String {
-        let r = client::request(
-            &self.host(),
-            "GET",
-            "/metrics",
-            &[],
-            b"",
-            Duration::from_secs(5),
-        )
-        .await
-        .expect("GET /metrics");
-        assert_eq!(r.status, 200);
-        String::from_utf8(r.body).expect("UTF-8 metrics")
+        metrics_at(&self.host(), Duration::from_secs(5)).await
     }
 
     /// Polls `/status` until `ok` holds for it, or panics after `within`.
@@ -307,4 +296,13 @@ pub async fn status_at(port: u16) -> Option<serde_json::Value> {
     .await
     .ok()?;
     serde_json::from_slice(&r.body).ok()
+}
+
+/// `GET /metrics` of the service at `host` (`host:port`), answered within `timeout`.
+pub async fn metrics_at(host: &str, timeout: Duration) -> String {
+    let r = client::request(host, "GET", "/metrics", &[], b"", timeout)
+        .await
+        .expect("GET /metrics");
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body).expect("UTF-8 metrics")
 }
