@@ -19,6 +19,7 @@ pub mod facts;
 pub mod ledger;
 pub mod memory;
 pub mod observation;
+pub mod profile;
 pub mod strategy;
 mod victims;
 

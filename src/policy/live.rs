@@ -2,14 +2,15 @@
 //! (`launch_template` / `image_id`, `instance_types`, `subnet_ids`, `market`), the `[[queue]]`
 //! entries and `[heartbeat]`. The simulator ignores all of them, so each is optional here;
 //! `spillway run` checks at start-up that what it needs is present ([`Policy::live_problems`]).
+//! The queue, heartbeat and lease sections are checked in `live_check.rs`.
 
 use std::time::Duration;
 
 use toml::Spanned;
 
 use super::Policy;
-use super::checker::{Checker, MAX_SECTIONS};
-use super::file::{HeartbeatSection, LeaseSection, PoolSection, QueueSection};
+use super::checker::Checker;
+use super::file::PoolSection;
 
 /// How to launch the instances of one EC2 pool.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -246,157 +247,6 @@ impl Checker<'_> {
             }
         }
         list
-    }
-
-    /// The `[[queue]]` entries.
-    pub(super) fn queues(&mut self, raw: Vec<Spanned<QueueSection>>) -> Vec<QueueSpec> {
-        let mut out: Vec<QueueSpec> = Vec::new();
-        if raw.len() > MAX_SECTIONS {
-            self.problem(
-                raw[MAX_SECTIONS].span().start,
-                "queue",
-                format!(
-                    "{} [[queue]] sections: a policy has at most {MAX_SECTIONS}",
-                    raw.len()
-                ),
-            );
-        }
-        for (i, q) in raw.into_iter().take(MAX_SECTIONS).enumerate() {
-            let at = q.span().start;
-            let q = q.into_inner();
-            let f = |name: &str| format!("queue[{i}].{name}");
-            let name = self.text(q.name, at, &f("name"));
-            if !name.is_empty()
-                && let Some(first) = out.iter().position(|o| o.name == name)
-            {
-                self.problem(
-                    at,
-                    &f("name"),
-                    format!("duplicate queue name \"{name}\" (also queue[{first}])"),
-                );
-            }
-            let url_at = q.url.as_ref().map_or(at, |u| u.span().start);
-            let url = self.text(q.url, at, &f("url"));
-            if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
-                self.problem(url_at, &f("url"), format!("\"{url}\" is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"));
-            }
-            let class = match q.class {
-                None => {
-                    self.problem(
-                        at,
-                        &f("class"),
-                        "required field is missing (interactive or batch)",
-                    );
-                    QueueClass::Interactive
-                }
-                Some(c) => {
-                    match c.get_ref().as_str() {
-                        "interactive" => QueueClass::Interactive,
-                        "batch" => QueueClass::Batch,
-                        other => {
-                            self.problem(c.span().start, &f("class"), format!("unknown queue class \"{other}\" (expected interactive or batch)"));
-                            QueueClass::Interactive
-                        }
-                    }
-                }
-            };
-            out.push(QueueSpec { name, url, class });
-        }
-        out
-    }
-
-    /// `[heartbeat]`.
-    pub(super) fn heartbeat(
-        &mut self,
-        raw: Option<Spanned<HeartbeatSection>>,
-    ) -> Option<HeartbeatSettings> {
-        let raw = raw?;
-        let at = raw.span().start;
-        let h = raw.into_inner();
-        let token_env = self.text(h.token_env, at, "heartbeat.token_env");
-        let every = self.positive_duration(
-            h.every,
-            at,
-            "heartbeat.every",
-            Some(Duration::from_secs(10)),
-        );
-        let lost_at = Some(h.lost_after.as_ref().map_or(at, |s| s.span().start));
-        // learn_for by default is lost_after: judged only when written.
-        let learn_at = h.learn_for.as_ref().map(|s| s.span().start);
-        let lost_after = self.positive_duration(
-            h.lost_after,
-            at,
-            "heartbeat.lost_after",
-            Some(Duration::from_secs(60)),
-        );
-        // A lost_after already reported as a problem is no default to report again.
-        let default = Some(lost_after).filter(|d| !d.is_zero());
-        let learn_for = self.positive_duration(
-            h.learn_for,
-            at,
-            "heartbeat.learn_for",
-            default.or(Some(Duration::from_secs(60))),
-        );
-        // A healthy worker must not be judged lost (or, after a start, unheard) between two of
-        // its heartbeats: one late heartbeat would churn it.
-        for (d, at, field) in [
-            (lost_after, lost_at, "heartbeat.lost_after"),
-            (learn_for, learn_at, "heartbeat.learn_for"),
-        ] {
-            let Some(at) = at else { continue };
-            if !d.is_zero() && !every.is_zero() && d < every * 2 {
-                self.problem(
-                    at,
-                    field,
-                    format!(
-                        "{} is shorter than twice heartbeat.every ({}): a healthy worker would be \
-                         judged between two heartbeats; make it at least {}",
-                        crate::model::format_duration(d),
-                        crate::model::format_duration(every),
-                        crate::model::format_duration(every * 2)
-                    ),
-                );
-            }
-        }
-        Some(HeartbeatSettings {
-            token_env,
-            every,
-            lost_after,
-            learn_for,
-        })
-    }
-
-    /// `[lease]`.
-    pub(super) fn lease(&mut self, raw: Option<Spanned<LeaseSection>>) -> Option<LeaseSettings> {
-        let raw = raw?;
-        let at = raw.span().start;
-        let l = raw.into_inner();
-        let table = self.text(l.table, at, "lease.table");
-        let duration = self.positive_duration(
-            l.duration,
-            at,
-            "lease.duration",
-            Some(Duration::from_secs(15)),
-        );
-        if duration < Duration::from_secs(1) {
-            self.problem(at, "lease.duration", "must be at least 1s");
-        }
-        Some(LeaseSettings { table, duration })
-    }
-
-    /// A required, non-empty string.
-    fn text(&mut self, v: Option<Spanned<String>>, at: usize, field: &str) -> String {
-        match v {
-            Some(s) if !s.get_ref().trim().is_empty() => s.into_inner(),
-            Some(s) => {
-                self.problem(s.span().start, field, "must not be empty");
-                String::new()
-            }
-            None => {
-                self.problem(at, field, "required field is missing");
-                String::new()
-            }
-        }
     }
 }
 

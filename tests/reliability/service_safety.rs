@@ -176,16 +176,9 @@ fn idle_worker(host: String, instance: String, stop: Arc<AtomicBool>, drains: Ar
     tokio::spawn(async move {
         while !stop.load(Ordering::SeqCst) {
             let hb = Heartbeat {
-                worker_id: instance.clone(),
-                pool: "ec2".into(),
                 instance_id: Some(instance.clone()),
-                state: ReportedState::Idle,
-                job_id: None,
-                jobs_done: 0,
                 drained: drains.load(Ordering::SeqCst) > 0,
-                finished: Vec::new(),
-                interrupted: None,
-                taken: Vec::new(),
+                ..Heartbeat::new(&instance, "ec2", ReportedState::Idle)
             };
             if let Ok(r) = client::send(&host, TOKEN, &hb).await
                 && r.command == Command::Drain

@@ -13,6 +13,7 @@ mod service;
 mod service_backfill;
 mod service_command;
 mod service_http;
+mod service_http_reports;
 mod service_pause;
 mod service_startup;
 mod service_state;
