@@ -35,8 +35,8 @@ pub struct Engine {
     pub(super) sampler: QueueSampler,
     pub(super) window: QueueWindow,
     pub(super) registry: Arc<Registry>,
-    /// Finished jobs the workers reported, taken every tick.
-    pub(super) finished: Arc<super::observe::jobs::JobReports>,
+    /// What workers reported of their jobs (finished, and taken with their waits), taken every tick.
+    pub(super) job_reports: Arc<super::observe::jobs::JobReports>,
     /// The queue waits of the jobs taken within the last window.
     pub(super) recent_waits: super::observe::jobs::RecentWaits,
     pub(super) metrics: Metrics,
@@ -237,9 +237,12 @@ impl Engine {
         self.was_leading = leads;
         let completed = self.completions(&records);
         // What workers reported since the last tick: the window's waits, the record's jobs.
-        let jobs = self.finished.take();
-        self.recent_waits
-            .update(jobs.taken.clone(), now, self.policy.control.window);
+        let mut jobs = self.job_reports.take();
+        self.recent_waits.update(
+            std::mem::take(&mut jobs.taken),
+            now,
+            self.policy.control.window,
+        );
         let interactive: Vec<&str> = self
             .policy
             .queues

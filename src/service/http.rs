@@ -27,8 +27,8 @@ use super::status::StatusBoard;
 /// What the handlers share.
 pub struct HttpState {
     pub registry: Arc<Registry>,
-    /// Finished jobs reported, for the control loop to take.
-    pub finished: Arc<JobReports>,
+    /// What workers reported of their jobs, for the control loop to take.
+    pub job_reports: Arc<JobReports>,
     pub metrics: Metrics,
     pub status: Arc<StatusBoard>,
     /// The workers' bearer token.
@@ -217,11 +217,11 @@ fn record_jobs(s: &HttpState, hb: &protocol::Heartbeat) {
             .jobs_finished
             .with_label_values(&[hb.pool.as_str(), outcome])
             .inc();
-        s.finished
+        s.job_reports
             .add_finished(JobRecord::of(r, queue, &hb.pool, now));
     }
     for t in &hb.taken {
-        s.finished.add_taken(QueueWait {
+        s.job_reports.add_taken(QueueWait {
             queue: queue_name(s, &t.queue).to_string(),
             waited_s: t.waited_s,
             heard_at: now,

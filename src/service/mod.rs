@@ -179,10 +179,10 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         deps.dry_run,
         started_at,
     ));
-    let finished = Arc::new(JobReports::new());
+    let job_reports = Arc::new(JobReports::new());
     let http_state = Arc::new(HttpState {
         registry: registry.clone(),
-        finished: finished.clone(),
+        job_reports: job_reports.clone(),
         metrics: metrics.clone(),
         status: status.clone(),
         token: deps.token.clone(),
@@ -256,7 +256,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         sampler: QueueSampler::new(deps.sqs, deps.policy.queues.clone()),
         window: QueueWindow::default(),
         registry,
-        finished,
+        job_reports,
         recent_waits: Default::default(),
         metrics,
         status,

@@ -30,17 +30,17 @@ pub(crate) struct Server {
     /// Where this server passes heartbeats on to (a follower replica's leader).
     pub(crate) leader: Arc<LeaderAddress>,
     pub(crate) metrics: Metrics,
-    pub(crate) finished: Arc<JobReports>,
+    pub(crate) job_reports: Arc<JobReports>,
 }
 
 pub(crate) async fn serve() -> Server {
     let registry = Arc::new(Registry::new());
     let leader = Arc::new(LeaderAddress::default());
     let metrics = Metrics::new();
-    let finished = Arc::new(JobReports::new());
+    let job_reports = Arc::new(JobReports::new());
     let state = Arc::new(HttpState {
         registry: registry.clone(),
-        finished: finished.clone(),
+        job_reports: job_reports.clone(),
         metrics: metrics.clone(),
         status: Arc::new(StatusBoard::new("p", false, Timestamp::from_millis(0))),
         token: TOKEN.into(),
@@ -60,7 +60,7 @@ pub(crate) async fn serve() -> Server {
         registry,
         leader,
         metrics,
-        finished,
+        job_reports,
     }
 }
 

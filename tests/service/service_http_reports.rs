@@ -75,7 +75,7 @@ async fn job_reports_are_exported_by_queue_and_pool_and_implausible_ones_refused
     );
     // The accepted reports wait for the control loop, named by queue and pool; the refused
     // ones are not among them.
-    let taken = s.finished.take();
+    let taken = s.job_reports.take();
     let seen: Vec<(&str, &str, f64, bool)> = taken
         .jobs
         .iter()
