@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use spillway::cli::backfill;
 use spillway::cli::{
-    Cli, Command, PolicyCommand, completions, man_page, policy_check, run, simulate, trace, worker,
+    Cli, Command, PolicyCommand, completions, man_page, policy_check, run, simulate, trace, tune,
+    worker,
 };
 
 fn main() -> ExitCode {
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Simulate(args) => simulate::simulate(&args),
         Command::Compare(args) => simulate::compare(&args),
+        Command::Tune(args) => tune::run(&args),
         Command::Policy {
             command: PolicyCommand::Check { files },
         } => {

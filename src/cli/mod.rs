@@ -5,6 +5,7 @@ pub mod output;
 pub mod run;
 pub mod simulate;
 pub mod trace;
+pub mod tune;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run every strategy on one workload, each swept over its main knob, side by side.
     Compare(simulate::CompareArgs),
+    /// Search the policy's knobs together on a workload: the cost/wait frontier, and the
+    /// cheapest setting that meets the SLO on other seeds too, written as a policy file.
+    Tune(tune::TuneArgs),
     /// Run the autoscaler against SQS and EC2 (or any AWS-compatible endpoint).
     Run(run::RunArgs),
     /// Bulk-submit jobs from a JSON Lines file to SQS, resumably.

@@ -22,6 +22,7 @@ pub mod rng;
 pub mod sample;
 pub mod scenario;
 pub mod trace;
+pub mod tune;
 pub mod world;
 
 use std::cmp::Reverse;

@@ -15,9 +15,9 @@ macro_rules! w {
     }};
 }
 
-mod axis;
+pub(crate) mod axis;
 mod columns;
-mod draw;
+pub(crate) mod draw;
 
 use axis::{Num, nice_ticks, time_ticks};
 use columns::{Column, downsample};

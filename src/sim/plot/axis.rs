@@ -9,7 +9,7 @@ const DAY: f64 = 86_400.0;
 
 /// A number written with at most one decimal place and no trailing `.0`; non-finite is `0`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Num(pub f64);
+pub(crate) struct Num(pub f64);
 
 impl fmt::Display for Num {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -25,7 +25,7 @@ impl fmt::Display for Num {
 }
 
 /// Label for a count tick: `750`, `2.5`, or `12k` from ten thousand up.
-pub(super) fn count_label(v: f64) -> String {
+pub(crate) fn count_label(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{}k", Num(v / 1000.0))
     } else {
@@ -44,7 +44,7 @@ pub(super) fn duration_label(secs: f64) -> String {
 
 /// Ticks `0, s, 2s, …, top` with `top >= max`, about `target` intervals, and a step `s`
 /// that is 1, 2 or 5 times a power of ten and at least `min_step` (which must be > 0).
-pub(super) fn nice_ticks(max: f64, target: usize, min_step: f64) -> Vec<f64> {
+pub(crate) fn nice_ticks(max: f64, target: usize, min_step: f64) -> Vec<f64> {
     let max = if max.is_finite() && max > 0.0 {
         max
     } else {

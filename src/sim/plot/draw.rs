@@ -39,7 +39,7 @@ pub(super) enum Swatch {
 }
 
 /// Escapes text for SVG character data and attribute values.
-pub(super) fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
