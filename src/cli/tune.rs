@@ -137,7 +137,14 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let has_batch = tuning[0].jobs.iter().any(|j| j.class == JobClass::Batch);
-    let knobs = space::select(space::knobs(&policy, has_batch), &args.knobs)?;
+    let knobs = space::select(
+        space::knobs(
+            &policy,
+            has_batch,
+            tune::policy_text::has_key(&text, "control", "stale_after"),
+        ),
+        &args.knobs,
+    )?;
     say!(
         "{}: {} jobs; tuning {} knobs of {source} together on {} seed{}: {}\n",
         tuning[0].label,

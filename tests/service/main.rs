@@ -8,6 +8,7 @@ mod support;
 mod deploy;
 mod lease;
 mod moto_harness;
+mod record_replay;
 mod registry;
 mod service;
 mod service_backfill;

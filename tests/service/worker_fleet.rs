@@ -98,8 +98,9 @@ fn agents(s: &Setup, service: &str, name: &str, text: &str) -> AgentFarm {
     AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec)
 }
 
-fn policy(s: &Setup, max: u32) -> spillway::policy::Policy {
-    let p = TestPolicy {
+/// The test's policy file, as written.
+fn policy_toml(s: &Setup, max: u32) -> String {
+    TestPolicy {
         name: &s.name,
         queue_url: &s.queue,
         max,
@@ -108,8 +109,12 @@ fn policy(s: &Setup, max: u32) -> spillway::policy::Policy {
         lost_after: "5s",
         learn_for: Some("1s"),
         instance_types: r#"["c5.large"]"#,
-    };
-    svc::policy(&p.toml())
+    }
+    .toml()
+}
+
+fn policy(s: &Setup, max: u32) -> spillway::policy::Policy {
+    svc::policy(&policy_toml(s, max))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,57 +251,8 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
     assert!(recorded.iter().all(|j| j["queue"] == "jobs"
         && j["pool"] == "ec2"
         && j["sent_at"].as_i64().is_some_and(|t| t > 1_700_000_000_000)));
-    // The record replays: as a trace it is refused with the way to convert it; converted, it
-    // is a job log of the 201 runs that `simulate` accepts.
-    let spillway = |args: &[&std::ffi::OsStr]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_spillway"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let as_trace = spillway(&["simulate".as_ref(), "--trace".as_ref(), record.as_os_str()]);
-    let said = String::from_utf8_lossy(&as_trace.stderr);
-    assert!(
-        !as_trace.status.success() && said.contains("spillway trace from-record"),
-        "{said}"
-    );
-    let trace = s.dir.join("trace.csv");
-    let converted = spillway(&[
-        "trace".as_ref(),
-        "from-record".as_ref(),
-        record.as_os_str(),
-        "-o".as_ref(),
-        trace.as_os_str(),
-    ]);
-    assert!(converted.status.success(), "{converted:?}");
-    let rows = lines(&trace);
-    assert_eq!(rows[0], "submit_s,duration_s");
-    assert_eq!(rows.len(), 1 + 201);
-    // Rebuilt from the queue statistics alone (what a farm without the agent has), the
-    // arrivals come close to the 200 jobs: the 200 queued before the start, plus whatever
-    // per-tick sampling skew adds.
-    let arrivals = s.dir.join("arrivals.csv");
-    let rebuilt = spillway(&[
-        "trace".as_ref(),
-        "from-record".as_ref(),
-        record.as_os_str(),
-        "--from-queue-stats".as_ref(),
-        "-o".as_ref(),
-        arrivals.as_os_str(),
-    ]);
-    assert!(rebuilt.status.success(), "{rebuilt:?}");
-    let total: f64 = lines(&arrivals)[1..]
-        .iter()
-        .map(|l| l.split(',').nth(1).unwrap().parse::<f64>().unwrap())
-        .sum();
-    eprintln!("arrivals rebuilt from queue statistics: {total} (200 jobs)");
-    assert!((190.0..=230.0).contains(&total), "{total}: {rebuilt:?}");
-    let replayed = spillway(&["simulate".as_ref(), "--trace".as_ref(), trace.as_os_str()]);
-    assert!(replayed.status.success(), "{replayed:?}");
-    assert!(
-        String::from_utf8_lossy(&replayed.stdout).contains("201 jobs"),
-        "{replayed:?}"
-    );
+    // The record replays, and tunes a policy that holds the SLO on it.
+    super::record_replay::replays_and_tunes(&record, &s.dir, &policy_toml(&s, 3));
     drop(farm);
     let _ = std::fs::remove_dir_all(&s.dir);
 }

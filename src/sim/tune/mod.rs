@@ -2,7 +2,8 @@
 //! and a recommendation checked on workloads the search never saw.
 //!
 //! 1. The current policy is simulated as written.
-//! 2. A Latin hypercube of the knobs ([`space`]), then generations of an evolution strategy
+//! 2. The current setting, each knob moved alone along its axis, a Latin hypercube of the
+//!    knobs ([`space`]), then generations of an evolution strategy
 //!    ([`search`]) until the budget of simulations is spent. Each setting is written into the
 //!    policy's own text ([`policy_text`]) and parsed back by the policy checker, so the policy
 //!    simulated is the one a recommendation would write, caps and all.
@@ -165,14 +166,16 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
     let mut generation = 0;
     // Generations that proposed nothing new: the search has converged.
     let mut stale = 0;
-    let mut points: Vec<Vec<f64>> = vec![
-        current_values
-            .iter()
-            .zip(knobs)
-            .map(|(&v, k)| k.position(v))
-            .collect(),
-    ];
-    points.extend(search::latin_hypercube(first - 1, knobs.len(), &mut rng));
+    let here: Vec<f64> = current_values
+        .iter()
+        .zip(knobs)
+        .map(|(&v, k)| k.position(v))
+        .collect();
+    // The current policy, each knob moved alone along its axis (what a one-knob sweep would
+    // try), then a hypercube over all of them.
+    let mut points = vec![here.clone()];
+    points.extend(search::axes(&here));
+    points.extend(search::latin_hypercube(first, knobs.len(), &mut rng));
     while evaluations.len() < input.budget && !points.is_empty() {
         // Points whose rounded values were already simulated are skipped.
         let batch: Vec<(Vec<f64>, Option<Policy>)> = points

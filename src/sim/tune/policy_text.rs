@@ -60,6 +60,19 @@ pub fn apply(text: &str, settings: &[Setting]) -> Result<String, String> {
     Ok(out)
 }
 
+/// Whether the file writes `section.key` (false for text that is not TOML).
+pub fn has_key(text: &str, section: &str, key: &str) -> bool {
+    DeTable::parse(text).is_ok_and(|doc| {
+        doc.get_ref()
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == section)
+            .is_some_and(|(_, v)| match v.get_ref() {
+                DeValue::Table(t) => t.iter().any(|(k, _)| k.get_ref().as_ref() == key),
+                _ => false,
+            })
+    })
+}
+
 /// The byte offset just past the line holding the section header `header` (`[target]`).
 fn header_end(text: &str, header: &str) -> Option<usize> {
     let mut at = 0;

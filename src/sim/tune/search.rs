@@ -41,6 +41,20 @@ pub fn latin_hypercube(n: usize, dims: usize, rng: &mut SimRng) -> Vec<Vec<f64>>
         .collect()
 }
 
+/// Where each knob is moved alone from `from` (a one-knob sweep per knob, denser at the low
+/// end of the range, where the cheap settings are).
+pub fn axes(from: &[f64]) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    for d in 0..from.len() {
+        for u in [0.0, 0.05, 0.1, 0.2, 0.4, 0.7] {
+            let mut p = from.to_vec();
+            p[d] = u;
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Best first: feasible by cost, then infeasible by how far over the SLO.
 pub fn rank(history: &[Scored]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..history.len()).collect();

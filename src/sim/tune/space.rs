@@ -99,8 +99,9 @@ fn three_digits(x: f64) -> f64 {
 }
 
 /// The knobs searched for `policy`; the batch rule's EC2 share only when the workload has
-/// batch jobs.
-pub fn knobs(policy: &Policy, has_batch: bool) -> Vec<TuneKnob> {
+/// batch jobs. `stale_after_written`: the file sets `control.stale_after` (which then bounds
+/// the interval).
+pub fn knobs(policy: &Policy, has_batch: bool, stale_after_written: bool) -> Vec<TuneKnob> {
     let number = |section, key, lo, hi| TuneKnob {
         section,
         key,
@@ -121,18 +122,36 @@ pub fn knobs(policy: &Policy, has_batch: bool) -> Vec<TuneKnob> {
             unit: Unit::Seconds,
             ..number("hysteresis", "scale_in_after", 30.0, 1800.0)
         },
-        TuneKnob {
+    ];
+    // The interval from 15 s (or the policy's, if shorter) to 5 min, but never past a
+    // `stale_after` the file writes (unwritten, it follows the interval).
+    let now = policy.control.interval.as_secs_f64();
+    let lo = now.clamp(1.0, 15.0);
+    let hi = if stale_after_written {
+        policy.control.stale_after.as_secs_f64().min(300.0)
+    } else {
+        300.0
+    };
+    if hi > lo {
+        out.push(TuneKnob {
             log: true,
             unit: Unit::Seconds,
-            ..number("control", "interval", 15.0, 300.0)
-        },
-    ];
+            ..number("control", "interval", lo, hi)
+        });
+    }
     if has_batch {
         let max = policy.first_ec2().map_or(0, |(_, e)| e.max) as f64;
         out.push(TuneKnob {
             unit: Unit::Count,
             ..number("batch", "max_ec2", 0.0, max)
         });
+    }
+    // Every range holds what the file writes, so the search can keep it.
+    let now = current(policy, &out);
+    for (k, v) in out.iter_mut().zip(now) {
+        let v = if k.log { v.max(1.0) } else { v };
+        k.lo = k.lo.min(v);
+        k.hi = k.hi.max(v);
     }
     out
 }
@@ -217,7 +236,7 @@ mod tests {
     #[test]
     fn positions_and_values_round_trip_on_both_scales() {
         let p = crate::policy::embedded_default();
-        for k in knobs(&p, true) {
+        for k in knobs(&p, true, false) {
             for u in [0.0, 0.25, 0.5, 1.0] {
                 let v = k.value(u);
                 assert!(v >= k.lo - 1e-9 && v <= k.hi + 1e-9, "{} {v}", k.field());
@@ -228,10 +247,30 @@ mod tests {
     }
 
     #[test]
+    fn a_written_stale_after_bounds_the_interval() {
+        let p = crate::policy::from_toml_str(
+            "name = \"t\"\n[target]\nfree_busy_ratio = 0.2\nwait_slo = \"30s\"\n[control]\ninterval = \"1s\"\nstale_after = \"5s\"\n[[pool]]\nname = \"e\"\nkind = \"ec2\"\nmax = 3\nboot_time = \"2s\"\n",
+            "t",
+        )
+        .unwrap();
+        let k = knobs(&p, false, true).pop().unwrap();
+        assert_eq!((k.key, k.lo, k.hi), ("interval", 1.0, 5.0));
+        assert_eq!(knobs(&p, false, false).pop().unwrap().hi, 300.0);
+        // The written scale_in_after (5m, the default) is inside its range; a shorter one
+        // widens it.
+        let k = &knobs(&p, false, true)[3];
+        assert_eq!((k.key, k.lo, k.hi), ("scale_in_after", 30.0, 1800.0));
+        let mut short = p.clone();
+        short.hysteresis.scale_in_after = Duration::from_secs(2);
+        assert_eq!(knobs(&short, false, true)[3].lo, 2.0);
+    }
+
+    #[test]
     fn the_window_follows_the_interval() {
         let p = crate::policy::embedded_default();
-        let ks = knobs(&p, false);
+        let ks = knobs(&p, false, false);
         let mut values = current(&p, &ks);
+        assert_eq!(ks[4].field(), "control.interval");
         values[4] = 20.0;
         assert!(
             select(ks.clone(), &["band".into(), "nope".into(), "x.y".into()])
