@@ -36,7 +36,7 @@ pub struct TuneArgs {
     /// Simulations run at once (default: every core).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Seeds the recommendation must also meet the SLO on (default: the two after the tuning
+    /// Seeds the recommendation must also meet the SLO on (default: the four after the tuning
     /// seeds).
     #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
     pub validate_seeds: Vec<u64>,
@@ -109,7 +109,7 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map(with_seed)
         .collect::<Result<_, _>>()?;
     let seeds = if args.validate_seeds.is_empty() {
-        vec![first + args.tune_seeds, first + args.tune_seeds + 1]
+        (first + args.tune_seeds..first + args.tune_seeds + 4).collect()
     } else {
         args.validate_seeds.clone()
     };

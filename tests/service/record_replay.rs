@@ -20,6 +20,38 @@ fn spillway(args: &[&OsStr]) -> std::process::Output {
         .unwrap()
 }
 
+/// The record's job waits, sorted, and its EC2 worker-seconds (workers listed at each tick
+/// times the time to the next).
+fn recorded(record: &Path) -> (Vec<f64>, f64) {
+    let ticks: Vec<serde_json::Value> = lines(record)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut waits: Vec<f64> = ticks
+        .iter()
+        .flat_map(|t| t["jobs"].as_array().cloned().unwrap_or_default())
+        .map(|j| j["waited_s"].as_f64().unwrap())
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let worker_s = ticks
+        .windows(2)
+        .map(|w| {
+            let workers: usize = w[0]["observation"]["pools"]
+                .as_array()
+                .map(|pools| {
+                    pools
+                        .iter()
+                        .map(|p| p["workers"].as_array().map_or(0, Vec::len))
+                        .sum()
+                })
+                .unwrap_or(0);
+            let dt = (w[1]["at"].as_i64().unwrap() - w[0]["at"].as_i64().unwrap()) as f64;
+            workers as f64 * dt / 1000.0
+        })
+        .sum();
+    (waits, worker_s)
+}
+
 /// Every step from `record` (201 job runs) to a tuned policy, in `dir`; `policy_toml` is the
 /// policy the service ran.
 pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
@@ -68,10 +100,35 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
         String::from_utf8_lossy(&replayed.stdout).contains("201 jobs"),
         "{replayed:?}"
     );
-    // Tuned on the recorded traffic: a frontier, a recommendation, and a policy file that
-    // keeps everything the service needs (queue, pool, heartbeats) with the knobs set.
+    // How close the replay comes: the service's own policy simulated on the trace, against
+    // what the record says happened (waits reported by the agents; EC2 worker time from the
+    // fleet listed at each tick). Both met the SLO.
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, policy_toml).unwrap();
+    let (waits, worker_s) = recorded(record);
+    let same_json = dir.join("replay.json");
+    let same = spillway(&[
+        "simulate".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--trace".as_ref(),
+        trace.as_os_str(),
+        "--report-json".as_ref(),
+        same_json.as_os_str(),
+    ]);
+    assert!(same.status.success(), "{same:?}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&same_json).unwrap()).unwrap();
+    let p99 = waits[(waits.len() * 99).div_ceil(100) - 1];
+    eprintln!(
+        "replay of the record: p99 wait recorded {p99:.1} s, simulated {:.1} s; EC2 worker time \
+         recorded {worker_s:.0} s, simulated {:.0} s billed",
+        r["wait_p99_s"].as_f64().unwrap(),
+        r["ec2_billed_hours"].as_f64().unwrap() * 3600.0
+    );
+    assert!(p99 <= 30.0 && r["meets_slo"] == true, "{p99} {r}");
+    // Tuned on the recorded traffic: a frontier, a recommendation, and a policy file that
+    // keeps everything the service needs (queue, pool, heartbeats) with the knobs set.
     let (tuned, plot, json) = (
         dir.join("tuned.toml"),
         dir.join("frontier.svg"),

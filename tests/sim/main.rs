@@ -1,4 +1,4 @@
-//! The simulator and `compare`: fault scenarios, the short-jobs headline, the comparison as a specification.
+//! The simulator, `compare` and `tune`: fault scenarios, the short-jobs headline, the comparison as a specification.
 //!
 //! One test binary for the area; each module is one file of specifications.
 
@@ -11,3 +11,4 @@ mod compare;
 mod protocol;
 mod short_jobs;
 mod sim_faults;
+mod tune;

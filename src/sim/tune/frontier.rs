@@ -48,6 +48,8 @@ pub struct Evaluation {
     pub ec2_cost_usd: f64,
     pub ec2_billed_hours: f64,
     pub wait_p99_s: f64,
+    /// The p99 wait on each tuning workload.
+    pub wait_p99s_s: Vec<f64>,
     pub launches: u64,
     /// Every job finished by the end of the run.
     pub completed_all: bool,
@@ -68,6 +70,7 @@ impl Evaluation {
             ec2_cost_usd: mean(|o| o.ec2_cost_usd),
             ec2_billed_hours: mean(|o| o.ec2_billed_hours),
             wait_p99_s: outcomes.iter().map(|o| o.wait_p99_s).fold(0.0, f64::max),
+            wait_p99s_s: outcomes.iter().map(|o| o.wait_p99_s).collect(),
             launches: mean(|o| o.launches as f64).round() as u64,
             completed_all: outcomes.iter().all(|o| o.completed_all),
             meets_slo: !outcomes.is_empty() && outcomes.iter().all(|o| o.meets_slo),
@@ -118,6 +121,7 @@ mod tests {
             ec2_cost_usd: cost,
             ec2_billed_hours: cost,
             wait_p99_s: wait,
+            wait_p99s_s: vec![wait],
             launches: 0,
             completed_all: true,
             meets_slo: wait <= 30.0,

@@ -12,7 +12,7 @@
 //!    the validation workloads (other seeds, held-out days). One is recommended when it meets
 //!    the SLO (and the batch deadline) on every one, and its worst p99 plus the spread of its
 //!    p99s across all the runs is still within the SLO: the spread is how far the next day may
-//!    land from the worst seen. A refused candidate's shortfall raises the bar for the next.
+//!    land from the worst seen.
 //!
 //! Simulations run on `threads` threads; results do not depend on how many.
 
@@ -98,10 +98,13 @@ impl Validated {
     }
 }
 
-/// How far `here` (the tuning run's p99) and `checks` land over `slo_s` once the spread of
-/// their p99s is added to the worst: positive is a shortfall, negative a margin left.
-pub fn excess(here: f64, checks: &[Check], slo_s: f64) -> f64 {
-    let waits = checks.iter().map(|c| c.wait_p99_s).chain([here]);
+/// How far `here` (the tuning runs' p99s) and `checks` land over `slo_s` once the spread of
+/// all their p99s is added to the worst: positive is a shortfall, negative a margin left.
+pub fn excess(here: &[f64], checks: &[Check], slo_s: f64) -> f64 {
+    let waits = checks
+        .iter()
+        .map(|c| c.wait_p99_s)
+        .chain(here.iter().copied());
     let worst = waits.clone().fold(f64::MIN, f64::max);
     let best = waits.fold(f64::MAX, f64::min);
     worst + (worst - best) - slo_s
@@ -129,7 +132,7 @@ pub struct Tuning {
 }
 
 /// At most this many candidates are re-run before giving up on a recommendation.
-pub const MAX_CANDIDATES: usize = 12;
+pub const MAX_CANDIDATES: usize = 16;
 
 /// Runs the search. `on_run` is called after every simulation (for a progress bar).
 pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning, TuneError> {
@@ -232,10 +235,9 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
     let frontier = frontier::frontier(&evaluations);
     // The margin: frontier candidates, cheapest first, until one holds on every validation
     // workload with the spread to spare. A dominated setting is never worth trying: a cheaper
-    // one waits less. After a refusal, a candidate must wait less here by the shortfall.
+    // one waits less.
     let mut validated = Vec::new();
     let mut recommended = None;
-    let mut bar = f64::INFINITY;
     for index in frontier
         .iter()
         .copied()
@@ -244,10 +246,7 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
         if validated.len() >= MAX_CANDIDATES {
             break;
         }
-        let here = evaluations[index].wait_p99_s;
-        if here > bar {
-            continue;
-        }
+        let here = &evaluations[index].wait_p99s_s;
         let Some(policy) = policy_for(&evaluations[index].values) else {
             continue;
         };
@@ -273,7 +272,6 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
             recommended = Some(index);
             break;
         }
-        bar = here - excess_s.max(0.0);
     }
     Ok(Tuning {
         workload: input
