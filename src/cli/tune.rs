@@ -23,7 +23,7 @@ pub struct TuneArgs {
     pub workload: WorkloadArgs,
     /// Settings the search may simulate, each on every tuning seed (the validation runs come
     /// on top).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 240)]
     pub budget: usize,
     /// Judge every setting on this many seeds, from --seed on: its cost is their mean, its
     /// p99 wait their worst (one seed overfits to that seed's luck).

@@ -46,7 +46,7 @@ pub fn latin_hypercube(n: usize, dims: usize, rng: &mut SimRng) -> Vec<Vec<f64>>
 pub fn axes(from: &[f64]) -> Vec<Vec<f64>> {
     let mut out = Vec::new();
     for d in 0..from.len() {
-        for u in [0.0, 0.05, 0.1, 0.2, 0.4, 0.7] {
+        for u in [0.0, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.7] {
             let mut p = from.to_vec();
             p[d] = u;
             out.push(p);
