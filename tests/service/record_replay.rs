@@ -127,6 +127,32 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
         r["ec2_billed_hours"].as_f64().unwrap() * 3600.0
     );
     assert!(p99 <= 30.0 && r["meets_slo"] == true, "{p99} {r}");
+    // The same from the queue statistics alone, replayed with the mean run time it printed.
+    let said = String::from_utf8_lossy(&rebuilt.stderr);
+    let durations = said
+        .split_whitespace()
+        .find(|w| w.starts_with("exp:"))
+        .unwrap_or_else(|| panic!("no --durations hint: {said}"));
+    let from_stats = spillway(&[
+        "simulate".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--trace".as_ref(),
+        arrivals.as_os_str(),
+        "--durations".as_ref(),
+        durations.as_ref(),
+        "--report-json".as_ref(),
+        same_json.as_os_str(),
+    ]);
+    assert!(from_stats.status.success(), "{from_stats:?}");
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&same_json).unwrap()).unwrap();
+    eprintln!(
+        "replay of the queue statistics ({durations}): p99 wait {:.1} s, {:.0} s billed",
+        q["wait_p99_s"].as_f64().unwrap(),
+        q["ec2_billed_hours"].as_f64().unwrap() * 3600.0
+    );
+    assert_eq!(q["meets_slo"], true, "{q}");
     // Tuned on the recorded traffic: a frontier, a recommendation, and a policy file that
     // keeps everything the service needs (queue, pool, heartbeats) with the knobs set.
     let (tuned, plot, json) = (

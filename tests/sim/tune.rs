@@ -21,17 +21,22 @@ fn dir(tag: &str) -> PathBuf {
 /// Six hours of arrivals per minute: a quiet start, a two-hour peak past the datacenter's 40
 /// workers, and a short spike.
 fn trace(d: &Path) -> String {
+    trace_named(d, "trace.csv", 1.0)
+}
+
+/// [`trace`]'s shape with every rate times `k`, written as `name`.
+fn trace_named(d: &Path, name: &str, k: f64) -> String {
     let mut csv = String::from("t_seconds,arrivals\n");
     for m in 0..360 {
         let rate = match m {
             0..=59 => 60,
             60..=179 => 60 + (m - 60) * 3,
-            180..=199 => 500,
+            180..=199 => 350,
             _ => 120,
         };
-        csv.push_str(&format!("{},{rate}\n", m * 60));
+        csv.push_str(&format!("{},{}\n", m * 60, (rate as f64 * k).round()));
     }
-    let path = d.join("trace.csv");
+    let path = d.join(name);
     std::fs::write(&path, csv).unwrap();
     path.display().to_string()
 }
@@ -134,6 +139,48 @@ fn the_written_policy_keeps_the_file_and_costs_what_tune_measured() {
         "{mean} against {best}"
     );
     assert_eq!(waits[0].max(waits[1]), best["wait_p99_s"].as_f64().unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_held_out_day_is_checked_and_a_busier_one_makes_the_recommendation_no_cheaper() {
+    let d = dir("held-out");
+    let (t, busier) = (trace(&d), trace_named(&d, "busier.csv", 1.3));
+    let mut costs = Vec::new();
+    for held_out in [None, Some(busier.as_str())] {
+        let report = d.join("tune.json");
+        let mut args = vec![
+            "tune",
+            "--trace",
+            &t,
+            "--budget",
+            "24",
+            "--report-json",
+            report.to_str().unwrap(),
+        ];
+        args.extend(held_out.iter().flat_map(|h| ["--validate-trace", *h]));
+        let out = spillway(&args);
+        assert!(out.status.success(), "{out:?}");
+        let r = json(&report);
+        let last = r["validated"].as_array().unwrap().last().unwrap().clone();
+        let checked: Vec<&str> = last["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["workload"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            checked.len(),
+            4 + usize::from(held_out.is_some()),
+            "{checked:?}"
+        );
+        if let Some(h) = held_out {
+            assert!(checked.contains(&h), "{checked:?}");
+        }
+        let best = &r["evaluations"][r["recommended"].as_u64().unwrap() as usize];
+        costs.push(best["ec2_cost_usd"].as_f64().unwrap());
+    }
+    assert!(costs[1] >= costs[0], "{costs:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
 
