@@ -107,7 +107,7 @@ pub struct WorkloadArgs {
     #[arg(long, conflicts_with = "scenario")]
     pub trace: Option<PathBuf>,
     /// A built-in scenario: diurnal, christmas, nfs-slowdown, slow-release, backfill,
-    /// ec2-outage, launch-failures, spot-interruptions.
+    /// ec2-outage, launch-failures, spot-interruptions, flash-crowd, spike-shift.
     #[arg(long)]
     pub scenario: Option<String>,
     /// Multiply the arrival rate by this factor, keeping the shape of the day.

@@ -24,7 +24,7 @@ pub struct Scenario {
 }
 
 /// Names of the built-in scenarios.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 10] = [
     "diurnal",
     "christmas",
     "nfs-slowdown",
@@ -33,6 +33,8 @@ pub const NAMES: [&str; 8] = [
     "ec2-outage",
     "launch-failures",
     "spot-interruptions",
+    "flash-crowd",
+    "spike-shift",
 ];
 
 /// Median and sigma of interactive render durations (log-normal, mean ≈ 41 s).
@@ -54,9 +56,22 @@ fn interactive(
     boost: impl Fn(f64) -> f64,
     stretch: impl Fn(f64) -> f64,
 ) -> Vec<Job> {
+    interactive_up_to(days, seed, 1.0, boost, stretch)
+}
+
+/// [`interactive`] for a `boost` that may take the load past 1.5 times the daily peak: the
+/// draws are thinned from `headroom` times as high a rate (1.0 keeps the scenarios that never
+/// go past it drawing exactly what they always drew).
+fn interactive_up_to(
+    days: f64,
+    seed: u64,
+    headroom: f64,
+    boost: impl Fn(f64) -> f64,
+    stretch: impl Fn(f64) -> f64,
+) -> Vec<Job> {
     let mut rng = SimRng::new(seed, 0x5ce0);
     let mean_duration = RENDER_MEDIAN_S * (RENDER_SIGMA * RENDER_SIGMA / 2.0).exp();
-    let peak_rate = 80.0 * 1.5 / mean_duration;
+    let peak_rate = 80.0 * 1.5 * headroom / mean_duration;
     let mut jobs = Vec::new();
     let mut t = 0.0;
     loop {
@@ -75,6 +90,38 @@ fn interactive(
         }
     }
     jobs
+}
+
+/// `flash-crowd`'s load multiplier: a 2× crowd at 35h for 20 min, a 5× one at 51h for 30 min,
+/// each rising over a minute.
+fn flash_crowds(t: f64) -> f64 {
+    let crowd = |from: f64, minutes: f64, k: f64| {
+        let into = t - from;
+        if (0.0..minutes * 60.0).contains(&into) {
+            1.0 + (k - 1.0) * (into / 60.0).min(1.0)
+        } else {
+            1.0
+        }
+    };
+    crowd(DAY + 11.0 * HOUR, 20.0, 2.0) * crowd(2.0 * DAY + 3.0 * HOUR, 30.0, 5.0)
+}
+
+/// `spike-shift`'s spike: 2.5× the renders from 34h to 34h15.
+fn spike(t: f64) -> f64 {
+    if (DAY + 10.0 * HOUR..DAY + 10.25 * HOUR).contains(&t) {
+        2.5
+    } else {
+        1.0
+    }
+}
+
+/// `spike-shift`'s shift: `k` from 37h to 48h, 1 otherwise.
+fn shift(t: f64, k: f64) -> f64 {
+    if (DAY + 13.0 * HOUR..2.0 * DAY).contains(&t) {
+        k
+    } else {
+        1.0
+    }
 }
 
 /// Builds scenario `name`, or `None` if there is no such scenario.
@@ -173,6 +220,24 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
             },
             ..Scenario::default()
         },
+        "flash-crowd" => Scenario {
+            name: "flash-crowd",
+            about: "Flash crowds on ordinary days: twice the renders within a minute at 11:00 on the second day (35h) for 20 minutes, five times the night's load at 03:00 on the third (51h) for 30 minutes.",
+            jobs: interactive_up_to(3.0, seed, 2.0, flash_crowds, none),
+            ..Scenario::default()
+        },
+        "spike-shift" => Scenario {
+            name: "spike-shift",
+            about: "A spike (2.5× the renders from 10:00 to 10:15 on the second day, 34h) and then a job-size shift: from 13:00 (37h) to midnight, renders take four times as long and come a quarter as often, the same work in fewer, longer jobs.",
+            jobs: interactive_up_to(
+                3.0,
+                seed,
+                2.0,
+                |t| spike(t) * shift(t, 0.25),
+                |t| shift(t, 4.0),
+            ),
+            ..Scenario::default()
+        },
         _ => return None,
     };
     Some(s)
@@ -200,6 +265,31 @@ mod tests {
             100_000
         );
         assert!(bf.jobs.windows(2).all(|w| w[0].submit_ms <= w[1].submit_ms));
+        // The flash crowds: twice the arrivals in the first crowd's 20 minutes as in the same
+        // minutes of the ordinary day; the shift: a quarter of the jobs, four times as long.
+        let fc = build("flash-crowd", 7).unwrap();
+        let within = |jobs: &[Job], from: f64, to: f64| {
+            jobs.iter()
+                .filter(|j| (from..to).contains(&(j.submit_ms as f64 / 1000.0)))
+                .count() as f64
+        };
+        let (from, to) = (DAY + 11.0 * HOUR + 60.0, DAY + 11.0 * HOUR + 1200.0);
+        let ratio = within(&fc.jobs, from, to) / within(&a.jobs, from, to);
+        assert!((1.8..2.2).contains(&ratio), "first crowd {ratio}");
+        let ss = build("spike-shift", 7).unwrap();
+        let (from, to) = (DAY + 14.0 * HOUR, DAY + 20.0 * HOUR);
+        let ratio = within(&ss.jobs, from, to) / within(&a.jobs, from, to);
+        assert!((0.2..0.3).contains(&ratio), "shifted count {ratio}");
+        let mean = |jobs: &[Job]| {
+            let v: Vec<f64> = jobs
+                .iter()
+                .filter(|j| (from..to).contains(&(j.submit_ms as f64 / 1000.0)))
+                .map(|j| j.duration_s)
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let stretch = mean(&ss.jobs) / mean(&a.jobs);
+        assert!((3.5..4.5).contains(&stretch), "shifted duration {stretch}");
         assert!(build("nope", 1).is_none());
         for name in NAMES {
             assert!(build(name, 1).is_some(), "{name}");
