@@ -52,11 +52,11 @@ fn recorded(record: &Path) -> (Vec<f64>, f64) {
     (waits, worker_s)
 }
 
-/// Every step from `record` (201 job runs) to a tuned policy, in `dir`; `policy_toml` is the
-/// policy the service ran.
-pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
+/// Every step from `record` (`runs` job runs) to a tuned policy, in `dir`; `policy_toml` is
+/// the policy the service ran.
+pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str, runs: usize) {
     // The record replays: as a trace it is refused with the way to convert it; converted, it
-    // is a job log of the 201 runs that `simulate` accepts.
+    // is a job log of the runs that `simulate` accepts.
     let as_trace = spillway(&["simulate".as_ref(), "--trace".as_ref(), record.as_os_str()]);
     let said = String::from_utf8_lossy(&as_trace.stderr);
     assert!(
@@ -74,7 +74,7 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
     assert!(converted.status.success(), "{converted:?}");
     let rows = lines(&trace);
     assert_eq!(rows[0], "submit_s,duration_s");
-    assert_eq!(rows.len(), 1 + 201);
+    assert_eq!(rows.len(), 1 + runs);
     // Rebuilt from the queue statistics alone (what a farm without the agent has), the
     // arrivals come close to the 200 jobs: the 200 queued before the start, plus whatever
     // per-tick sampling skew adds.
@@ -97,7 +97,7 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
     let replayed = spillway(&["simulate".as_ref(), "--trace".as_ref(), trace.as_os_str()]);
     assert!(replayed.status.success(), "{replayed:?}");
     assert!(
-        String::from_utf8_lossy(&replayed.stdout).contains("201 jobs"),
+        String::from_utf8_lossy(&replayed.stdout).contains(&format!("{runs} jobs")),
         "{replayed:?}"
     );
     // How close the replay comes: the service's own policy simulated on the trace, against
@@ -217,6 +217,6 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str) {
     assert!(sim.status.success(), "{sim:?}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sim_json).unwrap()).unwrap();
-    assert_eq!(r["completed"], 201, "{r}");
+    assert_eq!(r["completed"], runs, "{r}");
     assert_eq!(r["meets_slo"], true, "{r}");
 }
