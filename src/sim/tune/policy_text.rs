@@ -23,17 +23,7 @@ pub fn apply(text: &str, settings: &[Setting]) -> Result<String, String> {
     let mut replace: Vec<(usize, usize, String)> = Vec::new();
     let mut missing: Vec<&Setting> = Vec::new();
     for s in settings {
-        let span = doc
-            .get_ref()
-            .iter()
-            .find(|(k, _)| k.get_ref().as_ref() == s.section)
-            .and_then(|(_, v)| match v.get_ref() {
-                DeValue::Table(t) => t
-                    .iter()
-                    .find(|(k, _)| k.get_ref().as_ref() == s.key)
-                    .map(|(_, v)| v.span()),
-                _ => None,
-            });
+        let span = value_span(doc.get_ref(), s.section, s.key);
         match span {
             Some(span) => replace.push((span.start, span.end, s.value.clone())),
             None => missing.push(s),
@@ -62,15 +52,20 @@ pub fn apply(text: &str, settings: &[Setting]) -> Result<String, String> {
 
 /// Whether the file writes `section.key` (false for text that is not TOML).
 pub fn has_key(text: &str, section: &str, key: &str) -> bool {
-    DeTable::parse(text).is_ok_and(|doc| {
-        doc.get_ref()
-            .iter()
-            .find(|(k, _)| k.get_ref().as_ref() == section)
-            .is_some_and(|(_, v)| match v.get_ref() {
-                DeValue::Table(t) => t.iter().any(|(k, _)| k.get_ref().as_ref() == key),
-                _ => false,
-            })
-    })
+    DeTable::parse(text).is_ok_and(|doc| value_span(doc.get_ref(), section, key).is_some())
+}
+
+/// Where `section.key`'s value is written in the document, if it is.
+fn value_span(doc: &DeTable<'_>, section: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    doc.iter()
+        .find(|(k, _)| k.get_ref().as_ref() == section)
+        .and_then(|(_, v)| match v.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key)
+                .map(|(_, v)| v.span()),
+            _ => None,
+        })
 }
 
 /// The byte offset just past the line holding the section header `header` (`[target]`).
