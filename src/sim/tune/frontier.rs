@@ -7,6 +7,11 @@ use serde::Serialize;
 
 use crate::sim::report::Report;
 
+/// The verdict on a run or a setting: the SLO met and, where there is one, the batch deadline.
+fn feasible(meets_slo: bool, batch_on_time: Option<bool>) -> bool {
+    meets_slo && batch_on_time != Some(false)
+}
+
 /// One simulation of one setting.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -20,6 +25,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Meets the SLO and, where there is one, the batch deadline.
+    pub fn feasible(&self) -> bool {
+        feasible(self.meets_slo, self.batch_on_time)
+    }
+
     /// What `tune` keeps of a report; `deadline` is the policy's `batch.deadline`.
     pub fn of(r: &Report, deadline: Option<Duration>) -> Outcome {
         let batch_on_time = match (deadline, r.batch_submitted_s, r.batch_finished_s) {
@@ -80,7 +90,7 @@ impl Evaluation {
 
     /// Meets the SLO and, where there is one, the batch deadline.
     pub fn feasible(&self) -> bool {
-        self.meets_slo && self.batch_on_time != Some(false)
+        feasible(self.meets_slo, self.batch_on_time)
     }
 }
 

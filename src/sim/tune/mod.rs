@@ -147,7 +147,7 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
     let deadline = p.batch.deadline;
     // A setting's policy, parsed back from the text it would be written as.
     let policy_for = |values: &[f64]| -> Option<Policy> {
-        let text = policy_text::apply(input.text, &space::settings(p, knobs, values)).ok()?;
+        let text = policy_text(p, input.text, knobs, values).ok()?;
         policy::from_toml_str(&text, input.source).ok()
     };
     let simulate = |policy: &Policy, w: &TuneWorkload| {
@@ -183,12 +183,15 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
     points.extend(search::latin_hypercube(first, knobs.len(), &mut rng));
     while evaluations.len() < input.budget && !points.is_empty() {
         // Points whose rounded values were already simulated are skipped.
-        let batch: Vec<(Vec<f64>, Option<Policy>)> = points
+        let batch: Vec<(Vec<f64>, Vec<f64>, Option<Policy>)> = points
             .drain(..)
             .filter_map(|u| {
                 let values: Vec<f64> = knobs.iter().zip(&u).map(|(k, &x)| k.value(x)).collect();
                 seen.insert(values.iter().map(|x| x.to_bits()).collect())
-                    .then(|| (u, policy_for(&values)))
+                    .then(|| {
+                        let policy = policy_for(&values);
+                        (u, values, policy)
+                    })
             })
             .take(input.budget - evaluations.len())
             .collect();
@@ -196,30 +199,23 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
         if stale > 20 {
             break;
         }
-        let runs: Vec<(usize, usize)> = (0..batch.len())
-            .filter(|&i| batch[i].1.is_some())
-            .flat_map(|i| (0..input.tuning.len()).map(move |w| (i, w)))
+        // Every setting the checker accepted, on every tuning workload: its outcomes are a
+        // contiguous run of `input.tuning.len()`.
+        let accepted: Vec<&(Vec<f64>, Vec<f64>, Option<Policy>)> =
+            batch.iter().filter(|b| b.2.is_some()).collect();
+        refused += batch.len() - accepted.len();
+        let runs: Vec<(&Policy, &TuneWorkload)> = accepted
+            .iter()
+            .filter_map(|b| b.2.as_ref())
+            .flat_map(|policy| input.tuning.iter().map(move |w| (policy, w)))
             .collect();
-        let outcomes = par_map(&runs, input.threads, |&(i, w)| {
-            batch[i]
-                .1
-                .as_ref()
-                .map(|policy| simulate(policy, &input.tuning[w]))
-        });
+        let outcomes = par_map(&runs, input.threads, |&(policy, w)| simulate(policy, w));
         simulations += runs.len();
-        for (i, (u, policy)) in batch.iter().enumerate() {
-            if policy.is_none() {
-                refused += 1;
-                continue;
-            }
-            let mine: Vec<Outcome> = runs
-                .iter()
-                .zip(&outcomes)
-                .filter(|((j, _), _)| *j == i)
-                .filter_map(|(_, o)| o.clone())
-                .collect();
-            let values = knobs.iter().zip(u).map(|(k, &x)| k.value(x)).collect();
-            let e = Evaluation::combine(values, &mine);
+        for ((u, values, _), mine) in accepted
+            .into_iter()
+            .zip(outcomes.chunks(input.tuning.len().max(1)))
+        {
+            let e = Evaluation::combine(values.clone(), mine);
             history.push(search::Scored {
                 point: u.clone(),
                 cost: e.ec2_cost_usd,
@@ -258,7 +254,7 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
                 workload: w.label.clone(),
                 wait_p99_s: o.wait_p99_s,
                 ec2_billed_hours: o.ec2_billed_hours,
-                feasible: o.meets_slo && o.batch_on_time != Some(false),
+                feasible: o.feasible(),
             }
         });
         simulations += checks.len();
