@@ -2,7 +2,8 @@
 //! `--decisions`), opened before a run starts so that a path that cannot be written fails at
 //! once instead of after minutes of simulation, every error naming the file; and standard
 //! output through [`say!`], which ends the process quietly when its reader has gone
-//! (`spillway simulate | head -1`) instead of panicking.
+//! (`spillway simulate | head -1`) instead of panicking; and the progress bar of the commands
+//! that run many simulations, on standard error when it is a terminal.
 
 use std::fs::File;
 use std::io::Write;
@@ -77,6 +78,21 @@ impl OutputFile {
         })?;
         Ok(self.path)
     }
+}
+
+/// A bar of `len` simulations drawn with `template` (indicatif's syntax), ticking on its own;
+/// `None` when standard error is not a terminal.
+pub fn simulations_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::WorkloadArgs;
 use crate::cli::output::OutputFile;
-use crate::cli::output::say;
+use crate::cli::output::{say, simulations_bar};
 use crate::model::parse_duration;
 use crate::policy::PoolKind;
 use crate::policy::{self, Policy};
@@ -15,8 +15,8 @@ use crate::sim::faults::{Faults, parse_instant, parse_window};
 use crate::sim::injection::Injection;
 use crate::sim::plot::{PlotData, PlotSample, PoolLook, render_svg};
 use crate::sim::scenario;
-use crate::sim::trace::{self, DurationDist, Job};
-use crate::sim::{self, SimConfig, SimOutput};
+use crate::sim::trace::{self, DurationDist};
+use crate::sim::{self, SimConfig, SimOutput, Workload};
 
 /// The scenario `spillway simulate` runs with no arguments.
 pub const DEFAULT_SCENARIO: &str = "nfs-slowdown";
@@ -57,14 +57,6 @@ pub struct CompareArgs {
     /// Write the comparison as JSON here.
     #[arg(long)]
     pub report_json: Option<PathBuf>,
-}
-
-/// A workload ready to run: jobs, incidents and a label.
-pub struct Workload {
-    pub label: String,
-    pub about: Option<&'static str>,
-    pub jobs: Vec<Job>,
-    pub config: SimConfig,
 }
 
 fn load_policy(path: &Option<PathBuf>) -> Result<Policy, Box<dyn std::error::Error>> {
@@ -340,22 +332,6 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
     }
 }
 
-/// A bar of simulations run, on stderr when it is a terminal.
-fn compare_progress() -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(compare::EXPECTED_RUNS);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} comparing {bar:30} {pos}/~{len} simulations, {elapsed} so far, eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    Some(bar)
-}
-
 /// Runs `spillway compare`.
 pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = load_policy(&args.policy)?;
@@ -366,7 +342,10 @@ pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
         workload.label,
         workload.jobs.len()
     );
-    let bar = compare_progress();
+    let bar = simulations_bar(
+        compare::EXPECTED_RUNS,
+        "{spinner} comparing {bar:30} {pos}/~{len} simulations, {elapsed} so far, eta {eta}",
+    );
     let c = compare::compare_with_progress(&policy, &workload.jobs, &workload.config, &|| {
         if let Some(b) = &bar {
             b.inc(1);

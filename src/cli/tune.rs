@@ -7,10 +7,11 @@ use clap::Args;
 
 use super::WorkloadArgs;
 use super::simulate::load_workload;
-use crate::cli::output::{OutputFile, say};
+use crate::cli::output::{OutputFile, say, simulations_bar};
 use crate::policy::{self, Policy};
+use crate::sim::Workload;
 use crate::sim::trace::JobClass;
-use crate::sim::tune::{self, Evaluation, TuneInput, TuneWorkload, Tuning, space};
+use crate::sim::tune::{self, Evaluation, TuneInput, Tuning, space};
 
 /// Arguments of `spillway tune`.
 #[derive(Debug, Args)]
@@ -73,12 +74,14 @@ fn policy_and_text(
     })
 }
 
-fn as_tune(w: super::simulate::Workload) -> TuneWorkload {
-    TuneWorkload {
-        label: w.label,
-        jobs: w.jobs,
-        config: w.config,
-    }
+/// The workload `args` names, its label rewritten by `label` for the reports.
+fn labelled(
+    args: &WorkloadArgs,
+    label: impl FnOnce(&str) -> String,
+) -> Result<Workload, Box<dyn std::error::Error>> {
+    let mut w = load_workload(args, false)?;
+    w.label = label(&w.label);
+    Ok(w)
 }
 
 /// Runs `spillway tune`.
@@ -93,41 +96,31 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.tune_seeds == 0 {
         return Err("--tune-seeds must be at least 1".into());
     }
-    let with_seed = |seed: u64| -> Result<TuneWorkload, Box<dyn std::error::Error>> {
-        let mut w = as_tune(load_workload(
-            &WorkloadArgs {
-                seed,
-                ..args.workload.clone()
-            },
-            false,
-        )?);
-        w.label = format!("{} seed {seed}", w.label);
-        Ok(w)
+    let with_seed = |seed: u64| {
+        let args = WorkloadArgs {
+            seed,
+            ..args.workload.clone()
+        };
+        labelled(&args, |label| format!("{label} seed {seed}"))
     };
     let first = args.workload.seed;
-    let tuning: Vec<TuneWorkload> = (first..first + args.tune_seeds)
+    let tuning: Vec<Workload> = (first..first + args.tune_seeds)
         .map(with_seed)
         .collect::<Result<_, _>>()?;
-    let seeds = if args.validate_seeds.is_empty() {
+    let seeds: Vec<u64> = if args.validate_seeds.is_empty() {
         (first + args.tune_seeds..first + args.tune_seeds + 4).collect()
     } else {
         args.validate_seeds.clone()
     };
-    let mut validation = Vec::new();
-    for seed in seeds {
-        validation.push(with_seed(seed)?);
-    }
+    let mut validation: Vec<Workload> =
+        seeds.into_iter().map(with_seed).collect::<Result<_, _>>()?;
     for path in &args.validate_trace {
-        let mut w = as_tune(load_workload(
-            &WorkloadArgs {
-                trace: Some(path.clone()),
-                scenario: None,
-                ..args.workload.clone()
-            },
-            false,
-        )?);
-        w.label = path.display().to_string();
-        validation.push(w);
+        let args = WorkloadArgs {
+            trace: Some(path.clone()),
+            scenario: None,
+            ..args.workload.clone()
+        };
+        validation.push(labelled(&args, |_| path.display().to_string())?);
     }
     // Opened before the search: a path that cannot be written fails now, not after it.
     let plot = OutputFile::create_if(args.plot.as_ref())?;
@@ -158,7 +151,10 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let bar = progress((args.budget as u64 + 1) * tuning.len() as u64 + validation.len() as u64);
+    let bar = simulations_bar(
+        (args.budget as u64 + 1) * tuning.len() as u64 + validation.len() as u64,
+        "{spinner} tuning {bar:30} {pos}/{len} simulations, {elapsed} so far, eta {eta}",
+    );
     let started = crate::clock::Stopwatch::start();
     let input = TuneInput {
         policy: &policy,
@@ -217,21 +213,6 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn progress(total: u64) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} tuning {bar:30} {pos}/{len} simulations, {elapsed} so far, eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    Some(bar)
-}
-
 fn row(mark: &str, e: &Evaluation, knobs: &[space::TuneKnob]) -> String {
     let mut line = format!(
         "{mark:<2}{:>10.2} {:>9.1} {:>7.1} {:>8}",
@@ -278,16 +259,11 @@ pub fn table(t: &Tuning, knobs: &[space::TuneKnob]) -> String {
             } else {
                 format!("refused, {:.1} s over", v.excess_s)
             };
-            let checks: Vec<String> = v
-                .checks
-                .iter()
-                .map(|c| format!("{} p99 {:.1} s", c.workload, c.wait_p99_s))
-                .collect();
             out.push_str(&format!(
                 "  ${:.2} (p99 {:.1} s here) on {}: {verdict}\n",
                 e.ec2_cost_usd,
                 e.wait_p99_s,
-                checks.join(", "),
+                checks_text(&v.checks),
             ));
         }
         let worst = t.validated.last().map_or(r.wait_p99_s, |v| {
@@ -315,17 +291,20 @@ pub fn table(t: &Tuning, knobs: &[space::TuneKnob]) -> String {
     out
 }
 
+/// Each check's workload and p99, comma-separated.
+fn checks_text(checks: &[tune::Check]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("{} p99 {:.1} s", c.workload, c.wait_p99_s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn header(t: &Tuning, knobs: &[space::TuneKnob], source: &str, best: &Evaluation) -> String {
-    let checks: Vec<String> = t
+    let checks = t
         .validated
         .last()
-        .map(|v| {
-            v.checks
-                .iter()
-                .map(|c| format!("{} p99 {:.1} s", c.workload, c.wait_p99_s))
-                .collect()
-        })
-        .unwrap_or_default();
+        .map_or(String::new(), |v| checks_text(&v.checks));
     let changed: Vec<String> = knobs
         .iter()
         .zip(t.current.values.iter().zip(&best.values))
@@ -348,7 +327,7 @@ fn header(t: &Tuning, knobs: &[space::TuneKnob], source: &str, best: &Evaluation
         if checks.is_empty() {
             "nothing else".to_string()
         } else {
-            checks.join(", ")
+            checks
         },
         if changed.is_empty() {
             "nothing".to_string()

@@ -49,6 +49,15 @@ pub struct SpeedChange {
     pub factor: f64,
 }
 
+/// A workload ready to run: a label for reports, what it shows (built-in scenarios), its jobs
+/// and how to simulate them (incidents, faults, seed).
+pub struct Workload {
+    pub label: String,
+    pub about: Option<&'static str>,
+    pub jobs: Vec<trace::Job>,
+    pub config: SimConfig,
+}
+
 /// How to run a simulation besides the policy and the jobs.
 #[derive(Debug, Clone)]
 pub struct SimConfig {

@@ -29,15 +29,7 @@ pub use frontier::{Evaluation, Outcome};
 
 use crate::policy::{self, Policy};
 use crate::sim::rng::SimRng;
-use crate::sim::trace::Job;
-use crate::sim::{self, SimConfig};
-
-/// A workload to simulate: its label, jobs and simulator settings.
-pub struct TuneWorkload {
-    pub label: String,
-    pub jobs: Vec<Job>,
-    pub config: SimConfig,
-}
+use crate::sim::{self, Workload};
 
 /// What `tune` is given.
 pub struct TuneInput<'a> {
@@ -48,8 +40,8 @@ pub struct TuneInput<'a> {
     pub source: &'a str,
     /// The workloads every setting is judged on (the same traffic on one or more seeds): its
     /// cost is their mean, its wait their worst.
-    pub tuning: &'a [TuneWorkload],
-    pub validation: &'a [TuneWorkload],
+    pub tuning: &'a [Workload],
+    pub validation: &'a [Workload],
     /// The knobs searched ([`space::knobs`], or some of them); the others stay as written.
     pub knobs: &'a [space::TuneKnob],
     /// Settings the search may simulate (each on every tuning workload; the validation runs
@@ -150,7 +142,7 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
         let text = policy_text(p, input.text, knobs, values).ok()?;
         policy::from_toml_str(&text, input.source).ok()
     };
-    let simulate = |policy: &Policy, w: &TuneWorkload| {
+    let simulate = |policy: &Policy, w: &Workload| {
         let out = Outcome::of(&sim::run(policy, &w.jobs, &w.config).report, deadline);
         on_run();
         out
@@ -204,7 +196,7 @@ pub fn tune(input: &TuneInput<'_>, on_run: &(dyn Fn() + Sync)) -> Result<Tuning,
         let accepted: Vec<&(Vec<f64>, Vec<f64>, Option<Policy>)> =
             batch.iter().filter(|b| b.2.is_some()).collect();
         refused += batch.len() - accepted.len();
-        let runs: Vec<(&Policy, &TuneWorkload)> = accepted
+        let runs: Vec<(&Policy, &Workload)> = accepted
             .iter()
             .filter_map(|b| b.2.as_ref())
             .flat_map(|policy| input.tuning.iter().map(move |w| (policy, w)))
