@@ -5,7 +5,8 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-fn lines(path: &Path) -> Vec<String> {
+/// The lines of a text file; none when it does not exist (yet).
+pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -18,6 +19,20 @@ fn spillway(args: &[&OsStr]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `spillway simulate` with `args` and `--report-json` at `json`, which must succeed: its report.
+fn simulate_report(args: &[&OsStr], json: &Path) -> serde_json::Value {
+    let mut all: Vec<&OsStr> = vec!["simulate".as_ref()];
+    all.extend_from_slice(args);
+    all.extend(["--report-json".as_ref(), json.as_os_str()]);
+    let out = spillway(&all);
+    assert!(out.status.success(), "{out:?}");
+    read_json(json)
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The record's job waits, sorted, and its EC2 worker-seconds (workers listed at each tick
@@ -107,18 +122,15 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str, runs: usi
     std::fs::write(&policy, policy_toml).unwrap();
     let (waits, worker_s) = recorded(record);
     let same_json = dir.join("replay.json");
-    let same = spillway(&[
-        "simulate".as_ref(),
-        "--policy".as_ref(),
-        policy.as_os_str(),
-        "--trace".as_ref(),
-        trace.as_os_str(),
-        "--report-json".as_ref(),
-        same_json.as_os_str(),
-    ]);
-    assert!(same.status.success(), "{same:?}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&same_json).unwrap()).unwrap();
+    let r = simulate_report(
+        &[
+            "--policy".as_ref(),
+            policy.as_os_str(),
+            "--trace".as_ref(),
+            trace.as_os_str(),
+        ],
+        &same_json,
+    );
     let p99 = waits[(waits.len() * 99).div_ceil(100) - 1];
     eprintln!(
         "replay of the record: p99 wait recorded {p99:.1} s, simulated {:.1} s; EC2 worker time \
@@ -133,20 +145,17 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str, runs: usi
         .split_whitespace()
         .find(|w| w.starts_with("exp:"))
         .unwrap_or_else(|| panic!("no --durations hint: {said}"));
-    let from_stats = spillway(&[
-        "simulate".as_ref(),
-        "--policy".as_ref(),
-        policy.as_os_str(),
-        "--trace".as_ref(),
-        arrivals.as_os_str(),
-        "--durations".as_ref(),
-        durations.as_ref(),
-        "--report-json".as_ref(),
-        same_json.as_os_str(),
-    ]);
-    assert!(from_stats.status.success(), "{from_stats:?}");
-    let q: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&same_json).unwrap()).unwrap();
+    let q = simulate_report(
+        &[
+            "--policy".as_ref(),
+            policy.as_os_str(),
+            "--trace".as_ref(),
+            arrivals.as_os_str(),
+            "--durations".as_ref(),
+            durations.as_ref(),
+        ],
+        &same_json,
+    );
     eprintln!(
         "replay of the queue statistics ({durations}): p99 wait {:.1} s, {:.0} s billed",
         q["wait_p99_s"].as_f64().unwrap(),
@@ -179,8 +188,7 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str, runs: usi
     assert!(tune.status.success(), "{tune:?}");
     eprintln!("{said}");
     assert!(said.contains("recommended"), "{said}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = read_json(&json);
     assert!(report["recommended"].as_u64().is_some(), "{said}");
     assert!(
         report["evaluations"].as_array().unwrap().len() >= 12,
@@ -205,18 +213,15 @@ pub fn replays_and_tunes(record: &Path, dir: &Path, policy_toml: &str, runs: usi
     assert!(check.status.success(), "{check:?}");
     // The tuned policy on the recorded traffic: every job, within the SLO.
     let sim_json = dir.join("tuned-sim.json");
-    let sim = spillway(&[
-        "simulate".as_ref(),
-        "--policy".as_ref(),
-        tuned.as_os_str(),
-        "--trace".as_ref(),
-        trace.as_os_str(),
-        "--report-json".as_ref(),
-        sim_json.as_os_str(),
-    ]);
-    assert!(sim.status.success(), "{sim:?}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&sim_json).unwrap()).unwrap();
+    let r = simulate_report(
+        &[
+            "--policy".as_ref(),
+            tuned.as_os_str(),
+            "--trace".as_ref(),
+            trace.as_os_str(),
+        ],
+        &sim_json,
+    );
     assert_eq!(r["completed"], runs, "{r}");
     assert_eq!(r["meets_slo"], true, "{r}");
 }

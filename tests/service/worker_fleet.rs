@@ -8,9 +8,9 @@
 // Deadlines against real servers and processes read the wall clock.
 #![allow(clippy::disallowed_methods)]
 
+use super::record_replay::lines;
 use crate::support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,14 +47,6 @@ async fn wait_until(what: &str, within: Duration, farm: &AgentFarm, ok: impl Asy
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 struct Setup {
