@@ -30,34 +30,31 @@ async fn job_reports_are_exported_by_queue_and_pool_and_implausible_ones_refused
     ]);
     assert_eq!(post(&s.host, Some(&bearer), &good).await.status, 200);
     let m = metrics(&s.host).await;
-    let value = |line: &str| {
-        m.lines()
-            .find_map(|l| l.strip_prefix(line))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
+    // Every expected value is above 0, which `metric` reads for a missing line.
+    let value = |line: &str| crate::support::service::metric(&m, line);
     assert_eq!(
         value(r#"spillway_job_wait_seconds_count{queue="jobs"}"#),
-        Some(2.0),
+        2.0,
         "{m}"
     );
     assert_eq!(
         value(r#"spillway_job_wait_seconds_sum{queue="jobs"}"#),
-        Some(43.0),
+        43.0,
         "{m}"
     );
     assert_eq!(
         value(r#"spillway_job_wait_seconds_count{queue="other"}"#),
-        Some(1.0),
+        1.0,
         "{m}"
     );
     assert_eq!(
         value(r#"spillway_job_run_seconds_count{pool="ec2"}"#),
-        Some(3.0),
+        3.0,
         "{m}"
     );
     assert_eq!(
         value(r#"spillway_jobs_finished_total{outcome="failed",pool="ec2"}"#),
-        Some(1.0),
+        1.0,
         "{m}"
     );
     // A wait that is not a plausible number of seconds, or too many reports, is refused whole.
