@@ -230,8 +230,9 @@ pub fn plan_actions(
     let quiet = actions.iter().all(|a| matches!(a, Action::Hold { .. }));
     if quiet
         && facts.scale_in_safe()
-        && let Some((cap, kind, why)) = caps::spend_cap(policy, ledger, now)
+        && let Some(spend_cap) = caps::spend_cap(policy, ledger, now)
     {
+        let cap = spend_cap.usd_per_hour;
         let spend = caps::hourly_spend(policy, facts);
         let price = policy
             .pools
@@ -241,7 +242,10 @@ pub fn plan_actions(
             .fold(0.0, f64::max);
         if spend > cap + 1e-9 && price > 0.0 {
             let over = ((spend - cap) / price - 1e-9).ceil() as u32;
-            let reason = Reason::new(kind, format!("{why}; the fleet costs ${spend:.2}/h"));
+            let reason = Reason::new(
+                spend_cap.kind(),
+                format!("{}; the fleet costs ${spend:.2}/h", spend_cap.why()),
+            );
             let busy = Some("over the budget");
             let removed = shrink(policy, obs, facts, over, &reason, busy, &mut actions);
             for (i, n) in removed.iter().enumerate() {

@@ -62,11 +62,11 @@ pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
         .sum()
 }
 
-/// The most EC2 may cost per hour now under `budget.max_daily_usd`, with a sentence: the rate
+/// The most EC2 may cost per hour now under `budget.max_daily_usd`: the rate
 /// that keeps the spend of the 24 h ending at the next tick, and of those ending an hour from
 /// now, within the budget, counting what leaves the window by then. Running instances count:
 /// when the fleet costs more, idle workers are scaled in.
-pub fn daily_rate_cap(policy: &Policy, ledger: &Ledger, now: Timestamp) -> Option<(f64, String)> {
+pub fn daily_rate_cap(policy: &Policy, ledger: &Ledger, now: Timestamp) -> Option<SpendCap> {
     let max_day = policy.budget.max_daily_usd?;
     let spent = ledger.spent_last_day(now);
     let per_hour = |span: std::time::Duration| {
@@ -74,35 +74,58 @@ pub fn daily_rate_cap(policy: &Policy, ledger: &Ledger, now: Timestamp) -> Optio
         (max_day - spent + ledger.leaving_day(now, span)).max(0.0) / hours
     };
     let cap = per_hour(std::time::Duration::from_secs(3600)).min(per_hour(policy.control.interval));
-    Some((
-        cap,
-        format!(
-            "${spent:.2} of ${max_day:.2} spent on EC2 in the last 24 h (budget.max_daily_usd): \
-             at most ${cap:.2}/h now"
-        ),
-    ))
+    Some(SpendCap {
+        usd_per_hour: cap,
+        source: SpendSource::Daily { spent, max_day },
+    })
+}
+
+/// A cap on what the running fleet may cost per hour, and where it comes from. Its sentence is
+/// written only when a reason needs it (a tick checks the caps far more often than one binds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpendCap {
+    pub usd_per_hour: f64,
+    source: SpendSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SpendSource {
+    Hourly,
+    Daily { spent: f64, max_day: f64 },
+}
+
+impl SpendCap {
+    pub fn kind(&self) -> ReasonKind {
+        match self.source {
+            SpendSource::Hourly => ReasonKind::BudgetCap,
+            SpendSource::Daily { .. } => ReasonKind::DailyBudgetCap,
+        }
+    }
+
+    /// The cap as a reason's sentence.
+    pub fn why(&self) -> String {
+        let cap = self.usd_per_hour;
+        match self.source {
+            SpendSource::Hourly => format!("budget of ${cap:.2}/h (budget.max_hourly_usd)"),
+            SpendSource::Daily { spent, max_day } => format!(
+                "${spent:.2} of ${max_day:.2} spent on EC2 in the last 24 h (budget.max_daily_usd): \
+                 at most ${cap:.2}/h now"
+            ),
+        }
+    }
 }
 
 /// The tightest cap on what the running fleet may cost per hour (`budget.max_hourly_usd`, the
-/// daily budget's rate), with its reason kind and sentence; `None` without a budget.
-pub fn spend_cap(
-    policy: &Policy,
-    ledger: &Ledger,
-    now: Timestamp,
-) -> Option<(f64, ReasonKind, String)> {
-    let hourly = policy.budget.max_hourly_usd.map(|max| {
-        (
-            max,
-            ReasonKind::BudgetCap,
-            format!("budget of ${max:.2}/h (budget.max_hourly_usd)"),
-        )
+/// daily budget's rate); `None` without a budget.
+pub fn spend_cap(policy: &Policy, ledger: &Ledger, now: Timestamp) -> Option<SpendCap> {
+    let hourly = policy.budget.max_hourly_usd.map(|max| SpendCap {
+        usd_per_hour: max,
+        source: SpendSource::Hourly,
     });
-    let daily = daily_rate_cap(policy, ledger, now)
-        .map(|(cap, why)| (cap, ReasonKind::DailyBudgetCap, why));
     hourly
         .into_iter()
-        .chain(daily)
-        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .chain(daily_rate_cap(policy, ledger, now))
+        .min_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour))
 }
 
 /// How many of `want` workers pool `index` may launch, given `planned` launches and
@@ -162,16 +185,18 @@ pub fn grant_launch(
             ));
         }
     }
-    if let Some((cap, why)) = daily_rate_cap(policy, ledger, now)
+    if let Some(cap) = daily_rate_cap(policy, ledger, now)
         && pool.cost_per_hour > 0.0
     {
         let spend = hourly_spend(policy, facts) + planned_usd;
-        let affordable = ((cap - spend) / pool.cost_per_hour + 1e-9).floor().max(0.0) as u32;
+        let affordable = ((cap.usd_per_hour - spend) / pool.cost_per_hour + 1e-9)
+            .floor()
+            .max(0.0) as u32;
         if granted > affordable {
             granted = affordable;
             bound = Some((
                 ReasonKind::DailyBudgetCap,
-                format!("{why} (spending ${spend:.2}/h)"),
+                format!("{} (spending ${spend:.2}/h)", cap.why()),
             ));
         }
     }

@@ -63,6 +63,10 @@ pub struct ControlMemory {
     /// share of demand: from minus the ratio to [`MAX_WAIT_EXTRA`].
     #[serde(default)]
     pub wait_extra: f64,
+    /// This tick's boot estimate, set by `decide` once the tick's boots are recorded and
+    /// cleared before its memory is returned: never saved, never seen outside `decide`.
+    #[serde(skip)]
+    pub(crate) tick_boot: Option<Duration>,
 }
 
 /// The most headroom the measured wait may add, as a share of demand.
@@ -119,6 +123,12 @@ impl ControlMemory {
             self.boot_samples.pop_front();
         }
         self.boot_samples.push_back(d.as_secs_f64());
+    }
+
+    /// [`Self::boot_estimate`] with the policy's reference, computed once a tick.
+    pub(crate) fn boot_this_tick(&self, configured: Duration) -> Duration {
+        self.tick_boot
+            .unwrap_or_else(|| self.boot_estimate(configured))
     }
 
     /// The boot time to plan with: the 90th percentile of recent boots once there are at
@@ -230,10 +240,11 @@ impl ControlMemory {
         q: f64,
     ) -> Option<f64> {
         let from = now.minus(history);
-        let pts: Vec<(Timestamp, f64)> = self.since(from).copied().collect();
-        let mut growth = Vec::with_capacity(pts.len());
-        let mut j = 0;
-        for i in 0..pts.len() {
+        let start = self.demand.partition_point(|(t, _)| *t < from);
+        let pts = &self.demand;
+        let mut growth = Vec::with_capacity(pts.len() - start);
+        let mut j = start;
+        for i in start..pts.len() {
             let target = pts[i].0.plus(span);
             while j < pts.len() && pts[j].0 < target {
                 j += 1;
@@ -246,9 +257,10 @@ impl ControlMemory {
         if growth.len() < 8 {
             return None;
         }
-        growth.sort_by(f64::total_cmp);
+        // The quantile's value is the same whether the list is sorted or only selected.
         let idx = ((growth.len() as f64 * q).ceil() as usize).clamp(1, growth.len()) - 1;
-        Some(growth[idx].max(0.0))
+        let (_, at, _) = growth.select_nth_unstable_by(idx, f64::total_cmp);
+        Some(at.max(0.0))
     }
 
     /// The demand samples at or after `from`, oldest first. Samples are in time order, so this

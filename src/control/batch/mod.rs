@@ -83,7 +83,7 @@ pub fn plan(
     plan: FleetPlan,
     now: Timestamp,
 ) -> FleetPlan {
-    let boot = control.boot_estimate(crate::control::strategy::spillway::configured_boot(policy));
+    let boot = control.boot_this_tick(crate::control::strategy::spillway::configured_boot(policy));
     let (memory, profile) = (&mut control.batch, &control.profile);
     let view_ec2 = view.scalable_capacity(policy);
     let held = facts.scalable_capacity(policy).saturating_sub(view_ec2);
