@@ -63,10 +63,21 @@ pub struct ControlMemory {
     /// share of demand: from minus the ratio to [`MAX_WAIT_EXTRA`].
     #[serde(default)]
     pub wait_extra: f64,
-    /// This tick's boot estimate, set by `decide` once the tick's boots are recorded and
-    /// cleared before its memory is returned: never saved, never seen outside `decide`.
+    /// The 90th percentile of `boot_samples`, kept by [`Self::record_boot`] (boots are rare,
+    /// ticks are not). Never saved: a loaded memory selects it again.
     #[serde(skip)]
-    pub(crate) tick_boot: Option<Duration>,
+    boot_p90: BootP90,
+}
+
+/// A figure derived from `boot_samples`: not part of the memory's state, so two memories
+/// that hold the same samples are equal whether or not either has it yet.
+#[derive(Debug, Clone, Copy, Default)]
+struct BootP90(Option<f64>);
+
+impl PartialEq for BootP90 {
+    fn eq(&self, _: &BootP90) -> bool {
+        true
+    }
 }
 
 /// The most headroom the measured wait may add, as a share of demand.
@@ -123,21 +134,26 @@ impl ControlMemory {
             self.boot_samples.pop_front();
         }
         self.boot_samples.push_back(d.as_secs_f64());
-    }
-
-    /// [`Self::boot_estimate`] with the policy's reference, computed once a tick.
-    pub(crate) fn boot_this_tick(&self, configured: Duration) -> Duration {
-        self.tick_boot
-            .unwrap_or_else(|| self.boot_estimate(configured))
+        self.boot_p90 = BootP90(self.select_boot_p90());
     }
 
     /// The boot time to plan with: the 90th percentile of recent boots once there are at
     /// least three, otherwise the policy's estimate.
     pub fn boot_estimate(&self, configured: Duration) -> Duration {
-        if self.boot_samples.len() < 3 {
+        let Some(p90) = self.boot_p90.0.or_else(|| self.select_boot_p90()) else {
             return configured;
+        };
+        // Total: a value no boot can take (negative, not a number, beyond any range) plans with
+        // the configured boot time instead of panicking.
+        Duration::try_from_secs_f64(p90).unwrap_or(configured)
+    }
+
+    /// The 90th percentile of the recent boots, once there are three.
+    fn select_boot_p90(&self) -> Option<f64> {
+        if self.boot_samples.len() < 3 {
+            return None;
         }
-        // At most BOOT_SAMPLES values: select on the stack, no allocation (this runs every tick).
+        // At most BOOT_SAMPLES values: select on the stack, no allocation.
         let mut buf = [0.0f64; BOOT_SAMPLES];
         let n = self.boot_samples.len().min(BOOT_SAMPLES);
         for (slot, v) in buf.iter_mut().zip(&self.boot_samples) {
@@ -146,9 +162,7 @@ impl ControlMemory {
         let v = &mut buf[..n];
         let idx = ((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1;
         let (_, p90, _) = v.select_nth_unstable_by(idx, f64::total_cmp);
-        // Total: a value no boot can take (negative, not a number, beyond any range) plans with
-        // the configured boot time instead of panicking.
-        Duration::try_from_secs_f64(*p90).unwrap_or(configured)
+        Some(*p90)
     }
 
     /// Every value out of the range `decide` could have produced, as `field: problem`: a state

@@ -41,16 +41,9 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
 pub fn decide_owned(
     policy: &Policy,
     obs: &Observation,
-    memory: ControlMemory,
+    mut memory: ControlMemory,
     now: Timestamp,
 ) -> Step {
-    let mut step = tick(policy, obs, memory, now);
-    step.memory.tick_boot = None;
-    step
-}
-
-/// One tick of [`decide_owned`]; its memory may still hold the tick's own figures.
-fn tick(policy: &Policy, obs: &Observation, mut memory: ControlMemory, now: Timestamp) -> Step {
     let facts = Facts::gather(policy, obs, now);
     memory.ticks = memory.ticks.saturating_add(1);
     // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
@@ -68,7 +61,6 @@ fn tick(policy: &Policy, obs: &Observation, mut memory: ControlMemory, now: Time
     for boot in &obs.boots {
         memory.record_boot(*boot);
     }
-    memory.tick_boot = Some(memory.boot_estimate(policy.boot_reference()));
     if facts.queue_status == QueueStatus::Fresh {
         let demand = strategy::spillway::demand_sample(policy, &memory, &facts.queue_averaged);
         memory.record_demand(now, demand);

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use crate::control::PoolObservation;
-use crate::model::{Timestamp, Worker, WorkerState};
+use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
 use crate::policy::Policy;
 
 use super::world::{WState, World};
@@ -68,9 +68,31 @@ pub(super) fn observe_pools(
     listening: Option<i64>,
     out: &mut Vec<PoolObservation>,
 ) {
-    out.clear();
+    // Last tick's lists, whose ids are moved over rather than copied: most workers are still
+    // there, in the same order.
+    let mut last: Vec<PoolObservation> = std::mem::take(out);
     for (p, pool) in policy.pools.iter().enumerate() {
         let listed = pool.ec2().is_some();
+        let (name, mut previous) = match last.get_mut(p) {
+            Some(o) if o.pool == pool.name => (
+                std::mem::take(&mut o.pool),
+                o.workers.take().unwrap_or_default(),
+            ),
+            _ => (pool.name.clone(), Vec::new()),
+        };
+        let mut cursor = 0;
+        let mut id_of = |name: &WorkerId| -> WorkerId {
+            // The next id of last tick's list, or the one after it (a worker gone between).
+            for k in [cursor, cursor + 1] {
+                if let Some(w) = previous.get_mut(k)
+                    && w.id == *name
+                {
+                    cursor = k + 1;
+                    return std::mem::replace(&mut w.id, WorkerId(String::new()));
+                }
+            }
+            name.clone()
+        };
         let workers = world.live[p]
             .iter()
             .filter_map(|&i| {
@@ -80,7 +102,7 @@ pub(super) fn observe_pools(
                 if unheard {
                     // Only EC2 lists its instances; other pools' workers are their reports.
                     return listed.then(|| Worker {
-                        id: w.id.clone(),
+                        id: id_of(&w.id),
                         launched_at: Timestamp(w.launched_ms),
                         state: WorkerState::Booting,
                     });
@@ -100,14 +122,14 @@ pub(super) fn observe_pools(
                     },
                 };
                 Some(Worker {
-                    id: w.id.clone(),
+                    id: id_of(&w.id),
                     launched_at: Timestamp(w.launched_ms),
                     state,
                 })
             })
             .collect();
         out.push(PoolObservation {
-            pool: pool.name.clone(),
+            pool: name,
             workers: Some(workers),
         });
     }

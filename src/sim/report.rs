@@ -22,6 +22,10 @@ pub struct DecisionTally {
     pub ticks: u64,
     /// `"launch/backlog"` → count, and so on.
     pub actions: BTreeMap<String, u64>,
+    /// The counts by the labels themselves, written into `actions` by [`Self::settled`]
+    /// (a key is written once a run, not once a tick).
+    #[serde(skip)]
+    by_label: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 impl DecisionTally {
@@ -29,9 +33,24 @@ impl DecisionTally {
     pub fn record(&mut self, d: &Decision) {
         self.ticks += 1;
         for a in &d.actions {
-            let key = format!("{}/{}", a.label(), a.reason().kind.label());
-            *self.actions.entry(key).or_default() += 1;
+            *self
+                .by_label
+                .entry((a.label(), a.reason().kind.label()))
+                .or_default() += 1;
         }
+    }
+
+    /// The tally with every count in `actions`.
+    pub fn settled(&self) -> DecisionTally {
+        let mut out = DecisionTally {
+            ticks: self.ticks,
+            actions: self.actions.clone(),
+            by_label: BTreeMap::new(),
+        };
+        for ((action, reason), n) in &self.by_label {
+            *out.actions.entry(format!("{action}/{reason}")).or_default() += n;
+        }
+        out
     }
 }
 
@@ -180,7 +199,7 @@ impl Report {
             ),
             elasticity: demand::elasticity(policy, samples, curve),
             simulated_hours: end_ms as f64 / 3_600_000.0,
-            decisions: decisions.clone(),
+            decisions: decisions.settled(),
         }
     }
 

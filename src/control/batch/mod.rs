@@ -22,6 +22,8 @@ pub mod rules;
 
 pub use memory::BatchMemory;
 
+use std::borrow::Cow;
+
 use crate::model::Timestamp;
 use crate::policy::Policy;
 
@@ -36,12 +38,16 @@ const RATE_WEIGHT: f64 = 0.3;
 
 /// The facts as interactive work sees them: batch-busy workers are free, and `allotted` EC2
 /// workers (the batch's own) are left out.
-pub fn interactive_view(policy: &Policy, facts: &Facts, allotted: u32) -> Facts {
+pub fn interactive_view<'f>(policy: &Policy, facts: &'f Facts, allotted: u32) -> Cow<'f, Facts> {
+    if facts.batch.is_none() && allotted == 0 {
+        // No batch and nothing allotted: the farm as it is (nothing to move or leave out).
+        return Cow::Borrowed(facts);
+    }
     let mut view = facts.clone();
     let Some(batch) = facts.batch else {
         // Unknown batch queue: keep the allotment out of the view all the same.
         remove_allotment(policy, &mut view, allotted);
-        return view;
+        return Cow::Owned(view);
     };
     // Batch jobs are taken datacenter first: convert their workers there first.
     let mut left = (batch.in_flight.round().max(0.0) as u32).min(facts.busy);
@@ -53,7 +59,7 @@ pub fn interactive_view(policy: &Policy, facts: &Facts, allotted: u32) -> Facts 
         left -= n;
     }
     remove_allotment(policy, &mut view, allotted);
-    view
+    Cow::Owned(view)
 }
 
 /// Leaves `allotted` scalable workers out of the view in scale-in order (last EC2 pool first,
@@ -83,7 +89,7 @@ pub fn plan(
     plan: FleetPlan,
     now: Timestamp,
 ) -> FleetPlan {
-    let boot = control.boot_this_tick(crate::control::strategy::spillway::configured_boot(policy));
+    let boot = control.boot_estimate(crate::control::strategy::spillway::configured_boot(policy));
     let (memory, profile) = (&mut control.batch, &control.profile);
     let view_ec2 = view.scalable_capacity(policy);
     let held = facts.scalable_capacity(policy).saturating_sub(view_ec2);

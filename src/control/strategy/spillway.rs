@@ -96,7 +96,7 @@ pub fn with_headroom(policy: &Policy, demand: f64, reserve: f64) -> u32 {
 /// time, delays taken as spread evenly, counts as waiting.
 pub fn demand_sample(policy: &Policy, memory: &ControlMemory, queue: &QueueStats) -> f64 {
     let busy = queue.in_flight;
-    let boot = memory.boot_this_tick(configured_boot(policy)).as_secs_f64();
+    let boot = memory.boot_estimate(configured_boot(policy)).as_secs_f64();
     let per_job = match memory.throughput {
         Some(rate) if rate > 0.0 && busy > 0.0 && boot > 0.0 => {
             (busy / rate / (boot / 2.0)).min(1.0)
@@ -144,7 +144,7 @@ pub fn plan(
     memory: &mut ControlMemory,
     now: Timestamp,
 ) -> FleetPlan {
-    let boot = memory.boot_this_tick(configured_boot(policy));
+    let boot = memory.boot_estimate(configured_boot(policy));
     update_wait_extra(policy, facts, memory);
     // Headroom the measured waits asked for, on top of the policy's.
     let extra = memory.wait_extra;
