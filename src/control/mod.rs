@@ -93,21 +93,25 @@ pub fn decide_owned(
 /// (`desired N workers, M on hand`), and, while the fleet is being learned, says so and until
 /// when. The one place a reason's numbers meet the decision's.
 fn state_figures(decision: &mut Decision, facts: &Facts) {
+    use std::fmt::Write;
     decision.learning_until = facts.learning_until;
-    let mut tail = format!(
-        "; desired {} workers, {} on hand",
-        decision.desired_total,
-        facts.capacity()
-    );
-    if let Some(until) = facts.learning_until {
-        tail.push_str(&format!(
-            "; learning the fleet for {}s more ({} workers not heard from yet): nothing is \
-             scaled in and no boot is judged before then",
-            until.since(facts.now).as_secs_f64().ceil(),
-            facts.unknown
-        ));
-    }
     for a in &mut decision.actions {
-        a.reason_mut().text.push_str(&tail);
+        // Written into each reason in place (a tick has one action or a few): no tail string.
+        let text = &mut a.reason_mut().text;
+        let _ = write!(
+            text,
+            "; desired {} workers, {} on hand",
+            decision.desired_total,
+            facts.capacity()
+        );
+        if let Some(until) = facts.learning_until {
+            let _ = write!(
+                text,
+                "; learning the fleet for {}s more ({} workers not heard from yet): nothing is \
+                 scaled in and no boot is judged before then",
+                until.since(facts.now).as_secs_f64().ceil(),
+                facts.unknown
+            );
+        }
     }
 }

@@ -93,41 +93,37 @@ pub(super) fn observe_pools(
             }
             name.clone()
         };
-        let workers = world.live[p]
-            .iter()
-            .filter_map(|&i| {
-                let w = &world.workers[i as usize];
-                let unheard = listening.is_some_and(|since| now < heard_at(i, since))
-                    && !matches!(w.state, WState::Booting | WState::Gone);
-                if unheard {
-                    // Only EC2 lists its instances; other pools' workers are their reports.
-                    return listed.then(|| Worker {
-                        id: id_of(&w.id),
-                        launched_at: Timestamp(w.launched_ms),
-                        state: WorkerState::Booting,
-                    });
-                }
-                let state = match w.state {
-                    WState::Booting | WState::Gone => WorkerState::Booting,
-                    WState::Idle { .. } if w.draining && now >= w.drained_at => {
-                        WorkerState::Drained
-                    }
-                    WState::Idle { .. } if w.draining => WorkerState::Draining { busy: false },
-                    WState::Idle { since } => WorkerState::Idle {
-                        since: Timestamp(since),
-                    },
-                    WState::Busy { .. } if w.draining => WorkerState::Draining { busy: true },
-                    WState::Busy { since } => WorkerState::Busy {
-                        since: Timestamp(since),
-                    },
-                };
-                Some(Worker {
+        let mut workers = Vec::with_capacity(world.live[p].len());
+        workers.extend(world.live[p].iter().filter_map(|&i| {
+            let w = &world.workers[i as usize];
+            let unheard = listening.is_some_and(|since| now < heard_at(i, since))
+                && !matches!(w.state, WState::Booting | WState::Gone);
+            if unheard {
+                // Only EC2 lists its instances; other pools' workers are their reports.
+                return listed.then(|| Worker {
                     id: id_of(&w.id),
                     launched_at: Timestamp(w.launched_ms),
-                    state,
-                })
+                    state: WorkerState::Booting,
+                });
+            }
+            let state = match w.state {
+                WState::Booting | WState::Gone => WorkerState::Booting,
+                WState::Idle { .. } if w.draining && now >= w.drained_at => WorkerState::Drained,
+                WState::Idle { .. } if w.draining => WorkerState::Draining { busy: false },
+                WState::Idle { since } => WorkerState::Idle {
+                    since: Timestamp(since),
+                },
+                WState::Busy { .. } if w.draining => WorkerState::Draining { busy: true },
+                WState::Busy { since } => WorkerState::Busy {
+                    since: Timestamp(since),
+                },
+            };
+            Some(Worker {
+                id: id_of(&w.id),
+                launched_at: Timestamp(w.launched_ms),
+                state,
             })
-            .collect();
+        }));
         out.push(PoolObservation {
             pool: name,
             workers: Some(workers),
