@@ -184,6 +184,8 @@ pub enum ReasonKind {
     ScaleInPending,
     /// Capacity is within the hysteresis band of desired.
     WithinBand,
+    /// A launch-only tick (`control.launch_interval`) found nothing to launch for.
+    BetweenTicks,
     /// A pool is below its `min`.
     PoolMinimum,
     /// A worker did not become ready within `boot_timeout`.
@@ -243,6 +245,7 @@ impl ReasonKind {
             ReasonKind::Surplus => "surplus",
             ReasonKind::ScaleInPending => "scale_in_pending",
             ReasonKind::WithinBand => "within_band",
+            ReasonKind::BetweenTicks => "between_ticks",
             ReasonKind::PoolMinimum => "pool_minimum",
             ReasonKind::BootTimeout => "boot_timeout",
             ReasonKind::WorkerLost => "worker_lost",

@@ -63,6 +63,13 @@ pub struct ControlMemory {
     /// share of demand: from minus the ratio to [`MAX_WAIT_EXTRA`].
     #[serde(default)]
     pub wait_extra: f64,
+    /// With `control.launch_interval`: when the last full tick was.
+    #[serde(default)]
+    pub last_full_tick: Option<Timestamp>,
+    /// Jobs completed on the launch-only ticks since it (`None` once one of them could not
+    /// tell): the next full tick learns the throughput from them.
+    #[serde(default)]
+    pub completed_between: Option<u64>,
     /// The 90th percentile of `boot_samples`, kept by [`Self::record_boot`] (boots are rare,
     /// ticks are not). Never saved: a loaded memory selects it again.
     #[serde(skip)]
@@ -120,6 +127,8 @@ impl ControlMemory {
         self.unserved_last = 0.0;
         self.reserve = None;
         self.last_tick = None;
+        self.last_full_tick = None;
+        self.completed_between = None;
         self.surplus = None;
         self.batch.last = None;
         self.batch.lower = None;

@@ -16,6 +16,7 @@ pub mod batch;
 pub mod caps;
 pub mod decision;
 pub mod facts;
+pub mod launch_tick;
 pub mod ledger;
 pub mod memory;
 pub mod observation;
@@ -44,6 +45,21 @@ pub fn decide_owned(
     mut memory: ControlMemory,
     now: Timestamp,
 ) -> Step {
+    if launch_tick::is_launch_only(policy, &memory, now) {
+        return launch_tick::decide(policy, obs, memory, now, state_figures);
+    }
+    let mut completed = obs.completed;
+    if policy.control.launch_interval.is_some() {
+        // The launch-only ticks' completions since the last full tick count with this tick's;
+        // unknown if one of them could not tell.
+        let between = match memory.last_full_tick {
+            Some(_) => memory.completed_between,
+            None => Some(0),
+        };
+        completed = completed.zip(between).map(|(a, b)| a.saturating_add(b));
+        memory.last_full_tick = Some(now);
+        memory.completed_between = Some(0);
+    }
     let facts = Facts::gather(policy, obs, now);
     memory.ticks = memory.ticks.saturating_add(1);
     // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
@@ -56,7 +72,7 @@ pub fn decide_owned(
             .record_spend(now, caps::hourly_spend(policy, &facts) * hours);
     }
     // A jobs-done count beyond any farm's (a hostile worker's counter) is unknown.
-    let completed = obs.completed.filter(|&n| n as f64 <= facts::MAX_MESSAGES);
+    let completed = completed.filter(|&n| n as f64 <= facts::MAX_MESSAGES);
     memory.record_completions(now, completed);
     for boot in &obs.boots {
         memory.record_boot(*boot);

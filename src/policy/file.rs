@@ -66,6 +66,7 @@ pub struct ControlSection {
     pub strategy: Option<Spanned<String>>,
     pub stale_after: Option<Spanned<String>>,
     pub max_launch_per_tick: Option<Spanned<i64>>,
+    pub launch_interval: Option<Spanned<String>>,
 }
 
 /// `[target]`: what capacity to keep.

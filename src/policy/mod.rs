@@ -126,6 +126,17 @@ pub struct Control {
     pub stale_after: Duration,
     /// At most this many launches per pool per tick.
     pub max_launch_per_tick: u32,
+    /// With spillway: a launch-only tick this often between the full ticks of `interval`,
+    /// launching for a backlog beyond idle and booting workers (never scaling in). It divides
+    /// `interval` into whole ticks.
+    pub launch_interval: Option<Duration>,
+}
+
+impl Control {
+    /// How often the loop ticks: every `launch_interval` when set, else every `interval`.
+    pub fn tick_every(&self) -> Duration {
+        self.launch_interval.unwrap_or(self.interval)
+    }
 }
 
 /// The decision strategy.

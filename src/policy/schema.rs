@@ -101,6 +101,7 @@ const SECTIONS: &[Section] = &[
             ("strategy", Text),
             ("stale_after", Duration),
             ("max_launch_per_tick", Count),
+            ("launch_interval", Duration),
         ],
     },
     Section {

@@ -174,6 +174,36 @@ impl Checker<'_> {
         if max_launch_per_tick == 0 && !self.problems.iter().any(|p| p.field == field) {
             self.problem(launch_at, field, "must be at least 1");
         }
+        let fast = c.as_ref().and_then(|c| c.launch_interval.clone());
+        let fast_at = fast.as_ref().map_or(c_at, |s| s.span().start);
+        let field = "control.launch_interval";
+        let launch_interval = fast
+            .is_some()
+            .then(|| self.positive_duration(fast, c_at, field, None))
+            .filter(|d| !d.is_zero());
+        if let Some(every) = launch_interval {
+            if every > base || base.as_millis() % every.as_millis() != 0 {
+                self.problem(
+                    fast_at,
+                    field,
+                    format!(
+                        "{} does not divide control.interval ({}) into whole ticks (say \"15s\" for \"60s\")",
+                        crate::model::format_duration(every),
+                        crate::model::format_duration(base)
+                    ),
+                );
+            }
+            if !matches!(strategy, Strategy::Spillway) {
+                self.problem(
+                    fast_at,
+                    field,
+                    format!(
+                        "launches between ticks are spillway's rule; strategy \"{}\" decides every control.interval",
+                        strategy.name()
+                    ),
+                );
+            }
+        }
 
         let (t_at, t) = split(raw.target, "target", self);
         let free_busy_ratio = self.number(
@@ -332,6 +362,7 @@ impl Checker<'_> {
                 strategy,
                 stale_after,
                 max_launch_per_tick,
+                launch_interval,
             },
             target: Target {
                 free_busy_ratio,

@@ -100,9 +100,9 @@ pub enum ServiceError {
     Serve(#[source] std::io::Error),
 }
 
-/// The default queue sampling period: a few samples per interval, at most every 5 s.
+/// The default queue sampling period: a few samples per tick, at most every 5 s.
 pub fn default_sample_every(policy: &Policy) -> Duration {
-    (policy.control.interval / 3).clamp(Duration::from_millis(200), Duration::from_secs(5))
+    (policy.control.tick_every() / 3).clamp(Duration::from_millis(200), Duration::from_secs(5))
 }
 
 /// Runs the service until `shutdown` completes; a tick in progress is finished first.
@@ -240,7 +240,9 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), S
         "Started."
     );
 
-    let interval = deps.policy.control.interval;
+    // Every `control.interval`, or every `control.launch_interval` when set (`decide` knows
+    // which ticks are launch-only).
+    let interval = deps.policy.control.tick_every();
     // A single replica leads from its start; a replica of a lease from when it takes it.
     let single = lease.is_none();
     let mut engine = Engine {

@@ -116,6 +116,10 @@ pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
             p.budget.max_hourly_usd = None;
         }
     }
+    // Launches between ticks are spillway's rule: every other strategy keeps its own period.
+    if !matches!(p.control.strategy, Strategy::Spillway) {
+        p.control.launch_interval = None;
+    }
     p
 }
 
@@ -339,6 +343,7 @@ pub fn compare_with_progress(
         ..config.clone()
     };
     oracle_policy.control.interval = Duration::from_secs(15);
+    oracle_policy.control.launch_interval = None;
     oracle_policy.budget.max_hourly_usd = None;
     let knobs = knobs(policy);
     let (oracle_report, strategies) = std::thread::scope(|s| {

@@ -140,7 +140,7 @@ fn measured_wait(
 pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut world = World::new(policy, jobs.len(), config);
     let has_batch = jobs.iter().any(|j| j.class == JobClass::Batch);
-    let interval_ms = policy.control.interval.as_millis().max(1) as i64;
+    let interval_ms = policy.control.tick_every().as_millis().max(1) as i64;
     let window_ms = policy.control.window.as_millis().max(1) as i64;
     let sample_ms = (config.sample_every_s * 1000.0).max(1.0) as i64;
     let last_submit = jobs.last().map_or(0, |j| j.submit_ms);

@@ -137,6 +137,26 @@ pub fn configured_boot(policy: &Policy) -> Duration {
     policy.boot_reference()
 }
 
+/// Jobs waiting beyond every idle, booting and unheard-of worker, when they need a launch now:
+/// `None` when there are none or the fleet drains them soon enough. A spike that the workers
+/// on hand drain within a tick needs no launch (the launch would arrive after it); a queue
+/// still unserved a tick later, or one large next to the fleet, does. With a measured
+/// throughput the queue's drain time is known: launch when it exceeds half the wait SLO;
+/// without one, fall back to the queue's persistence or size. Remembers this tick's backlog.
+pub fn backlog(policy: &Policy, facts: &Facts, memory: &mut ControlMemory) -> Option<f64> {
+    // Workers not heard from yet (a restart) may be idle: counted here like booting ones.
+    let unserved = facts.queue_latest.visible - (facts.idle + facts.booting + facts.unknown) as f64;
+    let persistent = match memory.throughput {
+        Some(rate) if rate > 0.0 => unserved / rate > policy.target.wait_slo.as_secs_f64() / 2.0,
+        _ => {
+            memory.unserved_last > 0.0
+                || unserved > policy.hysteresis.band * facts.capacity() as f64
+        }
+    };
+    memory.unserved_last = unserved.max(0.0);
+    (unserved > 0.0 && persistent).then_some(unserved)
+}
+
 /// The spillway strategy's plan for this tick.
 pub fn plan(
     policy: &Policy,
@@ -219,19 +239,7 @@ pub fn plan(
     let desired_out = with_headroom(policy, future, reserve);
     let band = policy.hysteresis.band;
 
-    // Jobs nothing on hand or on the way will start. A spike that the workers on hand drain
-    // within a tick needs no launch (the launch would arrive after it); a queue still unserved a
-    // tick later, or one large next to the fleet, does.
-    // Workers not heard from yet (a restart) may be idle: counted here like booting ones.
-    let unserved = facts.queue_latest.visible - (facts.idle + facts.booting + facts.unknown) as f64;
-    // With a measured throughput the queue's drain time is known: launch when it exceeds half
-    // the wait SLO. Without one, fall back to the queue's persistence or size.
-    let persistent = match memory.throughput {
-        Some(rate) if rate > 0.0 => unserved / rate > policy.target.wait_slo.as_secs_f64() / 2.0,
-        _ => memory.unserved_last > 0.0 || unserved > band * capacity as f64,
-    };
-    memory.unserved_last = unserved.max(0.0);
-    if unserved > 0.0 && persistent {
+    if let Some(unserved) = backlog(policy, facts, memory) {
         memory.surplus = None;
         let add = desired_out
             .saturating_sub(capacity)
