@@ -73,13 +73,14 @@ pub struct ControlMemory {
     /// The 90th percentile of `boot_samples`, kept by [`Self::record_boot`] (boots are rare,
     /// ticks are not). Never saved: a loaded memory selects it again.
     #[serde(skip)]
-    boot_p90: BootP90,
+    pub boot_p90: BootP90,
 }
 
 /// A figure derived from `boot_samples`: not part of the memory's state, so two memories
 /// that hold the same samples are equal whether or not either has it yet.
+/// Only `record_boot` sets it (public so that a memory can be built field by field).
 #[derive(Debug, Clone, Copy, Default)]
-struct BootP90(Option<f64>);
+pub struct BootP90(Option<f64>);
 
 impl PartialEq for BootP90 {
     fn eq(&self, _: &BootP90) -> bool {

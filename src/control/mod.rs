@@ -42,12 +42,22 @@ pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: T
 pub fn decide_owned(
     policy: &Policy,
     obs: &Observation,
-    mut memory: ControlMemory,
+    memory: ControlMemory,
     now: Timestamp,
 ) -> Step {
     if launch_tick::is_launch_only(policy, &memory, now) {
-        return launch_tick::decide(policy, obs, memory, now, state_figures);
+        return launch_tick::decide(policy, obs, memory, now, full_tick);
     }
+    full_tick(policy, obs, memory, now)
+}
+
+/// A full tick: everything [`decide_owned`] does, every `control.interval`.
+fn full_tick(
+    policy: &Policy,
+    obs: &Observation,
+    mut memory: ControlMemory,
+    now: Timestamp,
+) -> Step {
     let mut completed = obs.completed;
     if policy.control.launch_interval.is_some() {
         // The launch-only ticks' completions since the last full tick count with this tick's;

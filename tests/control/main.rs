@@ -10,6 +10,7 @@ mod command_pools;
 mod control;
 mod hpa_cases;
 mod invariants;
+mod launch_ticks;
 mod release;
 mod restart;
 mod runaway_guards;
