@@ -18,13 +18,10 @@
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
 
-use super::allocate;
-use super::batch;
-use super::decision::{Decision, FleetPlan, Reason, ReasonKind, Step};
-use super::facts::{Facts, QueueStatus};
+use super::decision::{Action, Decision, Reason, ReasonKind, Step};
+use super::facts::Facts;
 use super::memory::ControlMemory;
 use super::observation::Observation;
-use super::strategy;
 
 /// Whether the tick at `now` is a launch-only one: the policy has a `launch_interval`, the
 /// strategy is spillway, and the last full tick was less than an `interval` ago (half a launch
