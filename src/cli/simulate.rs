@@ -207,9 +207,11 @@ fn base_workload(
 pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut policy = load_policy(&args.policy)?;
     if let Some(s) = &args.strategy {
-        // A policy that closes the loop on measured waits keeps doing so.
+        // A policy that closes the loop on measured waits, or launches between ticks, keeps
+        // doing so.
         let wanted = match s.as_str() {
             "spillway" if policy.target.wait_feedback => "spillway+wait",
+            "spillway" if policy.control.launch_interval.is_some() => "spillway+launch",
             other => other,
         };
         let knob = compare::knobs(&policy)

@@ -36,7 +36,8 @@ pub struct Knob {
 
 /// The knobs of the four online strategies; with `target.wait_feedback`, spillway twice:
 /// without it (`spillway`) and with it (`spillway+wait`), to show what closing the loop on the
-/// measured wait buys.
+/// measured wait buys; likewise with `control.launch_interval`: `spillway` on full ticks
+/// alone and `spillway+launch` with the launch-only ticks between them.
 pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let max = policy.first_ec2().map_or(0, |(_, e)| e.max) as f64;
     let spillway = |strategy| Knob {
@@ -51,6 +52,9 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
     let mut out = vec![spillway("spillway")];
     if policy.target.wait_feedback {
         out.push(spillway("spillway+wait"));
+    }
+    if policy.control.launch_interval.is_some() {
+        out.push(spillway("spillway+launch"));
     }
     out.extend([
         Knob {
@@ -88,10 +92,13 @@ pub fn knobs(policy: &Policy) -> Vec<Knob> {
 pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
     let mut p = policy.clone();
     match knob.strategy {
-        "spillway" | "spillway+wait" => {
+        "spillway" | "spillway+wait" | "spillway+launch" => {
             p.control.strategy = Strategy::Spillway;
             p.target.free_busy_ratio = value;
             p.target.wait_feedback = knob.strategy == "spillway+wait";
+            if knob.strategy != "spillway+launch" {
+                p.control.launch_interval = None;
+            }
         }
         "hpa" => {
             p.control.strategy = Strategy::Hpa;

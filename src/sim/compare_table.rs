@@ -111,14 +111,21 @@ pub fn table(c: &Comparison) -> String {
         s.push_str(&n);
         s.push('\n');
     }
-    if let Some(best) = c
+    // The cheapest of spillway's rows (`spillway+wait`, `spillway+launch` when the policy has
+    // them), named when it is not the plain one.
+    let cheapest = c
         .strategies
         .iter()
-        .find(|s| s.strategy == "spillway")
-        .and_then(|s| s.best.as_ref())
-    {
+        .filter(|s| s.strategy.starts_with("spillway"))
+        .filter_map(|s| s.best.as_ref().map(|b| (s.strategy.as_str(), b)))
+        .min_by(|a, b| a.1.ec2_billed_hours.total_cmp(&b.1.ec2_billed_hours));
+    if let Some((name, best)) = cheapest {
+        let how = match name {
+            "spillway" => String::new(),
+            other => format!(" ({other})"),
+        };
         s.push_str(&format!(
-            "To deploy spillway at its cheapest setting that meets the SLO: {} = {} in the policy.\n",
+            "To deploy spillway at its cheapest setting that meets the SLO{how}: {} = {} in the policy.\n",
             "target.free_busy_ratio", best.setting
         ));
     }
