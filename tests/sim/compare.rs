@@ -92,3 +92,57 @@ fn every_strategy_is_swept_to_its_cheapest_slo_meeting_setting_next_to_the_oracl
     }
     assert!(json["strategies"][0]["runs"].as_array().unwrap().len() >= 5);
 }
+
+/// `control.launch_interval` in a policy: compare sweeps spillway with full ticks alone
+/// (`spillway`) and with the launch-only ticks (`spillway+launch`), and every other strategy
+/// keeps its own period; on the day of a flash crowd, the launch-only ticks start the boots
+/// sooner, so the crowd waits less at the same headroom.
+#[test]
+fn launch_only_ticks_are_compared_with_and_without_and_shorten_a_crowds_wait() {
+    let policy = farm::picnik_with(
+        "window = \"60s\"",
+        "window = \"60s\"\nlaunch_interval = \"15s\"",
+    );
+    let knobs = compare::knobs(&policy);
+    let names: Vec<&str> = knobs.iter().map(|k| k.strategy).collect();
+    assert_eq!(
+        names,
+        [
+            "spillway",
+            "spillway+launch",
+            "hpa",
+            "target-tracking",
+            "static"
+        ]
+    );
+    let period = |k: &compare::Knob| {
+        let p = compare::configure(&policy, k, k.lo);
+        (p.control.interval.as_secs(), p.control.launch_interval)
+    };
+    let fifteen = Some(std::time::Duration::from_secs(15));
+    assert_eq!(period(&knobs[0]), (60, None));
+    assert_eq!(period(&knobs[1]), (60, fifteen));
+    assert_eq!(period(&knobs[2]), (15, None));
+
+    // The flash-crowd scenario's first crowd (35 h, twice the load within a minute).
+    let crowd = scenario::build("flash-crowd", 1).expect("scenario");
+    let jobs: Vec<_> = crowd
+        .jobs
+        .into_iter()
+        .filter(|j| (33 * 3_600_000..37 * 3_600_000).contains(&j.submit_ms))
+        .collect();
+    let p99 = |k: &compare::Knob| {
+        let p = compare::configure(&policy, k, 0.1);
+        spillway::sim::run(&p, &jobs, &SimConfig::default())
+            .report
+            .wait_p99_s
+    };
+    let (full, fast) = (p99(&knobs[0]), p99(&knobs[1]));
+    eprintln!(
+        "the crowd's p99 wait: {full} s on full ticks alone, {fast} s with launch-only ticks"
+    );
+    assert!(
+        fast < full,
+        "p99 with launch-only ticks {fast} s, with full ticks alone {full} s"
+    );
+}
