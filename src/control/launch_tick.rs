@@ -12,8 +12,9 @@
 //! are entered in the ledger.
 //!
 //! Measured (docs/RESULTS.md § Launch-only ticks): a 60 s loop with launch-only ticks every
-//! 15 s bills 22% less than the 60 s loop alone on `spike-shift` and 3% less on `flash-crowd`
-//! (seed 1, each at its cheapest SLO-meeting ratio), and about the same on steady days.
+//! 15 s bills 17–24% less than the 60 s loop alone on `spike-shift` and 0.4–4.5% less on
+//! `flash-crowd` (seeds 1–3, each at its cheapest SLO-meeting ratio), and about the same on
+//! steady days.
 
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
