@@ -269,7 +269,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             // A restart or failover: the memory is resumed as from `--state-file`, and the new
             // process has heard no worker yet.
             if config.faults.restarted_between(last_tick, now) {
-                memory = std::mem::take(&mut memory).resumed();
+                memory = memory.resumed();
                 obs.listening_since = Some(Timestamp(now));
                 world.dirty = true;
             }
@@ -301,7 +301,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             if let Some(waits) = &mut world.taken_waits {
                 obs.measured_wait = measured_wait(waits, now, window_ms);
             }
-            let step = decide_owned(policy, &obs, std::mem::take(&mut memory), Timestamp(now));
+            let step = decide_owned(policy, &obs, memory, Timestamp(now));
             decisions.record(&step.decision);
             if config.keep_decisions {
                 kept.push((now as f64 / 1000.0, step.decision.clone()));
