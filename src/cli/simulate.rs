@@ -286,7 +286,7 @@ pub fn samples_csv(policy: &Policy, out: &SimOutput) -> String {
             "{},{:.3},{},{},{}",
             s.t_s, s.demand, s.queued, s.busy, s.booting
         ));
-        for r in &s.ready {
+        for r in s.ready.iter() {
             text.push_str(&format!(",{r}"));
         }
         text.push('\n');
