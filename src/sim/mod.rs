@@ -171,6 +171,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         busy: 0.0,
         snapshots: VecDeque::new(),
     };
+    let mut listed = observe::Listed::new();
     let mut samples = Vec::new();
     let mut decisions = report::DecisionTally::default();
     let mut kept = Vec::new();
@@ -282,7 +283,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             let draining = world.idle_draining > 0;
             if world.dirty || ec2_down || was_down || hearing || partial_view || draining {
                 let listening = obs.listening_since.map(Timestamp::as_millis);
-                observe_pools(&world, policy, now, listening, &mut obs.pools);
+                observe_pools(&world, policy, now, listening, &mut obs.pools, &mut listed);
                 world.dirty = false;
             }
             partial_view = hearing;

@@ -59,6 +59,27 @@ pub(super) fn heard_at(index: u32, since: i64) -> i64 {
     since + (phase - since).rem_euclid(HEARTBEAT_EVERY_MS) + HEARTBEAT_LATENCY_MS
 }
 
+/// Which of the world's workers each pool's observed list holds, in order, when it holds every
+/// live one (`None` while a restarted observer is still hearing them): a pool whose live
+/// workers are the same as last time has its list updated in place.
+pub(super) type Listed = Vec<Option<Vec<u32>>>;
+
+/// A worker's state as its heartbeats (or, booting, the listing) report it at `now`.
+fn observed_state(w: &super::world::SimWorker, now: i64) -> WorkerState {
+    match w.state {
+        WState::Booting | WState::Gone => WorkerState::Booting,
+        WState::Idle { .. } if w.draining && now >= w.drained_at => WorkerState::Drained,
+        WState::Idle { .. } if w.draining => WorkerState::Draining { busy: false },
+        WState::Idle { since } => WorkerState::Idle {
+            since: Timestamp(since),
+        },
+        WState::Busy { .. } if w.draining => WorkerState::Draining { busy: true },
+        WState::Busy { since } => WorkerState::Busy {
+            since: Timestamp(since),
+        },
+    }
+}
+
 /// The workers of each pool as the controller would observe them at `now`, having listened
 /// since `listening` (ms; `None`: always).
 pub(super) fn observe_pools(
@@ -67,12 +88,32 @@ pub(super) fn observe_pools(
     now: i64,
     listening: Option<i64>,
     out: &mut Vec<PoolObservation>,
+    listed: &mut Listed,
 ) {
-    // Last tick's lists, whose ids are moved over rather than copied: most workers are still
-    // there, in the same order.
+    listed.resize(policy.pools.len(), None);
+    // Last tick's lists: a pool with the same live workers is updated in place; otherwise its
+    // ids are moved over rather than copied (most workers are still there, in the same order).
     let mut last: Vec<PoolObservation> = std::mem::take(out);
     for (p, pool) in policy.pools.iter().enumerate() {
-        let listed = pool.ec2().is_some();
+        let live = &world.live[p];
+        if let Some(o) = last.get_mut(p)
+            && o.pool == pool.name
+            && let Some(ws) = o.workers.as_mut()
+            && listening.is_none()
+            && listed[p].as_deref() == Some(live.as_slice())
+        {
+            for (seen, &i) in ws.iter_mut().zip(live) {
+                let w = &world.workers[i as usize];
+                seen.launched_at = Timestamp(w.launched_ms);
+                seen.state = observed_state(w, now);
+            }
+            out.push(PoolObservation {
+                pool: std::mem::take(&mut o.pool),
+                workers: o.workers.take(),
+            });
+            continue;
+        }
+        let reports_only = pool.ec2().is_none();
         let (name, mut previous) = match last.get_mut(p) {
             Some(o) if o.pool == pool.name => (
                 std::mem::take(&mut o.pool),
@@ -93,37 +134,27 @@ pub(super) fn observe_pools(
             }
             name.clone()
         };
-        let mut workers = Vec::with_capacity(world.live[p].len());
-        workers.extend(world.live[p].iter().filter_map(|&i| {
+        let mut workers = Vec::with_capacity(live.len());
+        workers.extend(live.iter().filter_map(|&i| {
             let w = &world.workers[i as usize];
             let unheard = listening.is_some_and(|since| now < heard_at(i, since))
                 && !matches!(w.state, WState::Booting | WState::Gone);
             if unheard {
                 // Only EC2 lists its instances; other pools' workers are their reports.
-                return listed.then(|| Worker {
+                return (!reports_only).then(|| Worker {
                     id: id_of(&w.id),
                     launched_at: Timestamp(w.launched_ms),
                     state: WorkerState::Booting,
                 });
             }
-            let state = match w.state {
-                WState::Booting | WState::Gone => WorkerState::Booting,
-                WState::Idle { .. } if w.draining && now >= w.drained_at => WorkerState::Drained,
-                WState::Idle { .. } if w.draining => WorkerState::Draining { busy: false },
-                WState::Idle { since } => WorkerState::Idle {
-                    since: Timestamp(since),
-                },
-                WState::Busy { .. } if w.draining => WorkerState::Draining { busy: true },
-                WState::Busy { since } => WorkerState::Busy {
-                    since: Timestamp(since),
-                },
-            };
             Some(Worker {
                 id: id_of(&w.id),
                 launched_at: Timestamp(w.launched_ms),
-                state,
+                state: observed_state(w, now),
             })
         }));
+        // Without a listening window every live worker is in the list, in order.
+        listed[p] = listening.is_none().then(|| live.clone());
         out.push(PoolObservation {
             pool: name,
             workers: Some(workers),
