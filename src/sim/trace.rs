@@ -137,7 +137,8 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             });
         }
     };
-    let mut rows = Vec::new();
+    // A row a line at most: sized once.
+    let mut rows = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
     let mut problems = Vec::new();
     let mut bad = 0usize;
     let mut last_t = f64::NEG_INFINITY;
@@ -255,7 +256,8 @@ pub fn to_jobs(
         return Err(TraceError::TooLarge { expected, scale });
     }
     let mut rng = SimRng::new(seed, 0x7ace);
-    let mut jobs = Vec::new();
+    // Sized once (a million-job log otherwise moves its jobs some twenty times as it grows).
+    let mut jobs = Vec::with_capacity((expected.ceil() as usize).min(1 << 24) + 16);
     match raw {
         RawTrace::JobLog(rows) => {
             let first = rows.first().map_or(0.0, |r| r.0);
