@@ -168,7 +168,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
         let mut vals = [0.0; 2];
         let mut ok = true;
         for k in 0..2 {
-            match fields[k].parse::<f64>() {
+            match plain_decimal(fields[k]).map_or_else(|| fields[k].parse::<f64>(), Ok) {
                 Ok(v) if v.is_finite() && v >= 0.0 => vals[k] = v,
                 _ => {
                     complain(format!(
@@ -293,6 +293,38 @@ pub fn to_jobs(
     Ok(jobs)
 }
 
+/// A number written as plain digits with at most one point and 15 significant digits (what
+/// trace files hold), read without the general parser: the digits as an integer divided by a
+/// power of ten, both exact in an f64, so the quotient is the correctly rounded value
+/// `str::parse` gives (Clinger's fast path). `None` for anything else (signs, exponents, more
+/// digits), which the general parser reads.
+fn plain_decimal(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (mut mantissa, mut digits, mut after_point) = (0u64, 0usize, None::<usize>);
+    for &b in s.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                if let Some(n) = after_point.as_mut() {
+                    *n += 1;
+                }
+            }
+            b'.' if after_point.is_none() => after_point = Some(0),
+            _ => return None,
+        }
+        if digits > 15 {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some(mantissa as f64 / POW10[after_point.unwrap_or(0)])
+}
+
 fn job(t: f64, duration_s: f64) -> Job {
     Job {
         submit_ms: (t * 1000.0).round() as i64,
@@ -304,6 +336,64 @@ fn job(t: f64, duration_s: f64) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_decimals_read_as_the_general_parser_reads_them() {
+        let typical = [
+            "0",
+            "0.0",
+            "7",
+            "125001.669",
+            "0.400",
+            "1.5",
+            "3.",
+            ".5",
+            "999999999999999",
+            "0.00000000000001",
+            "12345.678901234",
+            "0.1",
+            "0.3",
+            "86400",
+            "17304.25",
+        ];
+        for s in typical {
+            assert_eq!(
+                plain_decimal(s).map(f64::to_bits),
+                Some(s.parse::<f64>().unwrap().to_bits()),
+                "{s}"
+            );
+        }
+        // Anything else, sixteen digits or more (leading zeros count), goes to the general
+        // parser.
+        let others = [
+            "",
+            ".",
+            "1e3",
+            "-1",
+            "+1",
+            "1.2.3",
+            "1,5",
+            "1234567890123456",
+            "inf",
+            "NaN",
+            "0.000000000000001",
+        ];
+        for s in others {
+            assert_eq!(plain_decimal(s), None, "{s}");
+        }
+        // Random numbers as traces write them, bit for bit.
+        let mut rng = SimRng::new(7, 0);
+        for _ in 0..100_000 {
+            let v = rng.exponential(1000.0);
+            for s in [format!("{v:.3}"), format!("{v:.6}"), format!("{:.0}", v)] {
+                assert_eq!(
+                    plain_decimal(&s).map(f64::to_bits),
+                    Some(s.parse::<f64>().unwrap().to_bits()),
+                    "{s}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_bad_row_is_reported_with_its_line() {
