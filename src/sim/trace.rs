@@ -154,10 +154,13 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
                 problems.push(format!("{origin}:{}: {msg}", i + 1));
             }
         };
-        // Two fields, counted without collecting them (a trace may have millions of rows).
-        let mut parts = line.split(',').map(str::trim);
-        let fields = [parts.next().unwrap_or(""), parts.next().unwrap_or("")];
-        let found = 1 + usize::from(line.contains(',')) + parts.count();
+        // Two fields, found without collecting them (a trace may have millions of rows); the
+        // commas are counted only on a row that has too many.
+        let (fields, found) = match line.split_once(',') {
+            None => ([line, ""], 1),
+            Some((a, b)) if b.contains(',') => ([a, b], 2 + b.matches(',').count()),
+            Some((a, b)) => ([a.trim(), b.trim()], 2),
+        };
         if found != 2 {
             complain(format!(
                 "expected 2 fields ({}), found {found}",
