@@ -1,6 +1,7 @@
-//! Restarts and failovers while every worker is busy on a long render, end to end against moto
-//! with the real `spillway run` binary and example workers: the same busy instances survive
-//! (identities, not counts), nothing is launched twice, and no worker is told to drain.
+//! Restarts, failovers and a dry run while every worker is busy on a long render, end to end
+//! against moto with the real `spillway run` binary and example workers: the same busy
+//! instances survive (identities, not counts), nothing is launched twice, and no worker is told
+//! to drain.
 //!
 //! Reproduction (issue "the service knows before it acts"): workers busy and heartbeating,
 //! instances older than `boot_timeout`; the service SIGKILLed and started again. Its first tick,
@@ -91,6 +92,11 @@ async fn world(tag: &str, lease: bool) -> World {
 
 /// Starts `spillway run` as replica `id` on `port`, with its own state file.
 fn replica(w: &World, id: &str, port: u16) -> Replica {
+    replica_with(w, id, port, &[])
+}
+
+/// [`replica`] with more arguments (`--dry-run`, `--record FILE`).
+fn replica_with(w: &World, id: &str, port: u16, more: &[&str]) -> Replica {
     let state = w.dir.join(format!("{id}.state.json"));
     let bin = std::env::var("SPILLWAY_BIN").unwrap_or(env!("CARGO_BIN_EXE_spillway").into());
     Command::new(bin)
@@ -101,6 +107,7 @@ fn replica(w: &World, id: &str, port: u16) -> Replica {
         .arg(&state)
         .args(["--replica-id", id])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .args(more)
         .envs(moto::server().child_env())
         .env("SPILLWAY_TEST_TOKEN", TOKEN)
         .env("RUST_LOG", "error")
@@ -299,5 +306,68 @@ async fn five_leader_kills_terminate_no_busy_worker_and_launch_nothing() {
     assert_survived(&w, &before, fleet, "after 5 leader kills").await;
     eprintln!("busy failovers: 5 leader kills, {BUSY} busy instances survived, 0 launches");
     drop(front);
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
+
+/// A dry run started over a farm whose workers are all busy, with renders waiting that a real
+/// run would launch for: it decides those launches (its record says so) and makes none, and
+/// the same busy instances survive it (identities, not counts), their workers still on their
+/// renders. Until now the dry run was tested only on an empty fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_over_busy_workers_decides_but_changes_nothing() {
+    let _alone = support::alone().await;
+    let w = world("dry-busy", false).await;
+    let port = free_port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let fleet = run_fleet(&w, format!("127.0.0.1:{port}"), stop.clone());
+    let mut service = replica(&w, "only", port);
+    let before = until_busy(&w).await;
+    sigkill(&mut service, "spillway run");
+    // Renders the busy fleet cannot take: a real run would launch for them.
+    let sqs = moto::server().sqs_client(DEFAULT_ACCOUNT);
+    for i in 0..3 {
+        sqs.send_message()
+            .queue_url(&w.queue)
+            .message_body(format!(r#"{{"id":"waiting-{i}","duration_s":600}}"#))
+            .send()
+            .await
+            .unwrap();
+    }
+    let record = w.dir.join("dry-run.jsonl");
+    let mut dry = replica_with(
+        &w,
+        "only",
+        port,
+        &["--dry-run", "--record", record.to_str().unwrap()],
+    );
+    // Past learning the fleet (4 s), then many ticks of 500 ms judging what it hears.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let s = status(port).await.expect("the dry run answers /status");
+    sigkill(&mut dry, "the dry run");
+    stop.store(true, Ordering::SeqCst);
+    let fleet = fleet.await.expect("the worker fleet");
+    assert_survived(&w, &before, fleet, "after a dry run").await;
+    assert_eq!(s["dry_run"], true, "{s:#}");
+    let lines = std::fs::read_to_string(&record).expect("the dry run's record");
+    let launched: u64 = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|v| {
+            v["decision"]["actions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|a| a["action"] == "launch")
+        .map(|a| a["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        launched > 0,
+        "the dry run decided no launch for the waiting renders: {lines}"
+    );
+    eprintln!(
+        "dry run over {BUSY} busy workers: decided {launched} launches, made none; \
+         the same instances live"
+    );
     let _ = std::fs::remove_dir_all(&w.dir);
 }
