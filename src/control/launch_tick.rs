@@ -19,7 +19,7 @@
 use crate::model::Timestamp;
 use crate::policy::{Policy, Strategy};
 
-use super::decision::{Action, Decision, Reason, ReasonKind, Step};
+use super::decision::{Action, Reason, ReasonKind, Step};
 use super::facts::Facts;
 use super::memory::ControlMemory;
 use super::observation::Observation;
@@ -42,11 +42,12 @@ pub fn is_launch_only(policy: &Policy, memory: &ControlMemory, now: Timestamp) -
 pub fn decide(
     policy: &Policy,
     obs: &Observation,
+    facts: &Facts,
     mut memory: ControlMemory,
     now: Timestamp,
-    full_tick: fn(&Policy, &Observation, ControlMemory, Timestamp) -> Step,
+    full_tick: fn(&Policy, &Observation, &Facts, ControlMemory, Timestamp) -> Step,
 ) -> Step {
-    let trial = full_tick(policy, obs, memory.clone(), now);
+    let trial = full_tick(policy, obs, facts, memory.clone(), now);
     for boot in &obs.boots {
         memory.record_boot(*boot);
     }
@@ -64,19 +65,11 @@ pub fn decide(
     let decision = if launches && !removes {
         trial.decision
     } else {
-        let facts = Facts::gather(policy, obs, now);
-        let mut decision = Decision::new(
-            vec![Action::Hold {
-                pool: None,
-                reason: Reason::new(
-                    ReasonKind::BetweenTicks,
-                    "a launch-only tick: a full tick would launch nothing now",
-                ),
-            }],
-            facts.pools.iter().map(|f| f.capacity()).collect(),
+        let reason = Reason::new(
+            ReasonKind::BetweenTicks,
+            "a launch-only tick: a full tick would launch nothing now",
         );
-        super::state_figures(&mut decision, &facts);
-        decision
+        super::holding(reason, facts)
     };
     memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }

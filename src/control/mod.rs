@@ -45,16 +45,19 @@ pub fn decide_owned(
     memory: ControlMemory,
     now: Timestamp,
 ) -> Step {
+    let facts = Facts::gather(policy, obs, now);
     if launch_tick::is_launch_only(policy, &memory, now) {
-        return launch_tick::decide(policy, obs, memory, now, full_tick);
+        return launch_tick::decide(policy, obs, &facts, memory, now, full_tick);
     }
-    full_tick(policy, obs, memory, now)
+    full_tick(policy, obs, &facts, memory, now)
 }
 
-/// A full tick: everything [`decide_owned`] does, every `control.interval`.
+/// A full tick: everything [`decide_owned`] does, every `control.interval`, on the
+/// observation's `facts`.
 fn full_tick(
     policy: &Policy,
     obs: &Observation,
+    facts: &Facts,
     mut memory: ControlMemory,
     now: Timestamp,
 ) -> Step {
@@ -70,7 +73,6 @@ fn full_tick(
         memory.last_full_tick = Some(now);
         memory.completed_between = Some(0);
     }
-    let facts = Facts::gather(policy, obs, now);
     memory.ticks = memory.ticks.saturating_add(1);
     // What EC2 cost since the previous tick (unknown while a listing fails: not counted).
     if let Some(last) = memory.last_tick
@@ -79,7 +81,7 @@ fn full_tick(
         let hours = now.since(last).as_secs_f64() / 3600.0;
         memory
             .ledger
-            .record_spend(now, caps::hourly_spend(policy, &facts) * hours);
+            .record_spend(now, caps::hourly_spend(policy, facts) * hours);
     }
     // A jobs-done count beyond any farm's (a hostile worker's counter) is unknown.
     let completed = completed.filter(|&n| n as f64 <= facts::MAX_MESSAGES);
@@ -96,23 +98,30 @@ fn full_tick(
             ReasonKind::Paused,
             format!("scaling is paused ({why}); observing, not acting"),
         );
-        let desired: Vec<u32> = facts.pools.iter().map(|f| f.capacity()).collect();
-        let mut decision = Decision::new(vec![Action::Hold { pool: None, reason }], desired);
-        state_figures(&mut decision, &facts);
+        let decision = holding(reason, facts);
         return Step { decision, memory };
     }
     // Strategies size the fleet for interactive work; the batch's allotment comes on top.
-    let view = batch::interactive_view(policy, &facts, memory.batch.allotted);
+    let view = batch::interactive_view(policy, facts, memory.batch.allotted);
     let plan = strategy::plan(policy, obs, &view, &mut memory, now);
     // spillway alone sizes a batch's own EC2 allotment on top of the interactive target.
     let plan = match policy.control.strategy {
-        Strategy::Spillway => batch::plan(policy, &facts, &view, &mut memory, plan, now),
+        Strategy::Spillway => batch::plan(policy, facts, &view, &mut memory, plan, now),
         _ => plan,
     };
-    let mut decision = allocate::plan_actions(policy, obs, &facts, &memory.ledger, plan, now);
-    state_figures(&mut decision, &facts);
+    let mut decision = allocate::plan_actions(policy, obs, facts, &memory.ledger, plan, now);
+    state_figures(&mut decision, facts);
     memory.ledger.record_launches(now, decision.launched());
     Step { decision, memory }
+}
+
+/// Holding every pool at what it has, for `reason` (paused, or a launch-only tick with nothing
+/// to launch), with the decided figures.
+fn holding(reason: Reason, facts: &Facts) -> Decision {
+    let desired = facts.pools.iter().map(|f| f.capacity()).collect();
+    let mut decision = Decision::new(vec![Action::Hold { pool: None, reason }], desired);
+    state_figures(&mut decision, facts);
+    decision
 }
 
 /// Ends every reason with the figures decided, the same ones `/status` and the metrics show

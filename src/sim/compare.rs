@@ -96,9 +96,6 @@ pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
             p.control.strategy = Strategy::Spillway;
             p.target.free_busy_ratio = value;
             p.target.wait_feedback = knob.strategy == "spillway+wait";
-            if knob.strategy != "spillway+launch" {
-                p.control.launch_interval = None;
-            }
         }
         "hpa" => {
             p.control.strategy = Strategy::Hpa;
@@ -123,8 +120,9 @@ pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
             p.budget.max_hourly_usd = None;
         }
     }
-    // Launches between ticks are spillway's rule: every other strategy keeps its own period.
-    if !matches!(p.control.strategy, Strategy::Spillway) {
+    // Launch-only ticks run in `spillway+launch` alone: `spillway` shows the full ticks
+    // without them, and every other strategy keeps its own period.
+    if knob.strategy != "spillway+launch" {
         p.control.launch_interval = None;
     }
     p

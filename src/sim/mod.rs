@@ -140,7 +140,7 @@ fn measured_wait(
 pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     let mut world = World::new(policy, jobs.len(), config);
     let has_batch = jobs.iter().any(|j| j.class == JobClass::Batch);
-    let interval_ms = policy.control.tick_every().as_millis().max(1) as i64;
+    let tick_ms = policy.control.tick_every().as_millis().max(1) as i64;
     let window_ms = policy.control.window.as_millis().max(1) as i64;
     let sample_ms = (config.sample_every_s * 1000.0).max(1.0) as i64;
     let last_submit = jobs.last().map_or(0, |j| j.submit_ms);
@@ -173,7 +173,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
     };
     let mut listed = observe::Listed::new();
     let mut samples = Vec::new();
-    let mut decisions = report::DecisionTally::default();
+    let mut decisions = report::DecisionCounts::default();
     let mut kept = Vec::new();
     let mut was_down = false;
     let (mut next_job, mut next_tick, mut next_sample) = (0usize, 0i64, 0i64);
@@ -222,7 +222,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         } else {
             let ec2_down = config.faults.ec2_down(now);
             let rate = config.faults.spot_interruptions_per_hour;
-            for s in world.interrupt_spot(rate, interval_ms, jobs, now) {
+            for s in world.interrupt_spot(rate, tick_ms, jobs, now) {
                 schedule(&mut heap, Some(s));
             }
             let (visible_avg, busy_avg) = integrals.window_mean(now, window_ms);
@@ -311,7 +311,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                 schedule(&mut heap, Some(s));
             }
             memory = step.memory;
-            next_tick += interval_ms;
+            next_tick += tick_ms;
         }
     }
     progress.finish();

@@ -22,13 +22,17 @@ pub struct DecisionTally {
     pub ticks: u64,
     /// `"launch/backlog"` → count, and so on.
     pub actions: BTreeMap<String, u64>,
-    /// The counts by the labels themselves, written into `actions` by [`Self::settled`]
-    /// (a key is written once a run, not once a tick).
-    #[serde(skip)]
+}
+
+/// A run's decisions counted by their labels as they come: the keys of a [`DecisionTally`] are
+/// written once a run, not once a tick.
+#[derive(Debug, Default)]
+pub struct DecisionCounts {
+    ticks: u64,
     by_label: BTreeMap<(&'static str, &'static str), u64>,
 }
 
-impl DecisionTally {
+impl DecisionCounts {
     /// Counts one decision.
     pub fn record(&mut self, d: &Decision) {
         self.ticks += 1;
@@ -40,17 +44,16 @@ impl DecisionTally {
         }
     }
 
-    /// The tally with every count in `actions`.
-    pub fn settled(&self) -> DecisionTally {
-        let mut out = DecisionTally {
+    /// The counts as the report's tally.
+    pub fn tally(&self) -> DecisionTally {
+        DecisionTally {
             ticks: self.ticks,
-            actions: self.actions.clone(),
-            by_label: BTreeMap::new(),
-        };
-        for ((action, reason), n) in &self.by_label {
-            *out.actions.entry(format!("{action}/{reason}")).or_default() += n;
+            actions: self
+                .by_label
+                .iter()
+                .map(|((action, reason), n)| (format!("{action}/{reason}"), *n))
+                .collect(),
         }
-        out
     }
 }
 
@@ -122,7 +125,7 @@ impl Report {
         world: &World,
         samples: &[Sample],
         curve: &[f64],
-        decisions: &DecisionTally,
+        decisions: &DecisionCounts,
         end_ms: i64,
         config: &SimConfig,
     ) -> Report {
@@ -199,7 +202,7 @@ impl Report {
             ),
             elasticity: demand::elasticity(policy, samples, curve),
             simulated_hours: end_ms as f64 / 3_600_000.0,
-            decisions: decisions.settled(),
+            decisions: decisions.tally(),
         }
     }
 

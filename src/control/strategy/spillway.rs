@@ -143,7 +143,7 @@ pub fn configured_boot(policy: &Policy) -> Duration {
 /// still unserved a tick later, or one large next to the fleet, does. With a measured
 /// throughput the queue's drain time is known: launch when it exceeds half the wait SLO;
 /// without one, fall back to the queue's persistence or size. Remembers this tick's backlog.
-pub fn backlog(policy: &Policy, facts: &Facts, memory: &mut ControlMemory) -> Option<f64> {
+fn backlog(policy: &Policy, facts: &Facts, memory: &mut ControlMemory) -> Option<f64> {
     // Workers not heard from yet (a restart) may be idle: counted here like booting ones.
     let unserved = facts.queue_latest.visible - (facts.idle + facts.booting + facts.unknown) as f64;
     let persistent = match memory.throughput {
