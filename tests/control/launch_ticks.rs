@@ -123,26 +123,25 @@ fn completions_of_launch_only_ticks_count_at_the_next_full_tick() {
 
 #[test]
 fn a_launch_interval_must_divide_the_interval_and_belongs_to_spillway() {
-    let text = policy::EMBEDDED_DEFAULT.replace(
-        "window = \"60s\"",
-        "window = \"60s\"\nlaunch_interval = \"25s\"",
-    );
-    let e = policy::from_toml_str(&text, "p.toml")
-        .unwrap_err()
-        .to_string();
+    // The seed's text with a launch interval and `edits`: the checker's message.
+    let refused = |every: &str, edits: &[(&str, &str)]| {
+        let mut text = policy::EMBEDDED_DEFAULT.replace(
+            "window = \"60s\"",
+            &format!("window = \"60s\"\nlaunch_interval = \"{every}\""),
+        );
+        for (from, to) in edits {
+            text = text.replace(from, to);
+        }
+        policy::from_toml_str(&text, "p.toml")
+            .unwrap_err()
+            .to_string()
+    };
+    let e = refused("25s", &[]);
     assert!(
         e.contains("control.launch_interval") && e.contains("whole ticks"),
         "{e}"
     );
-    let text = policy::EMBEDDED_DEFAULT
-        .replace(
-            "window = \"60s\"",
-            "window = \"60s\"\nlaunch_interval = \"15s\"",
-        )
-        .replace("strategy = \"spillway\"", "strategy = \"hpa\"");
-    let e = policy::from_toml_str(&text, "p.toml")
-        .unwrap_err()
-        .to_string();
+    let e = refused("15s", &[("strategy = \"spillway\"", "strategy = \"hpa\"")]);
     assert!(
         e.contains("control.launch_interval") && e.contains("spillway's rule"),
         "{e}"

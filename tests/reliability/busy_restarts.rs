@@ -46,8 +46,9 @@ struct World {
 }
 
 /// A queue with [`BUSY`] ten-minute renders and a policy whose `boot_timeout` (3 s) every
-/// instance outlives: an instance not heard from would be judged overdue at once.
-async fn world(tag: &str, lease: bool) -> World {
+/// instance outlives: an instance not heard from would be judged overdue at once. With
+/// `launch`, the policy has launch-only ticks every 250 ms between its 500 ms full ticks.
+async fn world(tag: &str, lease: bool, launch: bool) -> World {
     let server = moto::server();
     let name = format!("{tag}-{}-{}", moto::fresh_account(), std::process::id());
     let sqs = server.sqs_client(DEFAULT_ACCOUNT);
@@ -73,7 +74,14 @@ async fn world(tag: &str, lease: bool) -> World {
         instance_types: r#"["c5.large"]"#,
     }
     .toml()
-    .replace("interval = \"1s\"", "interval = \"500ms\"");
+    .replace(
+        "interval = \"1s\"",
+        if launch {
+            "interval = \"500ms\"\nlaunch_interval = \"250ms\""
+        } else {
+            "interval = \"500ms\""
+        },
+    );
     if lease {
         let ddb = server.dynamodb_client(DEFAULT_ACCOUNT);
         support::leases::create_table(&ddb, &name).await;
@@ -214,6 +222,18 @@ async fn assert_survived(w: &World, before: &BTreeSet<String>, fleet: Fleet, wha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sigkill_restarts_terminate_no_busy_worker_and_launch_nothing() {
+    sigkill_restarts("restarts", false).await;
+}
+
+/// The same with launch-only ticks between the full ones: a restarted service's first tick is
+/// a full one (the resumed memory has no last full tick), and no launch-only tick judges a
+/// worker it has not heard from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_sigkill_restarts_with_launch_only_ticks_terminate_and_launch_nothing() {
+    sigkill_restarts("launch-restarts", true).await;
+}
+
+async fn sigkill_restarts(tag: &str, launch: bool) {
     let _alone = support::alone().await;
     let seed: u64 = std::env::var("SPILLWAY_RESTART_SEED")
         .ok()
@@ -221,7 +241,7 @@ async fn twenty_sigkill_restarts_terminate_no_busy_worker_and_launch_nothing() {
         .unwrap_or_else(|| fastrand::u64(..));
     eprintln!("busy restarts: SPILLWAY_RESTART_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let w = world("restarts", false).await;
+    let w = world(tag, false, launch).await;
     let port = free_port();
     let stop = Arc::new(AtomicBool::new(false));
     let fleet = run_fleet(&w, format!("127.0.0.1:{port}"), stop.clone());
@@ -248,14 +268,26 @@ async fn twenty_sigkill_restarts_terminate_no_busy_worker_and_launch_nothing() {
         .and_then(|p| p.iter().find(|p| p["pool"] == "ec2"))
         .map(|p| p["busy"].clone());
     assert_eq!(busy, Some(serde_json::json!(BUSY)), "{last:#}");
-    eprintln!("busy restarts: 20 SIGKILL restarts, {BUSY} busy instances survived, 0 launches");
+    eprintln!(
+        "busy restarts ({tag}): 20 SIGKILL restarts, {BUSY} busy instances survived, 0 launches"
+    );
     let _ = std::fs::remove_dir_all(&w.dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_leader_kills_terminate_no_busy_worker_and_launch_nothing() {
+    leader_kills("failovers", false).await;
+}
+
+/// The same with launch-only ticks: a replica that takes the lease starts from a full tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_leader_kills_with_launch_only_ticks_terminate_and_launch_nothing() {
+    leader_kills("launch-failovers", true).await;
+}
+
+async fn leader_kills(tag: &str, launch: bool) {
     let _alone = support::alone().await;
-    let w = world("failovers", true).await;
+    let w = world(tag, true, launch).await;
     let ports = [free_port(), free_port()];
     let ids = ["replica-a", "replica-b"];
     // Workers know one address: the front passes every connection to A while A is up.
@@ -304,7 +336,7 @@ async fn five_leader_kills_terminate_no_busy_worker_and_launch_nothing() {
         sigkill(r, ids[k]);
     }
     assert_survived(&w, &before, fleet, "after 5 leader kills").await;
-    eprintln!("busy failovers: 5 leader kills, {BUSY} busy instances survived, 0 launches");
+    eprintln!("busy failovers ({tag}): 5 leader kills, {BUSY} busy instances survived, 0 launches");
     drop(front);
     let _ = std::fs::remove_dir_all(&w.dir);
 }
@@ -312,11 +344,12 @@ async fn five_leader_kills_terminate_no_busy_worker_and_launch_nothing() {
 /// A dry run started over a farm whose workers are all busy, with renders waiting that a real
 /// run would launch for: it decides those launches (its record says so) and makes none, and
 /// the same busy instances survive it (identities, not counts), their workers still on their
-/// renders. Until now the dry run was tested only on an empty fleet.
+/// renders. The policy has launch-only ticks, so those are dry too. Until now the dry run was
+/// tested only on an empty fleet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_over_busy_workers_decides_but_changes_nothing() {
     let _alone = support::alone().await;
-    let w = world("dry-busy", false).await;
+    let w = world("dry-busy", false, true).await;
     let port = free_port();
     let stop = Arc::new(AtomicBool::new(false));
     let fleet = run_fleet(&w, format!("127.0.0.1:{port}"), stop.clone());
