@@ -82,6 +82,7 @@ fn farm(policy: &Policy, per_pool: usize, now: Timestamp) -> Observation {
         listening_since: None,
         oracle_plan: None,
         measured_wait: None,
+        by_class: None,
     }
 }
 

@@ -233,7 +233,7 @@ pub fn plan_actions(
         && let Some(spend_cap) = caps::spend_cap(policy, ledger, now)
     {
         let cap = spend_cap.usd_per_hour;
-        let spend = caps::hourly_spend(policy, facts);
+        let spend = caps::fleet_spend(policy, facts);
         let price = policy
             .pools
             .iter()

@@ -48,18 +48,30 @@ pub fn room(policy: &Policy, facts: &Facts, index: usize) -> u32 {
 }
 
 /// Hourly price of every launched worker that exists (any state: EC2 instances, and command
-/// pools' VMs when they have a price).
+/// pools' VMs when they have a price), with the rest of the fleet's when one job class is
+/// decided ([`Facts::spend_elsewhere`]): what the budgets judge.
+pub fn fleet_spend(policy: &Policy, facts: &Facts) -> f64 {
+    hourly_spend(policy, facts) + facts.spend_elsewhere
+}
+
+/// Hourly price of the policy's launched workers that exist (any state: EC2 instances, and
+/// command pools' VMs when they have a price).
 pub fn hourly_spend(policy: &Policy, facts: &Facts) -> f64 {
     policy
         .pools
         .iter()
         .zip(&facts.pools)
-        .filter(|(p, _)| p.scaling().is_some())
-        .map(|(p, f)| {
-            let n = f.capacity() + f.draining + f.overdue.len() as u32;
-            n as f64 * p.cost_per_hour
-        })
+        .map(|(p, f)| pool_spend(p, f))
         .sum()
+}
+
+/// Hourly price of one pool's launched workers that exist (0 for a static pool).
+pub fn pool_spend(pool: &crate::policy::Pool, facts: &super::facts::PoolFacts) -> f64 {
+    if pool.scaling().is_none() {
+        return 0.0;
+    }
+    let n = facts.capacity() + facts.draining + facts.overdue.len() as u32;
+    n as f64 * pool.cost_per_hour
 }
 
 /// The most EC2 may cost per hour now under `budget.max_daily_usd`: the rate
@@ -188,7 +200,7 @@ pub fn grant_launch(
     if let Some(cap) = daily_rate_cap(policy, ledger, now)
         && pool.cost_per_hour > 0.0
     {
-        let spend = hourly_spend(policy, facts) + planned_usd;
+        let spend = fleet_spend(policy, facts) + planned_usd;
         let affordable = ((cap.usd_per_hour - spend) / pool.cost_per_hour + 1e-9)
             .floor()
             .max(0.0) as u32;
@@ -203,7 +215,7 @@ pub fn grant_launch(
     if let Some(max_usd) = policy.budget.max_hourly_usd
         && pool.cost_per_hour > 0.0
     {
-        let spend = hourly_spend(policy, facts) + planned_usd;
+        let spend = fleet_spend(policy, facts) + planned_usd;
         let affordable = ((max_usd - spend) / pool.cost_per_hour + 1e-9)
             .floor()
             .max(0.0) as u32;

@@ -98,6 +98,10 @@ pub struct Facts {
     pub missing_pool: Option<String>,
     /// The measured queue wait of the window, when it is a plausible one.
     pub measured_wait: Option<super::MeasuredWait>,
+    /// With job classes, deciding one class: what the rest of the fleet costs per hour (the
+    /// other classes' workers, and what they launched or removed this tick), which the class's
+    /// budget caps count with its own spend. 0 for a farm without classes.
+    pub spend_elsewhere: f64,
 }
 
 impl Facts {
@@ -124,6 +128,7 @@ impl Facts {
             measured_wait: obs
                 .measured_wait
                 .filter(|m| m.jobs > 0 && m.p99_s.is_finite() && m.p99_s >= 0.0),
+            spend_elsewhere: 0.0,
         };
         // Statistics that are not counts (not numbers, negative) are unknown, not zero.
         if let Some(q) = &obs.queue

@@ -74,6 +74,10 @@ pub struct ControlMemory {
     /// ticks are not). Never saved: a loaded memory selects it again.
     #[serde(skip)]
     pub boot_p90: BootP90,
+    /// With job classes: each class's own memory, in the policy's class order (the ledger
+    /// is this one's, shared by all of them; theirs is only lent for the tick).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ControlMemory>,
 }
 
 /// A figure derived from `boot_samples`: not part of the memory's state, so two memories
@@ -135,6 +139,7 @@ impl ControlMemory {
         self.batch.lower = None;
         self.hpa = HpaMemory::default();
         self.target_tracking = TargetTrackingMemory::default();
+        self.classes = self.classes.into_iter().map(Self::resumed).collect();
         self
     }
 

@@ -14,6 +14,7 @@
 pub mod allocate;
 pub mod batch;
 pub mod caps;
+mod classes;
 pub mod decision;
 pub mod facts;
 pub mod launch_tick;
@@ -30,7 +31,7 @@ use crate::policy::{Policy, Strategy};
 pub use decision::{Action, Decision, FleetPlan, Reason, ReasonKind, Step};
 pub use facts::{Facts, QueueStatus};
 pub use memory::ControlMemory;
-pub use observation::{MeasuredWait, Observation, PoolObservation, QueueObservation};
+pub use observation::{ByClass, MeasuredWait, Observation, PoolObservation, QueueObservation};
 
 /// Decides what to do this tick. Pure: same inputs, same output.
 pub fn decide(policy: &Policy, obs: &Observation, memory: &ControlMemory, now: Timestamp) -> Step {
@@ -45,7 +46,23 @@ pub fn decide_owned(
     memory: ControlMemory,
     now: Timestamp,
 ) -> Step {
-    let facts = Facts::gather(policy, obs, now);
+    if !policy.classes.is_empty() {
+        return classes::decide(policy, obs, memory, now);
+    }
+    decide_farm(policy, obs, memory, now, 0.0)
+}
+
+/// [`decide_owned`] for one farm (a policy without job classes, or one class of one), whose
+/// budgets also count `spend_elsewhere` dollars per hour spent by the rest of the fleet.
+fn decide_farm(
+    policy: &Policy,
+    obs: &Observation,
+    memory: ControlMemory,
+    now: Timestamp,
+    spend_elsewhere: f64,
+) -> Step {
+    let mut facts = Facts::gather(policy, obs, now);
+    facts.spend_elsewhere = spend_elsewhere;
     if launch_tick::is_launch_only(policy, &memory, now) {
         return launch_tick::decide(policy, obs, &facts, memory, now, full_tick);
     }

@@ -55,6 +55,26 @@ pub struct Observation {
     /// reported one (unknown, never zero). Read only with `target.wait_feedback`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_wait: Option<MeasuredWait>,
+    /// With job classes ([`Policy::classes`]): each queue and pool on its own, which `decide`
+    /// sizes each class from; `None` without classes (one farm: the fields above say it all).
+    ///
+    /// [`Policy::classes`]: crate::policy::Policy::classes
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_class: Option<ByClass>,
+}
+
+/// What job classes need observed apart: each `[[queue]]`'s statistics, and each pool's boots
+/// and completions (so that each class learns its own boot time and throughput).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ByClass {
+    /// One per `[[queue]]`, in policy order; `None` when it could not be read.
+    pub queues: Vec<Option<QueueObservation>>,
+    /// One per pool, in policy order: launch-to-ready durations since the previous
+    /// observation.
+    pub boots: Vec<Vec<Duration>>,
+    /// One per pool, in policy order: jobs its workers finished since the previous
+    /// observation; `None` when unknown.
+    pub completed: Vec<Option<u64>>,
 }
 
 /// The queue waits users actually had: the interactive jobs taken within the window, as

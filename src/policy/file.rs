@@ -21,7 +21,8 @@ pub struct PolicyFile {
     pub batch: Option<Spanned<BatchSection>>,
     pub hpa: Option<Spanned<HpaSection>>,
     pub target_tracking: Option<Spanned<TargetTrackingSection>>,
-    /// `[[queue]]`: the SQS queues the live service observes (the simulator ignores them).
+    /// `[[queue]]`: the SQS queues the live service observes; with `pools`, job classes that
+    /// the simulator models too.
     #[serde(default, rename = "queue")]
     pub queues: Vec<Spanned<QueueSection>>,
     /// `[heartbeat]`: how workers report to the live service.
@@ -37,6 +38,10 @@ pub struct QueueSection {
     pub name: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
     pub class: Option<Spanned<String>>,
+    /// The pools whose workers may take this queue's jobs (default: every pool).
+    pub pools: Option<Spanned<Vec<String>>>,
+    /// This queue's own SLO, in place of `target.wait_slo`.
+    pub wait_slo: Option<Spanned<String>>,
 }
 
 /// `[heartbeat]`.

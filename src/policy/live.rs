@@ -48,6 +48,13 @@ pub struct QueueSpec {
     pub name: String,
     pub url: String,
     pub class: QueueClass,
+    /// The pools whose workers may take its jobs (indices into `Policy::pools`, in policy
+    /// order): every pool unless `pools` is written.
+    pub pools: Vec<usize>,
+    /// Whether `pools` was written (the queue is bound to some pools: job classes).
+    pub bound: bool,
+    /// Its own SLO (`wait_slo`), in place of `target.wait_slo`.
+    pub wait_slo: Option<std::time::Duration>,
 }
 
 /// `class`: interactive jobs drive the controller; batch jobs are backfill.
@@ -227,7 +234,12 @@ impl Checker<'_> {
     }
 
     /// A list of non-empty, distinct names, each starting with `prefix`.
-    fn names(&mut self, v: Option<Spanned<Vec<String>>>, field: &str, prefix: &str) -> Vec<String> {
+    pub(super) fn names(
+        &mut self,
+        v: Option<Spanned<Vec<String>>>,
+        field: &str,
+        prefix: &str,
+    ) -> Vec<String> {
         let Some(v) = v else { return Vec::new() };
         let at = v.span().start;
         let list = v.into_inner();

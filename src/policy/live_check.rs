@@ -11,8 +11,12 @@ use super::file::{HeartbeatSection, LeaseSection, QueueSection};
 use super::live::{HeartbeatSettings, LeaseSettings, QueueClass, QueueSpec};
 
 impl Checker<'_> {
-    /// The `[[queue]]` entries.
-    pub(super) fn queues(&mut self, raw: Vec<Spanned<QueueSection>>) -> Vec<QueueSpec> {
+    /// The `[[queue]]` entries; `pools` are the policy's pools, which a queue's `pools` name.
+    pub(super) fn queues(
+        &mut self,
+        raw: Vec<Spanned<QueueSection>>,
+        pools: &[super::Pool],
+    ) -> Vec<QueueSpec> {
         let mut out: Vec<QueueSpec> = Vec::new();
         if raw.len() > MAX_SECTIONS {
             self.problem(
@@ -63,7 +67,38 @@ impl Checker<'_> {
                     }
                 }
             };
-            out.push(QueueSpec { name, url, class });
+            let bound = q.pools.is_some();
+            let pools_at = q.pools.as_ref().map_or(at, |p| p.span().start);
+            let names = self.names(q.pools, &f("pools"), "");
+            let mut indices: Vec<usize> = Vec::with_capacity(names.len());
+            for name in &names {
+                match pools.iter().position(|p| &p.name == name) {
+                    Some(i) => indices.push(i),
+                    None => self.problem(
+                        pools_at,
+                        &f("pools"),
+                        format!("no [[pool]] is named \"{name}\""),
+                    ),
+                }
+            }
+            // Taken in policy order (datacenter first, then command pools, then EC2).
+            indices.sort_unstable();
+            indices.dedup();
+            if !bound {
+                indices = (0..pools.len()).collect();
+            }
+            let wait_slo = q
+                .wait_slo
+                .is_some()
+                .then(|| self.positive_duration(q.wait_slo, at, &f("wait_slo"), None));
+            out.push(QueueSpec {
+                name,
+                url,
+                class,
+                pools: indices,
+                bound,
+                wait_slo,
+            });
         }
         out
     }

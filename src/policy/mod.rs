@@ -6,6 +6,7 @@
 
 mod budget_check;
 mod checker;
+mod classes;
 pub mod file;
 mod live;
 mod live_check;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use checker::Problem;
+pub use classes::Class;
 pub use live::{
     Ec2Launch, HeartbeatSettings, LaunchSource, LeaseSettings, Market, QueueClass, QueueSpec,
 };
@@ -108,6 +110,9 @@ pub struct Policy {
     pub target_tracking: TargetTrackingSettings,
     /// `[[queue]]`: queues the live service observes (empty for simulation-only policies).
     pub queues: Vec<QueueSpec>,
+    /// Job classes, when queues name their pools and these fall apart into separate farms
+    /// (each sized on its own); empty for one farm (docs/policy.md § Job classes).
+    pub classes: Vec<Class>,
     /// `[heartbeat]`: worker reporting for the live service.
     pub heartbeat: Option<HeartbeatSettings>,
     /// `[lease]`: leader election between service replicas; `None` runs a single replica.

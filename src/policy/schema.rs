@@ -182,7 +182,13 @@ const SECTIONS: &[Section] = &[
     Section {
         name: "queue",
         repeated: true,
-        keys: &[("name", Text), ("url", Text), ("class", Text)],
+        keys: &[
+            ("name", Text),
+            ("url", Text),
+            ("class", Text),
+            ("pools", Texts),
+            ("wait_slo", Duration),
+        ],
     },
     Section {
         name: "heartbeat",

@@ -263,8 +263,10 @@ impl Checker<'_> {
             );
         }
         let mut pools: Vec<Pool> = Vec::new();
+        let mut pool_at: Vec<usize> = Vec::new();
         for (i, p) in raw.pools.into_iter().take(MAX_SECTIONS).enumerate() {
             let at = p.span().start;
+            pool_at.push(at);
             let pool = self.pool(i, at, p.into_inner());
             if let Some(first) = pools.iter().position(|q| q.name == pool.name) {
                 self.problem(
@@ -348,11 +350,12 @@ impl Checker<'_> {
                 .max(1),
         };
 
-        let queues = self.queues(raw.queues);
+        let queues = self.queues(raw.queues, &pools);
         let heartbeat = self.heartbeat(raw.heartbeat);
         let lease = self.lease(raw.lease);
-        Policy {
+        let mut policy = Policy {
             name,
+            classes: Vec::new(),
             queues,
             heartbeat,
             lease,
@@ -379,6 +382,28 @@ impl Checker<'_> {
             batch,
             hpa,
             target_tracking,
+        };
+        match super::classes::derive(&mut policy) {
+            Ok(classes) => policy.classes = classes,
+            Err(unserved) => {
+                for u in unserved {
+                    let i = policy
+                        .pools
+                        .iter()
+                        .position(|p| p.name == u.pool)
+                        .unwrap_or(0);
+                    self.problem(
+                        pool_at.get(i).copied().unwrap_or(0),
+                        &format!("pool[{i}].name"),
+                        format!(
+                            "pool \"{}\" takes no queue's jobs: a [[queue]] names its pools, and \
+                             none names this one (add it to a queue's pools, or remove it)",
+                            u.pool
+                        ),
+                    );
+                }
+            }
         }
+        policy
     }
 }

@@ -265,6 +265,7 @@ impl Engine {
             listening_since: Some(self.listening_since),
             oracle_plan: None,
             measured_wait: self.recent_waits.measured(&interactive),
+            by_class: None,
         };
         self.metrics
             .paused

@@ -158,6 +158,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         listening_since: None,
         oracle_plan: config.oracle_plan.clone(),
         measured_wait: None,
+        by_class: None,
     };
     let mut integrals = Integrals {
         last_ms: 0,

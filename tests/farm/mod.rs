@@ -320,6 +320,7 @@ impl Farm {
             listening_since: self.listening_since,
             oracle_plan: None,
             measured_wait: None,
+            by_class: None,
         }
     }
 

@@ -174,6 +174,7 @@ fn a_lost_worker_still_running_leaves_no_room_for_a_launch_beyond_the_budget() {
         listening_since: None,
         oracle_plan: None,
         measured_wait: None,
+        by_class: None,
     };
     let step = crate::control::decide(
         &p,
