@@ -109,6 +109,7 @@ mod tests {
             submit_ms: (submit_s * 1000.0) as i64,
             duration_s,
             class: JobClass::Interactive,
+            queue: 0,
         }
     }
 

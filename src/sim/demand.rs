@@ -172,6 +172,7 @@ mod tests {
             submit_ms: (at_s * 1000.0) as i64,
             duration_s: dur_s,
             class: JobClass::Interactive,
+            queue: 0,
         }
     }
 

@@ -116,6 +116,7 @@ pub fn jobs_from(
                 .filter(|d| d.is_finite() && *d >= 0.0)
                 .unwrap_or_else(|| durations.sample(&mut rng)),
             class: JobClass::Batch,
+            queue: 0,
         })
         .collect())
 }

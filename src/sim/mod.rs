@@ -30,8 +30,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use crate::control::strategy::oracle::OraclePlan;
-use crate::control::{ControlMemory, Decision, Observation, QueueObservation, decide_owned};
-use crate::model::{QueueStats, Timestamp};
+use crate::control::{ByClass, ControlMemory, Decision, Observation, decide_owned};
+use crate::model::Timestamp;
 use crate::policy::Policy;
 
 use observe::{Integrals, observe_pools};
@@ -160,17 +160,12 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         measured_wait: None,
         by_class: None,
     };
-    let mut integrals = Integrals {
-        last_ms: 0,
-        visible: 0.0,
-        busy: 0.0,
-        snapshots: VecDeque::new(),
-    };
-    let mut batch_integrals = Integrals {
-        last_ms: 0,
-        visible: 0.0,
-        busy: 0.0,
-        snapshots: VecDeque::new(),
+    let mut integrals = Integrals::new();
+    let mut batch_integrals = Integrals::new();
+    // With job classes, each queue on its own as well.
+    let mut lane_integrals: Vec<Integrals> = match world.per_pool {
+        Some(_) => (0..world.queues.len()).map(|_| Integrals::new()).collect(),
+        None => Vec::new(),
     };
     let mut listed = observe::Listed::new();
     let mut samples = Vec::new();
@@ -198,8 +193,11 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
         let t_event = heap.peek().map_or(i64::MAX, |Reverse((t, _))| *t);
         let t_job = jobs.get(next_job).map_or(i64::MAX, |j| j.submit_ms);
         let t = t_event.min(t_job).min(next_tick).min(next_sample);
-        integrals.advance(t, world.queues[0].len(), world.busy - world.busy_batch);
-        batch_integrals.advance(t, world.queues[1].len(), world.busy_batch);
+        integrals.advance(t, world.queued_interactive(), world.busy - world.busy_batch);
+        batch_integrals.advance(t, world.queued_batch(), world.busy_batch);
+        for (lane, i) in lane_integrals.iter_mut().enumerate() {
+            i.advance(t, world.queues[lane].len(), world.busy_in[lane]);
+        }
         now = t;
         if t_event == t {
             let Some(Reverse((_, ev))) = heap.pop() else {
@@ -226,48 +224,38 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
             for s in world.interrupt_spot(rate, tick_ms, jobs, now) {
                 schedule(&mut heap, Some(s));
             }
-            let (visible_avg, busy_avg) = integrals.window_mean(now, window_ms);
-            let latest = QueueStats {
-                visible: world.queues[0].len() as f64,
-                in_flight: (world.busy - world.busy_batch) as f64,
-                delayed: 0.0,
-            };
-            let averaged = if visible_avg.is_nan() {
-                latest
-            } else {
-                QueueStats {
-                    visible: visible_avg,
-                    in_flight: busy_avg,
-                    delayed: 0.0,
-                }
-            };
-            obs.queue = Some(QueueObservation {
-                averaged,
-                latest,
-                sampled_at: Timestamp(now),
-            });
+            obs.queue = Some(integrals.observe(
+                now,
+                window_ms,
+                world.queued_interactive(),
+                world.busy - world.busy_batch,
+            ));
             obs.batch = has_batch.then(|| {
-                let (visible, in_flight) = batch_integrals.window_mean(now, window_ms);
-                let latest = QueueStats {
-                    visible: world.queues[1].len() as f64,
-                    in_flight: world.busy_batch as f64,
-                    delayed: 0.0,
-                };
-                let averaged = if visible.is_nan() {
-                    latest
-                } else {
-                    QueueStats {
-                        visible,
-                        in_flight,
-                        delayed: 0.0,
-                    }
-                };
-                QueueObservation {
-                    averaged,
-                    latest,
-                    sampled_at: Timestamp(now),
-                }
+                batch_integrals.observe(now, window_ms, world.queued_batch(), world.busy_batch)
             });
+            if let Some(tally) = &mut world.per_pool {
+                let queues = lane_integrals
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(lane, i)| {
+                        Some(i.observe(
+                            now,
+                            window_ms,
+                            world.queues[lane].len(),
+                            world.busy_in[lane],
+                        ))
+                    })
+                    .collect();
+                obs.by_class = Some(ByClass {
+                    queues,
+                    boots: tally.boots.iter_mut().map(std::mem::take).collect(),
+                    completed: tally
+                        .completed
+                        .iter_mut()
+                        .map(|n| Some(std::mem::take(n)))
+                        .collect(),
+                });
+            }
             // A restart or failover: the memory is resumed as from `--state-file`, and the new
             // process has heard no worker yet.
             if config.faults.restarted_between(last_tick, now) {

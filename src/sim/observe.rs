@@ -9,8 +9,8 @@
 
 use std::collections::VecDeque;
 
-use crate::control::PoolObservation;
-use crate::model::{Timestamp, Worker, WorkerId, WorkerState};
+use crate::control::{PoolObservation, QueueObservation};
+use crate::model::{QueueStats, Timestamp, Worker, WorkerId, WorkerState};
 use crate::policy::Policy;
 
 use super::world::{WState, World};
@@ -24,6 +24,46 @@ pub(super) struct Integrals {
 }
 
 impl Integrals {
+    pub(super) fn new() -> Integrals {
+        Integrals {
+            last_ms: 0,
+            visible: 0.0,
+            busy: 0.0,
+            snapshots: VecDeque::new(),
+        }
+    }
+
+    /// The queue as observed at `now`: `visible` jobs waiting and `in_flight` running, and
+    /// their means over the last `window_ms` (the latest sample while no time has passed).
+    pub(super) fn observe(
+        &mut self,
+        now: i64,
+        window_ms: i64,
+        visible: usize,
+        in_flight: u32,
+    ) -> QueueObservation {
+        let (visible_avg, busy_avg) = self.window_mean(now, window_ms);
+        let latest = QueueStats {
+            visible: visible as f64,
+            in_flight: f64::from(in_flight),
+            delayed: 0.0,
+        };
+        let averaged = if visible_avg.is_nan() {
+            latest
+        } else {
+            QueueStats {
+                visible: visible_avg,
+                in_flight: busy_avg,
+                delayed: 0.0,
+            }
+        };
+        QueueObservation {
+            averaged,
+            latest,
+            sampled_at: Timestamp(now),
+        }
+    }
+
     pub(super) fn advance(&mut self, now: i64, visible: usize, busy: u32) {
         let dt = (now - self.last_ms) as f64;
         self.visible += dt * visible as f64;

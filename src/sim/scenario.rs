@@ -86,6 +86,7 @@ fn interactive_up_to(
                 submit_ms: (t * 1000.0) as i64,
                 duration_s,
                 class: JobClass::Interactive,
+                queue: 0,
             });
         }
     }
@@ -180,6 +181,7 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
                 submit_ms: at as i64,
                 duration_s: rng.lognormal(4.0, 0.3),
                 class: JobClass::Batch,
+                queue: 0,
             }));
             jobs.sort_by_key(|j| j.submit_ms);
             Scenario {

@@ -19,6 +19,9 @@ use crate::policy::{Policy, PoolKind};
 
 mod actions;
 mod interruptions;
+mod routing;
+
+pub(crate) use routing::Routing;
 
 use super::SimConfig;
 use super::rng::SimRng;
@@ -46,6 +49,8 @@ pub struct SimWorker {
     pub drained_at: i64,
     /// Whether the job it runs is a batch job.
     on_batch: bool,
+    /// The lane of the job it runs (see [`Routing`]).
+    lane: u16,
     /// The job it runs (when busy) and when that job will end (ms).
     job: u32,
     busy_until: i64,
@@ -81,6 +86,13 @@ pub struct Tally {
     pub ec2_actions_failed: u64,
 }
 
+/// Boots and completions per pool since the last observation (job classes).
+#[derive(Debug, Clone, Default)]
+pub struct PerPoolTally {
+    pub boots: Vec<Vec<std::time::Duration>>,
+    pub completed: Vec<u64>,
+}
+
 /// The simulated farm.
 pub struct World {
     pub workers: Vec<SimWorker>,
@@ -88,10 +100,18 @@ pub struct World {
     pub live: Vec<Vec<u32>>,
     /// Idle workers per pool, most recently freed last.
     idle: Vec<Vec<u32>>,
-    pub queues: [VecDeque<u32>; 2],
+    /// Jobs waiting, one FIFO per lane ([`Routing`]): without job classes, interactive (0)
+    /// and batch (1).
+    pub queues: Vec<VecDeque<u32>>,
     pub busy: u32,
     /// Workers running batch jobs (included in `busy`).
     pub busy_batch: u32,
+    /// Workers running each lane's jobs.
+    pub busy_in: Vec<u32>,
+    /// With job classes: boots and completions per pool since the last observation (each
+    /// class learns its own).
+    pub per_pool: Option<PerPoolTally>,
+    pub(crate) routing: Routing,
     pub booting: u32,
     pub tally: Tally,
     /// Boot durations completed since the last observation.
@@ -113,8 +133,6 @@ pub struct World {
     pool_cost: Vec<f64>,
     pool_is_ec2: Vec<bool>,
     pool_is_command: Vec<bool>,
-    /// Pools in the order idle workers are taken.
-    dispatch: Vec<usize>,
     /// Whether a pool's boots feed the controller's boot estimate.
     feeds_boot: Vec<bool>,
     boot_ms: Vec<f64>,
@@ -132,13 +150,20 @@ impl World {
     /// A farm with the policy's static workers present and idle at time 0.
     pub fn new(policy: &Policy, jobs: usize, config: &SimConfig) -> World {
         let n = policy.pools.len();
+        let routing = Routing::new(policy);
         let mut w = World {
             workers: Vec::new(),
             live: vec![Vec::new(); n],
             idle: vec![Vec::new(); n],
-            queues: [VecDeque::new(), VecDeque::new()],
+            queues: vec![VecDeque::new(); routing.lanes()],
             busy: 0,
             busy_batch: 0,
+            busy_in: vec![0; routing.lanes()],
+            per_pool: (!policy.classes.is_empty()).then(|| PerPoolTally {
+                boots: vec![Vec::new(); n],
+                completed: vec![0; n],
+            }),
+            routing,
             booting: 0,
             tally: Tally::default(),
             boots: Vec::new(),
@@ -151,7 +176,6 @@ impl World {
             pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
             pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
             pool_is_command: policy.pools.iter().map(|p| p.command().is_some()).collect(),
-            dispatch: policy.dispatch_order(),
             feeds_boot: (0..n).map(|i| policy.feeds_boot_estimate(i)).collect(),
             boot_ms: policy
                 .pools
@@ -206,6 +230,7 @@ impl World {
             draining: false,
             drained_at: i64::MAX,
             on_batch: false,
+            lane: 0,
             job: 0,
             busy_until: 0,
             slot,
@@ -224,14 +249,32 @@ impl World {
         }
     }
 
-    /// Jobs waiting, both classes.
+    /// Jobs waiting, every queue.
     pub fn queued(&self) -> usize {
-        self.queues[0].len() + self.queues[1].len()
+        self.queues.iter().map(VecDeque::len).sum()
     }
 
     /// Batch jobs waiting.
     pub fn queued_batch(&self) -> usize {
-        self.queues[1].len()
+        self.waiting(true)
+    }
+
+    /// Interactive jobs waiting.
+    pub fn queued_interactive(&self) -> usize {
+        self.waiting(false)
+    }
+
+    fn waiting(&self, batch: bool) -> usize {
+        if !self.routing.by_queue() {
+            // The two lanes of a farm without classes (the simulator's hot path).
+            return self.queues[usize::from(batch)].len();
+        }
+        self.queues
+            .iter()
+            .zip(&self.routing.batch)
+            .filter(|(_, b)| **b == batch)
+            .map(|(q, _)| q.len())
+            .sum()
     }
 
     /// Ready (idle or busy) workers in `pool`.
@@ -247,11 +290,12 @@ impl World {
             .count()
     }
 
-    /// Takes the best idle worker: static pools first, then command pools, then EC2 pools, each
-    /// in policy order, most recent first.
-    fn take_idle(&mut self) -> Option<u32> {
-        for k in 0..self.dispatch.len() {
-            let p = self.dispatch[k];
+    /// Takes the best idle worker for a job of `lane`: among the pools that serve it, static
+    /// pools first, then command pools, then EC2 pools, each in policy order, most recent
+    /// first.
+    fn take_idle(&mut self, lane: usize) -> Option<u32> {
+        for k in 0..self.routing.takers[lane].len() {
+            let p = self.routing.takers[lane][k];
             while let Some(idx) = self.idle[p].pop() {
                 let w = &self.workers[idx as usize];
                 if matches!(w.state, WState::Idle { .. }) && !w.draining {
@@ -277,8 +321,11 @@ impl World {
         let w = &mut self.workers[worker as usize];
         w.state = WState::Busy { since: now };
         w.on_batch = job.class == JobClass::Batch;
+        let lane = self.routing.lane(job);
+        w.lane = lane as u16;
         self.busy += 1;
         self.busy_batch += u32::from(w.on_batch);
+        self.busy_in[lane] += 1;
         self.started[job_idx as usize] = now;
         if let Some(waits) = &mut self.taken_waits
             && job.class == JobClass::Interactive
@@ -300,11 +347,14 @@ impl World {
     /// A job arrives: it starts on an idle worker or waits.
     pub fn arrive(&mut self, job_idx: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         let job = &jobs[job_idx as usize];
-        let can_start = job.class == JobClass::Interactive || self.queues[0].is_empty();
-        if can_start && let Some(w) = self.take_idle() {
+        let lane = self.routing.lane(job);
+        let can_start = self.routing.first[lane]
+            .iter()
+            .all(|&l| self.queues[l].is_empty());
+        if can_start && let Some(w) = self.take_idle(lane) {
             return Some(self.start(w, job_idx, job, now));
         }
-        self.queues[usize::from(job.class == JobClass::Batch)].push_back(job_idx);
+        self.queues[lane].push_back(job_idx);
         None
     }
 
@@ -319,9 +369,18 @@ impl World {
             w.drained_at = now + super::observe::HEARTBEAT_LATENCY_MS;
             return None;
         }
-        let next = self.queues[0]
-            .pop_front()
-            .or_else(|| self.queues[1].pop_front());
+        let next = if self.routing.by_queue() {
+            let pool = self.workers[worker as usize].pool;
+            let serves = &self.routing.serves[pool];
+            serves
+                .iter()
+                .find_map(|&lane| self.queues[lane].pop_front())
+        } else {
+            // Without classes every worker serves both lanes, interactive first.
+            self.queues[0]
+                .pop_front()
+                .or_else(|| self.queues[1].pop_front())
+        };
         match next {
             Some(j) => Some(self.start(worker, j, &jobs[j as usize], now)),
             None => {
@@ -344,6 +403,10 @@ impl World {
         self.completed_since_tick += 1;
         let w = &self.workers[worker as usize];
         self.busy_batch -= u32::from(w.on_batch);
+        self.busy_in[usize::from(w.lane)] -= 1;
+        if let Some(t) = &mut self.per_pool {
+            t.completed[w.pool] += 1;
+        }
         self.free(worker, jobs, now)
     }
 
@@ -354,9 +417,13 @@ impl World {
             return None;
         }
         let booted_ms = self.end_boot(worker, now);
-        if self.feeds_boot[self.workers[worker as usize].pool] {
-            self.boots
-                .push(std::time::Duration::from_millis(booted_ms as u64));
+        let pool = self.workers[worker as usize].pool;
+        let took = std::time::Duration::from_millis(booted_ms as u64);
+        if self.feeds_boot[pool] {
+            self.boots.push(took);
+        }
+        if let Some(t) = &mut self.per_pool {
+            t.boots[pool].push(took);
         }
         self.free(worker, jobs, now)
     }

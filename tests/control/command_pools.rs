@@ -167,6 +167,7 @@ fn burst() -> Vec<Job> {
         submit_ms,
         duration_s,
         class: JobClass::Interactive,
+        queue: 0,
     };
     (0..30)
         .map(|i| job(120_000 + i * 100, 600.0))

@@ -30,6 +30,9 @@ pub struct Job {
     /// Run time at speed 1.0, seconds.
     pub duration_s: f64,
     pub class: JobClass,
+    /// The queue it is submitted to: an index into the workload's queue names as read, then,
+    /// once bound to a policy with job classes, into the policy's `[[queue]]`s (0 otherwise).
+    pub queue: u16,
 }
 
 /// The header of a job log.
@@ -167,6 +170,7 @@ fn job(t: f64, duration_s: f64) -> Job {
         submit_ms: (t * 1000.0).round() as i64,
         duration_s,
         class: JobClass::Interactive,
+        queue: 0,
     }
 }
 

@@ -2,7 +2,7 @@
 //! goes back to the front of its queue (SQS redelivers it once its visibility times out) and
 //! starts again from scratch on the next free worker.
 
-use crate::sim::trace::{Job, JobClass};
+use crate::sim::trace::Job;
 
 use super::{Scheduled, WState, World};
 
@@ -40,9 +40,10 @@ impl World {
         let w = &self.workers[idx as usize];
         let requeued = match w.state {
             WState::Busy { .. } => {
-                let (job, until, batch) = (w.job, w.busy_until, w.on_batch);
+                let (job, until, batch, lane) = (w.job, w.busy_until, w.on_batch, w.lane);
                 self.busy -= 1;
                 self.busy_batch -= u32::from(batch);
+                self.busy_in[usize::from(lane)] -= 1;
                 // The unfinished part was never worked.
                 self.tally.ec2_busy_s -= ((until - now) as f64 / 1000.0).max(0.0);
                 self.started[job as usize] = i64::MIN;
@@ -62,14 +63,17 @@ impl World {
         self.remove_live(idx);
         self.tally.spot_interruptions += 1;
         let job = requeued?;
-        let class = jobs[job as usize].class;
-        self.queues[usize::from(class == JobClass::Batch)].push_front(job);
+        let lane = self.routing.lane(&jobs[job as usize]);
+        self.queues[lane].push_front(job);
         // An idle worker takes it (interactive work first) as it would any arrival.
-        if class == JobClass::Batch && !self.queues[0].is_empty() {
+        if self.routing.first[lane]
+            .iter()
+            .any(|&l| !self.queues[l].is_empty())
+        {
             return None;
         }
-        let worker = self.take_idle()?;
-        let job = self.queues[usize::from(class == JobClass::Batch)].pop_front()?;
+        let worker = self.take_idle(lane)?;
+        let job = self.queues[lane].pop_front()?;
         Some(self.start(worker, job, &jobs[job as usize], now))
     }
 }
