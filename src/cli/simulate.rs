@@ -66,10 +66,12 @@ fn load_policy(path: &Option<PathBuf>) -> Result<Policy, Box<dyn std::error::Err
     })
 }
 
-/// Loads the workload named by the arguments (a trace, a scenario, or the default scenario).
+/// Loads the workload named by the arguments (a trace, a scenario, or the default scenario),
+/// its queues bound to `policy`'s.
 pub fn load_workload(
     w: &WorkloadArgs,
     progress: bool,
+    policy: &Policy,
 ) -> Result<Workload, Box<dyn std::error::Error>> {
     if !(w.scale.is_finite() && w.scale > 0.0) {
         return Err(format!("--scale {} must be a number above 0", w.scale).into());
@@ -147,6 +149,7 @@ pub fn load_workload(
         workload.jobs.extend(batch);
         workload.jobs.sort_by_key(|j| j.submit_ms);
     }
+    sim::binding::bind_queues(&mut workload.jobs, &workload.queues, policy)?;
     Ok(workload)
 }
 
@@ -158,6 +161,7 @@ fn base_workload(
     if let Some(path) = &w.trace {
         let raw = trace::read(path)?;
         let jobs = trace::to_jobs(&raw, w.scale, durations, w.seed)?;
+        let queues = raw.queue_names();
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -166,6 +170,7 @@ fn base_workload(
             label: format!("{name} ×{}", w.scale),
             about: None,
             jobs,
+            queues,
             config,
         });
     }
@@ -184,11 +189,19 @@ fn base_workload(
     }
     let mut jobs = s.jobs;
     if w.scale != 1.0 {
-        let raw = trace::RawTrace::JobLog(
-            jobs.iter()
-                .map(|j| (j.submit_ms as f64 / 1000.0, j.duration_s))
-                .collect(),
-        );
+        let rows = jobs
+            .iter()
+            .map(|j| (j.submit_ms as f64 / 1000.0, j.duration_s))
+            .collect();
+        let raw = if s.queues.is_empty() {
+            trace::RawTrace::JobLog(rows)
+        } else {
+            trace::RawTrace::QueuedJobLog {
+                rows,
+                queue: jobs.iter().map(|j| j.queue).collect(),
+                names: Vec::new(),
+            }
+        };
         let classes: Vec<_> = jobs.iter().map(|j| j.class).collect();
         jobs = trace::to_jobs(&raw, w.scale, DurationDist::Fixed(0.0), w.seed)?;
         if classes.iter().any(|c| *c != trace::JobClass::Interactive) {
@@ -199,6 +212,7 @@ fn base_workload(
         label: format!("scenario {name}"),
         about: Some(s.about),
         jobs,
+        queues: s.queues.iter().map(|q| q.to_string()).collect(),
         config,
     })
 }
@@ -230,7 +244,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
         };
         policy = compare::configure(&policy, &knob, current);
     }
-    let mut workload = load_workload(&args.workload, true)?;
+    let mut workload = load_workload(&args.workload, true, &policy)?;
     workload.config.keep_decisions = args.decisions.is_some();
     // Opened before the run: a path that cannot be written fails now, not after it.
     let report_json = OutputFile::create_if(args.report_json.as_ref())?;
@@ -337,7 +351,7 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
 /// Runs `spillway compare`.
 pub fn compare(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = load_policy(&args.policy)?;
-    let workload = load_workload(&args.workload, false)?;
+    let workload = load_workload(&args.workload, false, &policy)?;
     let report_json = OutputFile::create_if(args.report_json.as_ref())?;
     say!(
         "{}: {} jobs; every strategy swept over its main knob\n\n",

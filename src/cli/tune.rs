@@ -77,9 +77,10 @@ fn policy_and_text(
 /// The workload `args` names, its label rewritten by `label` for the reports.
 fn labelled(
     args: &WorkloadArgs,
+    policy: &Policy,
     label: impl FnOnce(&str) -> String,
 ) -> Result<Workload, Box<dyn std::error::Error>> {
-    let mut w = load_workload(args, false)?;
+    let mut w = load_workload(args, false, policy)?;
     w.label = label(&w.label);
     Ok(w)
 }
@@ -101,7 +102,7 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
             seed,
             ..args.workload.clone()
         };
-        labelled(&args, |label| format!("{label} seed {seed}"))
+        labelled(&args, &policy, |label| format!("{label} seed {seed}"))
     };
     let first = args.workload.seed;
     let tuning: Vec<Workload> = (first..first + args.tune_seeds)
@@ -120,7 +121,7 @@ pub fn run(args: &TuneArgs) -> Result<(), Box<dyn std::error::Error>> {
             scenario: None,
             ..args.workload.clone()
         };
-        validation.push(labelled(&args, |_| path.display().to_string())?);
+        validation.push(labelled(&args, &policy, |_| path.display().to_string())?);
     }
     // Opened before the search: a path that cannot be written fails now, not after it.
     let plot = OutputFile::create_if(args.plot.as_ref())?;

@@ -16,7 +16,7 @@
 //! [`Facts::spend_elsewhere`]: super::facts::Facts::spend_elsewhere
 
 use crate::model::{QueueStats, Timestamp};
-use crate::policy::{Class, Policy, QueueClass};
+use crate::policy::{Policy, QueueClass};
 
 use super::caps;
 use super::decision::{Action, Decision, Step};
@@ -48,7 +48,7 @@ pub(super) fn decide(
     let mut desired = vec![0u32; policy.pools.len()];
     let mut learning_until = None;
     for (k, class) in policy.classes.iter().enumerate() {
-        let narrowed = narrow(policy, class, obs, now);
+        let narrowed = narrow(policy, k, obs, now);
         let mut own = std::mem::take(&mut memory.classes[k]);
         own.ledger = ledger;
         let elsewhere: f64 = (0..policy.pools.len())
@@ -83,9 +83,10 @@ pub(super) fn decide(
     Step { decision, memory }
 }
 
-/// What `class` observed: its queues summed, its pools, and its pools' boots and completions.
+/// What class `k` observed: its queues summed, its pools, and its pools' boots and completions.
 /// Without a per-queue breakdown (`obs.by_class`), its queues are unknown.
-fn narrow(policy: &Policy, class: &Class, obs: &Observation, now: Timestamp) -> Observation {
+fn narrow(policy: &Policy, k: usize, obs: &Observation, now: Timestamp) -> Observation {
+    let class = &policy.classes[k];
     let by = obs.by_class.as_ref();
     let queues = |kind: QueueClass| -> Option<QueueObservation> {
         let mine: Vec<usize> = class
@@ -147,7 +148,7 @@ fn narrow(policy: &Policy, class: &Class, obs: &Observation, now: Timestamp) -> 
         completed,
         paused: obs.paused.clone(),
         listening_since: obs.listening_since,
-        oracle_plan: None,
+        oracle_plan: by.and_then(|b| b.oracle_plans.get(k).cloned()),
         measured_wait: None,
         by_class: None,
     }

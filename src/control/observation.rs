@@ -75,6 +75,9 @@ pub struct ByClass {
     /// One per pool, in policy order: jobs its workers finished since the previous
     /// observation; `None` when unknown.
     pub completed: Vec<Option<u64>>,
+    /// The clairvoyant strategy's plan for each class (`compare`'s oracle run only).
+    #[serde(skip)]
+    pub oracle_plans: Vec<Arc<OraclePlan>>,
 }
 
 /// The queue waits users actually had: the interactive jobs taken within the window, as

@@ -29,6 +29,15 @@ pub struct Class {
     pub policy: Box<Policy>,
 }
 
+impl Policy {
+    /// Derives the job classes again from the policy as it is now: after a setting was
+    /// changed in code (`compare` sweeping a knob), each class's narrowed policy must carry it.
+    pub fn refresh_classes(&mut self) {
+        // A validated policy's queues serve every pool: derive cannot fail here.
+        self.classes = derive(self).unwrap_or_default();
+    }
+}
+
 /// What joining queues into classes found wrong: a pool no queue may use.
 pub(super) struct Unserved {
     pub pool: String,
@@ -39,6 +48,7 @@ pub(super) struct Unserved {
 /// written into `policy.target.wait_slo`). Pools no bound queue may use are returned as
 /// problems.
 pub(super) fn derive(policy: &mut Policy) -> Result<Vec<Class>, Vec<Unserved>> {
+    policy.classes.clear();
     if !policy.queues.iter().any(|q| q.bound) {
         return Ok(Vec::new());
     }

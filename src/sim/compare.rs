@@ -125,6 +125,8 @@ pub fn configure(policy: &Policy, knob: &Knob, value: f64) -> Policy {
     if knob.strategy != "spillway+launch" {
         p.control.launch_interval = None;
     }
+    // With job classes, each class runs the configured strategy on its own.
+    p.refresh_classes();
     p
 }
 
@@ -339,17 +341,37 @@ pub fn compare_with_progress(
     config: &SimConfig,
     on_run: OnRun<'_>,
 ) -> Comparison {
-    let plan =
-        clairvoyant::oracle_plan(policy, &config.speed_changes, jobs, Duration::from_secs(15));
+    let step = Duration::from_secs(15);
+    let plan = clairvoyant::oracle_plan(policy, &config.speed_changes, jobs, step);
+    // With job classes, a plan per class from its own queues' jobs, on its own pools.
+    let class_plans = policy
+        .classes
+        .iter()
+        .map(|c| {
+            let mine: Vec<Job> = jobs
+                .iter()
+                .filter(|j| c.queues.contains(&usize::from(j.queue)))
+                .copied()
+                .collect();
+            Arc::new(clairvoyant::oracle_plan(
+                &c.policy,
+                &config.speed_changes,
+                &mine,
+                step,
+            ))
+        })
+        .collect();
     let mut oracle_policy = policy.clone();
     oracle_policy.control.strategy = Strategy::Oracle;
     let oracle_config = SimConfig {
         oracle_plan: Some(Arc::new(plan)),
+        class_oracle_plans: class_plans,
         ..config.clone()
     };
-    oracle_policy.control.interval = Duration::from_secs(15);
+    oracle_policy.control.interval = step;
     oracle_policy.control.launch_interval = None;
     oracle_policy.budget.max_hourly_usd = None;
+    oracle_policy.refresh_classes();
     let knobs = knobs(policy);
     let (oracle_report, strategies) = std::thread::scope(|s| {
         let handles: Vec<_> = knobs

@@ -6,6 +6,7 @@
 //! statistics are averaged exactly over `control.window` (time-weighted integrals). The same
 //! policy, trace and seed always give the same report.
 
+pub mod binding;
 pub mod clairvoyant;
 pub mod compare;
 pub mod compare_table;
@@ -15,6 +16,7 @@ pub mod faults;
 pub mod injection;
 mod observe;
 pub mod plot;
+pub mod queue_report;
 pub mod reconstruct;
 pub mod recorded;
 pub mod report;
@@ -55,6 +57,9 @@ pub struct Workload {
     pub label: String,
     pub about: Option<&'static str>,
     pub jobs: Vec<trace::Job>,
+    /// The queues its jobs are submitted to, which `Job::queue` indexes (empty: one queue);
+    /// [`binding::bind_queues`] points them at a policy's.
+    pub queues: Vec<String>,
     pub config: SimConfig,
 }
 
@@ -79,6 +84,8 @@ pub struct SimConfig {
     /// The clairvoyant strategy's plan, handed to `decide` in every observation
     /// (`compare`'s oracle run only).
     pub oracle_plan: Option<Arc<OraclePlan>>,
+    /// With job classes, the oracle's plan for each class (`compare`'s oracle run only).
+    pub class_oracle_plans: Vec<Arc<OraclePlan>>,
 }
 
 impl Default for SimConfig {
@@ -93,6 +100,7 @@ impl Default for SimConfig {
             keep_decisions: false,
             faults: faults::Faults::default(),
             oracle_plan: None,
+            class_oracle_plans: Vec::new(),
         }
     }
 }
@@ -247,6 +255,7 @@ pub fn run(policy: &Policy, jobs: &[Job], config: &SimConfig) -> SimOutput {
                     })
                     .collect();
                 obs.by_class = Some(ByClass {
+                    oracle_plans: config.class_oracle_plans.clone(),
                     queues,
                     boots: tally.boots.iter_mut().map(std::mem::take).collect(),
                     completed: tally

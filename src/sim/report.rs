@@ -106,6 +106,10 @@ pub struct Report {
     pub elasticity: Elasticity,
     pub simulated_hours: f64,
     pub decisions: DecisionTally,
+    /// With job classes: each queue's own figures (`meets_slo` above is then whether every
+    /// queue meets its own SLO).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<super::queue_report::QueueReport>,
 }
 
 fn quantile(sorted: &[f32], q: f64) -> f64 {
@@ -160,6 +164,11 @@ impl Report {
         let bin_ms = (config.sample_every_s * 1000.0) as i64;
         let p99 = quantile(&waits, 0.99);
         let t = &world.tally;
+        let queues = super::queue_report::build(policy, jobs, world);
+        let mut meets_slo = p99 <= slo && completed == jobs.len() as u64;
+        if !queues.is_empty() {
+            meets_slo = completed == jobs.len() as u64 && queues.iter().all(|q| q.meets_slo);
+        }
         Report {
             policy: policy.name.clone(),
             strategy: policy.control.strategy.name().to_string(),
@@ -174,7 +183,7 @@ impl Report {
             waited_fraction: waited,
             slo_wait_s: slo,
             slo_attainment: within,
-            meets_slo: p99 <= slo && completed == jobs.len() as u64,
+            meets_slo,
             batch_jobs,
             batch_submitted_s: jobs
                 .iter()
@@ -203,6 +212,7 @@ impl Report {
             elasticity: demand::elasticity(policy, samples, curve),
             simulated_hours: end_ms as f64 / 3_600_000.0,
             decisions: decisions.tally(),
+            queues,
         }
     }
 
@@ -236,6 +246,7 @@ impl Report {
             self.slo_attainment * 100.0,
             self.waited_fraction * 100.0
         );
+        s.push_str(&super::queue_report::table(&self.queues));
         let _ = writeln!(
             s,
             "  EC2              {:>10.1} billed h ({:.1} busy h, {:.0}% utilised)   ${:.2}",

@@ -21,10 +21,12 @@ pub struct Scenario {
     pub faults: Faults,
     /// Probability that a launch never becomes ready.
     pub launch_failure_rate: f64,
+    /// The queues its jobs are submitted to, by `Job::queue` (empty: one queue).
+    pub queues: Vec<&'static str>,
 }
 
 /// Names of the built-in scenarios.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "diurnal",
     "christmas",
     "nfs-slowdown",
@@ -35,6 +37,7 @@ pub const NAMES: [&str; 10] = [
     "spot-interruptions",
     "flash-crowd",
     "spike-shift",
+    "gpu-mix",
 ];
 
 /// Median and sigma of interactive render durations (log-normal, mean ≈ 41 s).
@@ -87,6 +90,32 @@ fn interactive_up_to(
                 duration_s,
                 class: JobClass::Interactive,
                 queue: 0,
+            });
+        }
+    }
+    jobs
+}
+
+/// `gpu-mix`'s GPU renders over `days`: a tenth of all renders (one for every nine of
+/// [`interactive`]'s), four times as long, following the same day, in queue 1.
+fn gpu_renders(days: f64, seed: u64) -> Vec<Job> {
+    let mut rng = SimRng::new(seed, 0x69b0);
+    let mean_duration = RENDER_MEDIAN_S * (RENDER_SIGMA * RENDER_SIGMA / 2.0).exp();
+    let share = 1.0 / 9.0;
+    let peak_rate = 80.0 * 1.5 * share / mean_duration;
+    let mut jobs = Vec::new();
+    let mut t = 0.0;
+    loop {
+        t += rng.exponential(1.0 / peak_rate);
+        if t >= days * DAY {
+            break;
+        }
+        if rng.uniform() * peak_rate < load(t) * share / mean_duration {
+            jobs.push(Job {
+                submit_ms: (t * 1000.0) as i64,
+                duration_s: rng.lognormal(RENDER_MEDIAN_S, RENDER_SIGMA) * 4.0,
+                class: JobClass::Interactive,
+                queue: 1,
             });
         }
     }
@@ -240,6 +269,18 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
             ),
             ..Scenario::default()
         },
+        "gpu-mix" => {
+            let mut jobs = interactive(3.0, seed, none, none);
+            jobs.extend(gpu_renders(3.0, seed));
+            jobs.sort_by_key(|j| j.submit_ms);
+            Scenario {
+                name: "gpu-mix",
+                about: "Three ordinary days on which a tenth of the renders need a GPU and take four times as long: queue `renders` runs anywhere, queue `gpu` only on GPU workers (with a policy whose [[queue]]s name their pools, each class is sized on its own).",
+                jobs,
+                queues: vec!["renders", "gpu"],
+                ..Scenario::default()
+            }
+        }
         _ => return None,
     };
     Some(s)

@@ -111,6 +111,8 @@ pub struct World {
     /// With job classes: boots and completions per pool since the last observation (each
     /// class learns its own).
     pub per_pool: Option<PerPoolTally>,
+    /// With job classes: per job, the pool of the worker it (last) started on.
+    pub ran_on: Option<Vec<u16>>,
     pub(crate) routing: Routing,
     pub booting: u32,
     pub tally: Tally,
@@ -163,6 +165,7 @@ impl World {
                 boots: vec![Vec::new(); n],
                 completed: vec![0; n],
             }),
+            ran_on: (!policy.classes.is_empty()).then(|| vec![0; jobs]),
             routing,
             booting: 0,
             tally: Tally::default(),
@@ -327,6 +330,9 @@ impl World {
         self.busy_batch += u32::from(w.on_batch);
         self.busy_in[lane] += 1;
         self.started[job_idx as usize] = now;
+        if let Some(on) = &mut self.ran_on {
+            on[job_idx as usize] = w.pool as u16;
+        }
         if let Some(waits) = &mut self.taken_waits
             && job.class == JobClass::Interactive
         {

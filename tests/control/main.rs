@@ -6,6 +6,7 @@
 mod farm;
 
 mod batch_scaling;
+mod classes;
 mod command_pools;
 mod control;
 mod hpa_cases;

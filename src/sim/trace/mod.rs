@@ -37,6 +37,10 @@ pub struct Job {
 
 /// The header of a job log.
 pub const JOB_LOG_HEADER: &str = "submit_s,duration_s";
+/// The header of a job log that names each job's queue (job classes).
+pub const QUEUED_JOB_LOG_HEADER: &str = "submit_s,duration_s,queue";
+/// The most queues a trace names.
+pub const MAX_QUEUES: usize = 64;
 /// The header of an arrival series.
 pub const ARRIVALS_HEADER: &str = "t_seconds,arrivals";
 
@@ -54,15 +58,33 @@ pub fn to_csv(header: &str, rows: &[(f64, f64)]) -> String {
 pub enum RawTrace {
     /// `submit_s,duration_s` rows.
     JobLog(Vec<(f64, f64)>),
+    /// `submit_s,duration_s,queue` rows: the jobs' rows, each row's queue (an index into
+    /// `names`), and the queue names in the order they first appear.
+    QueuedJobLog {
+        rows: Vec<(f64, f64)>,
+        queue: Vec<u16>,
+        names: Vec<String>,
+    },
     /// `t_seconds,arrivals` rows.
     Arrivals(Vec<(f64, f64)>),
 }
 
 impl RawTrace {
+    /// The queues a queued job log names, in order (`Job::queue` indexes them); empty for
+    /// other traces.
+    pub fn queue_names(&self) -> Vec<String> {
+        match self {
+            RawTrace::QueuedJobLog { names, .. } => names.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// How many jobs [`to_jobs`] makes from this trace at `scale`, on average.
     pub fn expected_jobs(&self, scale: f64) -> f64 {
         match self {
-            RawTrace::JobLog(rows) => rows.len() as f64 * scale,
+            RawTrace::JobLog(rows) | RawTrace::QueuedJobLog { rows, .. } => {
+                rows.len() as f64 * scale
+            }
             RawTrace::Arrivals(rows) => rows.iter().map(|r| r.1).sum::<f64>() * scale,
         }
     }
@@ -131,11 +153,16 @@ pub fn to_jobs(
     // Sized once (a million-job log otherwise moves its jobs some twenty times as it grows).
     let mut jobs = Vec::with_capacity((expected.ceil() as usize).min(1 << 24) + 16);
     match raw {
-        RawTrace::JobLog(rows) => {
+        RawTrace::JobLog(rows) | RawTrace::QueuedJobLog { rows, .. } => {
+            let queue = match raw {
+                RawTrace::QueuedJobLog { queue, .. } => queue.as_slice(),
+                _ => &[],
+            };
             let first = rows.first().map_or(0.0, |r| r.0);
             let last = rows.last().map_or(0.0, |r| r.0);
             let span = (last - first).max(1.0);
-            for &(submit, duration) in rows {
+            for (i, &(submit, duration)) in rows.iter().enumerate() {
+                let q = queue.get(i).copied().unwrap_or(0);
                 let copies = rng.round_stochastic(scale);
                 for k in 0..copies {
                     let t = if k == 0 {
@@ -144,7 +171,10 @@ pub fn to_jobs(
                         let jitter = (rng.uniform() * 2.0 - 1.0) * 30.0;
                         ((submit - first) + k as f64 * 86_400.0 + jitter).rem_euclid(span)
                     };
-                    jobs.push(job(t, duration));
+                    jobs.push(Job {
+                        queue: q,
+                        ..job(t, duration)
+                    });
                 }
             }
             jobs.sort_by_key(|j| j.submit_ms);

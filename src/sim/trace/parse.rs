@@ -4,7 +4,8 @@
 //! an allocation a row.
 
 use super::{
-    ARRIVALS_HEADER, JOB_LOG_HEADER, MAX_JOB_S, MAX_JOBS, MAX_SPAN_S, RawTrace, TraceError, figure,
+    ARRIVALS_HEADER, JOB_LOG_HEADER, MAX_JOB_S, MAX_JOBS, MAX_QUEUES, MAX_SPAN_S,
+    QUEUED_JOB_LOG_HEADER, RawTrace, TraceError, figure,
 };
 
 /// Parses trace text; `origin` names it in messages. Lists every bad row (the first 50).
@@ -12,8 +13,13 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     let mut lines = text.lines().enumerate();
     let raw_header = lines.next().map(|(_, h)| h.trim()).unwrap_or_default();
     let header = raw_header.to_ascii_lowercase();
+    let mut queued = false;
     let (is_log, names) = match header.replace(' ', "").as_str() {
         JOB_LOG_HEADER => (true, ["submit_s", "duration_s"]),
+        QUEUED_JOB_LOG_HEADER => {
+            queued = true;
+            (true, ["submit_s", "duration_s"])
+        }
         ARRIVALS_HEADER => (false, ["t_seconds", "arrivals"]),
         _ if raw_header.starts_with('{') => {
             return Err(TraceError::Invalid {
@@ -32,7 +38,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             };
             return Err(TraceError::Invalid {
                 problems: vec![format!(
-                    "{origin}:1: header \"{shown}{cut}\" is not a trace header (expected \"submit_s,duration_s\" or \"t_seconds,arrivals\")"
+                    "{origin}:1: header \"{shown}{cut}\" is not a trace header (expected \"submit_s,duration_s\", \"submit_s,duration_s,queue\" or \"t_seconds,arrivals\")"
                 )],
             });
         }
@@ -40,6 +46,9 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
     // A row a line at most: sized once.
     let mut rows = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
     let mut problems = Vec::new();
+    // A queued job log's queue per row, and the queue names in order of first appearance.
+    let mut queue_of: Vec<u16> = Vec::new();
+    let mut queue_names: Vec<String> = Vec::new();
     let mut bad = 0usize;
     let mut last_t = f64::NEG_INFINITY;
     let mut first_t = None;
@@ -53,6 +62,40 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             if problems.len() < 50 {
                 problems.push(format!("{origin}:{}: {msg}", i + 1));
             }
+        };
+        // A queued log's last field is the queue's name: taken off first.
+        let mut queue = None;
+        let line = if queued {
+            let commas = line.matches(',').count();
+            let Some((head, name)) = line.rsplit_once(',').filter(|_| commas == 2) else {
+                complain(format!(
+                    "expected 3 fields (submit_s,duration_s,queue), found {}",
+                    commas + 1
+                ));
+                continue;
+            };
+            let name = name.trim();
+            let known = queue_names.iter().position(|n| n == name);
+            if name.is_empty() || name.len() > 80 || name.contains(char::is_whitespace) {
+                complain(format!(
+                    "queue: \"{name}\" is not a queue name (1 to 80 characters, no spaces)"
+                ));
+                continue;
+            }
+            if known.is_none() && queue_names.len() >= MAX_QUEUES {
+                complain(format!(
+                    "queue: \"{name}\" would be queue {}: a trace names at most {MAX_QUEUES}",
+                    MAX_QUEUES + 1
+                ));
+                continue;
+            }
+            queue = Some(known.unwrap_or(queue_names.len()) as u16);
+            if known.is_none() {
+                queue_names.push(name.to_string());
+            }
+            head
+        } else {
+            line
         };
         // Two fields, found without collecting them (a trace may have millions of rows); the
         // commas are counted only on a row that has too many.
@@ -122,6 +165,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
         }
         last_t = vals[0];
         rows.push((vals[0], vals[1]));
+        queue_of.extend(queue);
     }
     if bad > 0 {
         if bad > problems.len() {
@@ -137,7 +181,13 @@ pub fn parse(text: &str, origin: &str) -> Result<RawTrace, TraceError> {
             problems: vec![format!("{origin}: the trace has no rows")],
         });
     }
-    Ok(if is_log {
+    Ok(if queued {
+        RawTrace::QueuedJobLog {
+            rows,
+            queue: queue_of,
+            names: queue_names,
+        }
+    } else if is_log {
         RawTrace::JobLog(rows)
     } else {
         RawTrace::Arrivals(rows)
