@@ -140,6 +140,18 @@ pub struct Run {
     pub slo_attainment: f64,
     pub launches: u64,
     pub ec2_cost_usd: f64,
+    /// With job classes: each queue's p99 wait against its own SLO.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<QueueVerdict>,
+}
+
+/// One queue's p99 wait against its SLO, in a run with job classes.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueVerdict {
+    pub name: String,
+    pub wait_p99_s: f64,
+    pub slo_wait_s: f64,
+    pub meets_slo: bool,
 }
 
 impl Run {
@@ -152,6 +164,17 @@ impl Run {
             slo_attainment: r.slo_attainment,
             launches: r.launches,
             ec2_cost_usd: r.ec2_cost_usd,
+            queues: r
+                .queues
+                .iter()
+                .filter(|q| !q.batch)
+                .map(|q| QueueVerdict {
+                    name: q.name.clone(),
+                    wait_p99_s: q.wait_p99_s,
+                    slo_wait_s: q.slo_wait_s,
+                    meets_slo: q.meets_slo,
+                })
+                .collect(),
         }
     }
 }

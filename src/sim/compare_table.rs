@@ -56,7 +56,12 @@ pub fn table(c: &Comparison) -> String {
         });
     }
     let o = &c.oracle;
-    let misses = if o.wait_p99_s > slo { " ✗" } else { "" };
+    // With job classes, each queue is judged against its own SLO.
+    let missed = match o.queues.is_empty() {
+        true => o.wait_p99_s > slo,
+        false => o.queues.iter().any(|q| !q.meets_slo),
+    };
+    let misses = if missed { " ✗" } else { "" };
     if !misses.is_empty() {
         notes.push("✗ misses the SLO".into());
     }
@@ -103,10 +108,14 @@ pub fn table(c: &Comparison) -> String {
         s.push_str(line.trim_end());
         s.push('\n');
     }
-    s.push_str(&format!(
-        "SLO: p99 wait ≤ {}\n",
-        crate::model::format_wait(slo)
-    ));
+    if c.oracle.queues.is_empty() {
+        s.push_str(&format!(
+            "SLO: p99 wait ≤ {}\n",
+            crate::model::format_wait(slo)
+        ));
+    } else {
+        s.push_str(&per_queue(c));
+    }
     for n in notes {
         s.push_str(&n);
         s.push('\n');
@@ -127,6 +136,43 @@ pub fn table(c: &Comparison) -> String {
         s.push_str(&format!(
             "To deploy spillway at its cheapest setting that meets the SLO{how}: {} = {} in the policy.\n",
             "target.free_busy_ratio", best.setting
+        ));
+    }
+    s
+}
+
+/// With job classes: each queue's SLO, and each row's p99 wait per queue and EC2 dollars
+/// (classes' instances differ in price, so hours alone do not compare them).
+fn per_queue(c: &Comparison) -> String {
+    let slos: Vec<String> = c
+        .oracle
+        .queues
+        .iter()
+        .map(|q| format!("{} ≤ {}", q.name, crate::model::format_wait(q.slo_wait_s)))
+        .collect();
+    let mut s = format!("SLO: p99 wait per queue: {}\n", slos.join(", "));
+    let rows = c
+        .strategies
+        .iter()
+        .filter_map(|st| st.best.as_ref().map(|b| (st.strategy.as_str(), b)))
+        .chain(std::iter::once(("oracle", &c.oracle)));
+    for (name, run) in rows {
+        let waits: Vec<String> = run
+            .queues
+            .iter()
+            .map(|q| {
+                let mark = if q.meets_slo { "" } else { " ✗" };
+                format!(
+                    "{} {}{mark}",
+                    q.name,
+                    crate::model::format_wait(q.wait_p99_s)
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "  {name:<16} ${:.2} of EC2; p99 wait {}\n",
+            run.ec2_cost_usd,
+            waits.join(", ")
         ));
     }
     s
@@ -160,6 +206,7 @@ mod tests {
             slo_attainment: 0.995,
             launches: 12,
             ec2_cost_usd: hours * 0.34,
+            queues: Vec::new(),
         }
     }
 

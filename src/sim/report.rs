@@ -165,6 +165,25 @@ impl Report {
         let p99 = quantile(&waits, 0.99);
         let t = &world.tally;
         let queues = super::queue_report::build(policy, jobs, world);
+        // With job classes, each class's floor on its own pools (a GPU render cannot use the
+        // datacenter's spare CPUs).
+        let floor = if policy.classes.is_empty() {
+            demand::ec2_hours_floor(policy, &config.speed_changes, curve, bin_ms)
+        } else {
+            policy
+                .classes
+                .iter()
+                .map(|c| {
+                    let mine: Vec<Job> = jobs
+                        .iter()
+                        .filter(|j| c.queues.contains(&usize::from(j.queue)))
+                        .copied()
+                        .collect();
+                    let curve = demand::demand_curve(&mine, end_ms, bin_ms);
+                    demand::ec2_hours_floor(&c.policy, &config.speed_changes, &curve, bin_ms)
+                })
+                .sum()
+        };
         let mut meets_slo = p99 <= slo && completed == jobs.len() as u64;
         if !queues.is_empty() {
             meets_slo = completed == jobs.len() as u64 && queues.iter().all(|q| q.meets_slo);
@@ -203,12 +222,7 @@ impl Report {
             spot_interruptions: t.spot_interruptions,
             jobs_restarted: t.jobs_restarted,
             ec2_actions_failed: t.ec2_actions_failed,
-            oracle_ec2_hours_floor: demand::ec2_hours_floor(
-                policy,
-                &config.speed_changes,
-                curve,
-                bin_ms,
-            ),
+            oracle_ec2_hours_floor: floor,
             elasticity: demand::elasticity(policy, samples, curve),
             simulated_hours: end_ms as f64 / 3_600_000.0,
             decisions: decisions.tally(),

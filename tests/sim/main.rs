@@ -6,6 +6,7 @@
 mod farm;
 
 mod caps;
+mod classes;
 mod cli;
 mod compare;
 mod protocol;
