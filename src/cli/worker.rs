@@ -18,8 +18,13 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub pool: String,
     /// An SQS queue to take jobs from; repeat it: queues are polled in the order given.
-    #[arg(long = "queue-url", required = true)]
+    #[arg(long = "queue-url", required_unless_present = "policy")]
     pub queue_urls: Vec<String>,
+    /// The policy file: the worker takes jobs from the queues its pool serves (the
+    /// `[[queue]]`s whose `pools` name it, or every queue), interactive ones first, then in
+    /// policy order. In place of `--queue-url`.
+    #[arg(long, conflicts_with = "queue_urls")]
+    pub policy: Option<PathBuf>,
     /// The EC2 instance it runs on (default: from the instance metadata service when on EC2,
     /// else the host name).
     #[arg(long)]
@@ -81,6 +86,35 @@ pub async fn run(args: WorkerArgs) -> Result<(), WorkerError> {
         ));
     }
     let grace = duration("--grace", &args.grace)?;
+    let queue_urls = match &args.policy {
+        None => args.queue_urls.clone(),
+        Some(path) => {
+            let policy =
+                crate::policy::load(path).map_err(|e| WorkerError::Usage(e.to_string()))?;
+            let pool = policy
+                .pools
+                .iter()
+                .position(|p| p.name == args.pool)
+                .ok_or_else(|| {
+                    WorkerError::Usage(format!(
+                        "--pool {}: policy {} has no such pool",
+                        args.pool, policy.name
+                    ))
+                })?;
+            let urls: Vec<String> = policy
+                .queues_served_by(pool)
+                .into_iter()
+                .map(|q| policy.queues[q].url.clone())
+                .collect();
+            if urls.is_empty() {
+                return Err(WorkerError::Usage(format!(
+                    "--pool {}: no [[queue]] of policy {} is served by it",
+                    args.pool, policy.name
+                )));
+            }
+            urls
+        }
+    };
     let token = std::env::var(&args.token_env)
         .ok()
         .filter(|t| !t.is_empty())
@@ -115,7 +149,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), WorkerError> {
     let cfg = AgentConfig {
         service,
         pool: args.pool,
-        queue_urls: args.queue_urls,
+        queue_urls,
         worker_id,
         instance_id,
         concurrency: usize::from(args.concurrency),

@@ -30,6 +30,22 @@ pub struct Class {
 }
 
 impl Policy {
+    /// The queues pool `pool`'s workers take jobs from, in the order they take them:
+    /// interactive queues first, then batch ones, each in policy order (indices into
+    /// `queues`). The simulator's workers and `spillway worker --policy` follow it.
+    pub fn queues_served_by(&self, pool: usize) -> Vec<usize> {
+        let of = |class: QueueClass| {
+            self.queues
+                .iter()
+                .enumerate()
+                .filter(move |(_, q)| q.class == class && q.pools.contains(&pool))
+                .map(|(i, _)| i)
+        };
+        of(QueueClass::Interactive)
+            .chain(of(QueueClass::Batch))
+            .collect()
+    }
+
     /// Derives the job classes again from the policy as it is now: after a setting was
     /// changed in code (`compare` sweeping a knob), each class's narrowed policy must carry it.
     pub fn refresh_classes(&mut self) {

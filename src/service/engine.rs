@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::clock::{Clock, Stopwatch};
-use crate::control::{ControlMemory, Observation, decide};
+use crate::control::{ByClass, ControlMemory, Observation, decide};
 use crate::metrics::Metrics;
 use crate::model::Instance;
 use crate::model::Timestamp;
@@ -112,24 +112,35 @@ impl Engine {
 
     /// Jobs finished since the previous tick, from the jobs the registry credited each worker
     /// (its counter's plausible growth since its first heartbeat). `None` on the first tick.
+    /// Jobs finished since the last tick, in all and per pool (policy order): `None` on the
+    /// first tick, which has no counters to compare with.
     fn completions(
         &mut self,
         records: &[crate::service::observe::registry::Record],
-    ) -> Option<u64> {
-        let now: HashMap<String, u64> = records
+    ) -> (Option<u64>, Vec<Option<u64>>) {
+        let now: HashMap<String, (u64, &str)> = records
             .iter()
-            .map(|r| (r.worker_id.clone(), r.jobs_credited))
+            .map(|r| (r.worker_id.clone(), (r.jobs_credited, r.pool.as_str())))
             .collect();
+        let pools = &self.policy.pools;
+        let mut per_pool: Vec<Option<u64>> = vec![None; pools.len()];
         let done = self.jobs_done.as_ref().map(|before| {
-            now.iter()
-                .map(|(id, &n)| match before.get(id) {
+            per_pool.iter_mut().for_each(|p| *p = Some(0));
+            let mut total = 0;
+            for (id, &(n, pool)) in &now {
+                let d = match before.get(id) {
                     Some(&b) if n >= b => n - b,
                     _ => n,
-                })
-                .sum()
+                };
+                total += d;
+                if let Some(i) = pools.iter().position(|p| p.name == pool) {
+                    per_pool[i] = per_pool[i].map(|s| s + d);
+                }
+            }
+            total
         });
-        self.jobs_done = Some(now);
-        done
+        self.jobs_done = Some(now.into_iter().map(|(id, (n, _))| (id, n)).collect());
+        (done, per_pool)
     }
 
     /// Takes one queue sample into the window.
@@ -235,7 +246,7 @@ impl Engine {
             self.listening_since = now;
         }
         self.was_leading = leads;
-        let completed = self.completions(&records);
+        let (completed, completed_by_pool) = self.completions(&records);
         // What workers reported since the last tick: the window's waits, the record's jobs.
         let mut jobs = self.job_reports.take();
         self.recent_waits.update(
@@ -265,7 +276,20 @@ impl Engine {
             listening_since: Some(self.listening_since),
             oracle_plan: None,
             measured_wait: self.recent_waits.measured(&interactive),
-            by_class: None,
+            by_class: (!self.policy.classes.is_empty()).then(|| ByClass {
+                queues: self.window.per_queue(now, self.policy.control.window),
+                boots: (0..self.policy.pools.len())
+                    .map(|p| {
+                        view.boots
+                            .iter()
+                            .filter(|b| b.pool == p)
+                            .map(|b| b.took)
+                            .collect()
+                    })
+                    .collect(),
+                completed: completed_by_pool,
+                oracle_plans: Vec::new(),
+            }),
         };
         self.metrics
             .paused

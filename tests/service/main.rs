@@ -6,6 +6,7 @@
 mod support;
 
 mod deploy;
+mod job_classes;
 mod lease;
 mod moto_harness;
 mod record_replay;

@@ -87,6 +87,7 @@ fn agents(s: &Setup, service: &str, name: &str, text: &str) -> AgentFarm {
         command: vec![path.display().to_string()],
         env: vec![("DIR".into(), s.dir.display().to_string())],
         dir: s.dir.clone(),
+        policy_file: None,
     };
     AgentFarm::start(moto::server(), s.ec2.clone(), &s.name, spec)
 }

@@ -95,6 +95,9 @@ pub struct AgentSpec {
     /// Extra environment for the agent (and so its command).
     pub env: Vec<(String, String)>,
     pub dir: PathBuf,
+    /// The policy file: when set, each agent is started with `--policy` and the pool its
+    /// instance is tagged with, and takes the queues its pool serves (`queue_url` unused).
+    pub policy_file: Option<PathBuf>,
 }
 
 /// The agents, by instance id.
@@ -115,10 +118,10 @@ impl AgentFarm {
         let (shared, policy) = (agents.clone(), policy.to_string());
         let watcher = tokio::spawn(async move {
             loop {
-                for (id, state) in super::workers::instances(&ec2, &policy).await {
+                for (id, state, pool) in super::workers::instances_in_pools(&ec2, &policy).await {
                     let known = shared.lock().unwrap().contains_key(&id);
                     if state == InstanceStateName::Running && !known {
-                        let agent = spawn(moto, &spec, &id).await;
+                        let agent = spawn(moto, &spec, &id, &pool).await;
                         shared.lock().unwrap().insert(id, agent);
                     } else if state != InstanceStateName::Running && known {
                         let mut map = shared.lock().unwrap();
@@ -178,13 +181,16 @@ impl Agent {
     }
 }
 
-async fn spawn(moto: &MotoServer, spec: &AgentSpec, instance: &str) -> Agent {
+async fn spawn(moto: &MotoServer, spec: &AgentSpec, instance: &str, pool: &str) -> Agent {
     let metadata = MetadataStub::start(instance).await;
     let log = spec.dir.join(format!("agent-{instance}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_spillway"))
         .arg("worker")
         .args(["--service", &format!("http://{}", spec.service)])
-        .args(["--pool", "ec2", "--queue-url", &spec.queue_url])
+        .args(match &spec.policy_file {
+            None => vec!["--pool", "ec2", "--queue-url", &spec.queue_url],
+            Some(file) => vec!["--pool", pool, "--policy", file.to_str().unwrap()],
+        })
         .args(["--metadata-endpoint", &metadata.addr])
         .args([
             "--heartbeat-every",

@@ -129,6 +129,31 @@ pub async fn tagged(ec2: &aws_sdk_ec2::Client, policy: &str) -> Vec<Instance> {
         .collect()
 }
 
+/// `(instance id, state, pool)` of every instance [`tagged`] for `policy`, its pool from its
+/// `spillway:pool` tag.
+pub async fn instances_in_pools(
+    ec2: &aws_sdk_ec2::Client,
+    policy: &str,
+) -> Vec<(String, InstanceStateName, String)> {
+    tagged(ec2, policy)
+        .await
+        .iter()
+        .filter_map(|i| {
+            let pool = i
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("spillway:pool"))
+                .and_then(|t| t.value())
+                .unwrap_or_default();
+            Some((
+                i.instance_id()?.to_string(),
+                i.state()?.name()?.clone(),
+                pool.to_string(),
+            ))
+        })
+        .collect()
+}
+
 /// `(instance id, state)` of every instance [`tagged`] for `policy`.
 pub async fn instances(
     ec2: &aws_sdk_ec2::Client,

@@ -159,6 +159,40 @@ impl QueueWindow {
         let batch = has_batch.then(|| obs(Some(QueueClass::Batch)));
         (Some(queue), batch)
     }
+
+    /// Each queue on its own at `now` (job classes), in policy order: its means over the
+    /// window last [`QueueWindow::observe`]d and its newest sample; all `None` when the newest
+    /// attempt failed. Call after `observe`, which drops the samples older than the window.
+    pub fn per_queue(&self, now: Timestamp, window: Duration) -> Vec<Option<QueueObservation>> {
+        let Some(latest) = self.latest() else {
+            return Vec::new();
+        };
+        let from = now.minus(window);
+        let recent: Vec<&QueueSample> = self.samples.iter().filter(|s| s.at >= from).collect();
+        (0..latest.per_queue.len())
+            .map(|q| {
+                let newest = latest.per_queue[q].2;
+                let n = recent.len() as f64;
+                let averaged = if recent.is_empty() {
+                    newest
+                } else {
+                    let mut m = QueueStats::default();
+                    for s in &recent {
+                        let one = s.per_queue.get(q).map_or(newest, |x| x.2);
+                        m.visible += one.visible / n;
+                        m.in_flight += one.in_flight / n;
+                        m.delayed += one.delayed / n;
+                    }
+                    m
+                };
+                Some(QueueObservation {
+                    averaged,
+                    latest: newest,
+                    sampled_at: latest.at,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

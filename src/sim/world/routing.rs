@@ -45,18 +45,7 @@ impl Routing {
             .map(|q| q.class == QueueClass::Batch)
             .collect();
         let serves: Vec<Vec<usize>> = (0..policy.pools.len())
-            .map(|p| {
-                let batch = &batch;
-                let mine = |want_batch: bool| {
-                    policy
-                        .queues
-                        .iter()
-                        .enumerate()
-                        .filter(move |(q, spec)| batch[*q] == want_batch && spec.pools.contains(&p))
-                        .map(|(q, _)| q)
-                };
-                mine(false).chain(mine(true)).collect()
-            })
+            .map(|p| policy.queues_served_by(p))
             .collect();
         let takers: Vec<Vec<usize>> = policy
             .queues
