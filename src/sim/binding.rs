@@ -7,7 +7,7 @@
 //! jobs to its first batch queue. Without job classes the farm serves every job alike, and the names
 //! are not needed.
 
-use crate::policy::{Policy, QueueClass};
+use crate::policy::{Class, Policy, QueueClass};
 
 use super::trace::{Job, JobClass};
 
@@ -70,4 +70,13 @@ pub fn bind_queues(jobs: &mut [Job], names: &[String], policy: &Policy) -> Resul
         }
     }
     Ok(())
+}
+
+/// The jobs of `class` (bound jobs, in their order): what its oracle plans and its floor
+/// counts.
+pub fn class_jobs(class: &Class, jobs: &[Job]) -> Vec<Job> {
+    jobs.iter()
+        .filter(|j| class.queues.contains(&usize::from(j.queue)))
+        .copied()
+        .collect()
 }

@@ -371,11 +371,7 @@ pub fn compare_with_progress(
         .classes
         .iter()
         .map(|c| {
-            let mine: Vec<Job> = jobs
-                .iter()
-                .filter(|j| c.queues.contains(&usize::from(j.queue)))
-                .copied()
-                .collect();
+            let mine = super::binding::class_jobs(c, jobs);
             Arc::new(clairvoyant::oracle_plan(
                 &c.policy,
                 &config.speed_changes,

@@ -174,11 +174,7 @@ impl Report {
                 .classes
                 .iter()
                 .map(|c| {
-                    let mine: Vec<Job> = jobs
-                        .iter()
-                        .filter(|j| c.queues.contains(&usize::from(j.queue)))
-                        .copied()
-                        .collect();
+                    let mine = super::binding::class_jobs(c, jobs);
                     let curve = demand::demand_curve(&mine, end_ms, bin_ms);
                     demand::ec2_hours_floor(&c.policy, &config.speed_changes, &curve, bin_ms)
                 })

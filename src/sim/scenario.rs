@@ -72,7 +72,53 @@ fn interactive_up_to(
     boost: impl Fn(f64) -> f64,
     stretch: impl Fn(f64) -> f64,
 ) -> Vec<Job> {
-    let mut rng = SimRng::new(seed, 0x5ce0);
+    renders(
+        Stream {
+            id: 0x5ce0,
+            queue: 0,
+        },
+        days,
+        seed,
+        headroom,
+        boost,
+        stretch,
+    )
+}
+
+/// Which random stream a draw of renders uses, and the queue its jobs go to.
+struct Stream {
+    id: u64,
+    queue: u16,
+}
+
+/// `gpu-mix`'s GPU renders over `days`: a tenth of all renders (one for every nine of
+/// [`interactive`]'s), four times as long, following the same day, in queue 1.
+fn gpu_renders(days: f64, seed: u64) -> Vec<Job> {
+    let share = 1.0 / 9.0;
+    renders(
+        Stream {
+            id: 0x69b0,
+            queue: 1,
+        },
+        days,
+        seed,
+        share,
+        |_| share,
+        |_| 4.0,
+    )
+}
+
+/// Renders following the day's [`load`] times `boost`, durations times `stretch`, drawn by
+/// thinning from `headroom` times the peak rate on its own random stream.
+fn renders(
+    stream: Stream,
+    days: f64,
+    seed: u64,
+    headroom: f64,
+    boost: impl Fn(f64) -> f64,
+    stretch: impl Fn(f64) -> f64,
+) -> Vec<Job> {
+    let mut rng = SimRng::new(seed, stream.id);
     let mean_duration = RENDER_MEDIAN_S * (RENDER_SIGMA * RENDER_SIGMA / 2.0).exp();
     let peak_rate = 80.0 * 1.5 * headroom / mean_duration;
     let mut jobs = Vec::new();
@@ -89,33 +135,7 @@ fn interactive_up_to(
                 submit_ms: (t * 1000.0) as i64,
                 duration_s,
                 class: JobClass::Interactive,
-                queue: 0,
-            });
-        }
-    }
-    jobs
-}
-
-/// `gpu-mix`'s GPU renders over `days`: a tenth of all renders (one for every nine of
-/// [`interactive`]'s), four times as long, following the same day, in queue 1.
-fn gpu_renders(days: f64, seed: u64) -> Vec<Job> {
-    let mut rng = SimRng::new(seed, 0x69b0);
-    let mean_duration = RENDER_MEDIAN_S * (RENDER_SIGMA * RENDER_SIGMA / 2.0).exp();
-    let share = 1.0 / 9.0;
-    let peak_rate = 80.0 * 1.5 * share / mean_duration;
-    let mut jobs = Vec::new();
-    let mut t = 0.0;
-    loop {
-        t += rng.exponential(1.0 / peak_rate);
-        if t >= days * DAY {
-            break;
-        }
-        if rng.uniform() * peak_rate < load(t) * share / mean_duration {
-            jobs.push(Job {
-                submit_ms: (t * 1000.0) as i64,
-                duration_s: rng.lognormal(RENDER_MEDIAN_S, RENDER_SIGMA) * 4.0,
-                class: JobClass::Interactive,
-                queue: 1,
+                queue: stream.queue,
             });
         }
     }

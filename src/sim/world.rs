@@ -354,9 +354,14 @@ impl World {
     pub fn arrive(&mut self, job_idx: u32, jobs: &[Job], now: i64) -> Option<Scheduled> {
         let job = &jobs[job_idx as usize];
         let lane = self.routing.lane(job);
-        let can_start = self.routing.first[lane]
-            .iter()
-            .all(|&l| self.queues[l].is_empty());
+        let can_start = if self.routing.by_queue() {
+            self.routing.first[lane]
+                .iter()
+                .all(|&l| self.queues[l].is_empty())
+        } else {
+            // Without classes: a batch job starts only while no interactive job waits.
+            lane == 0 || self.queues[0].is_empty()
+        };
         if can_start && let Some(w) = self.take_idle(lane) {
             return Some(self.start(w, job_idx, job, now));
         }

@@ -7,11 +7,12 @@
 #![allow(clippy::disallowed_methods)]
 
 use super::record_replay::lines;
+use super::worker_fleet::wait_until;
 use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use spillway::clock::SystemClock;
 use support::agents::{AgentFarm, AgentSpec, script};
@@ -68,18 +69,6 @@ lost_after = "5s"
 learn_for = "1s"
 "#
     )
-}
-
-async fn wait_until(what: &str, within: Duration, farm: &AgentFarm, ok: impl AsyncFn() -> bool) {
-    let start = Instant::now();
-    while !ok().await {
-        assert!(
-            start.elapsed() < within,
-            "timed out waiting for {what}\n{}",
-            farm.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn send(sqs: &aws_sdk_sqs::Client, queue: &str, bodies: &[String]) {

@@ -21,3 +21,4 @@ mod service_startup;
 mod service_state;
 mod worker_agent;
 mod worker_fleet;
+mod zones;

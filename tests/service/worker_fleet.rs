@@ -37,7 +37,13 @@ sleep 5
 echo "$INSTANCE" >> "$DIR/done"
 "#;
 
-async fn wait_until(what: &str, within: Duration, farm: &AgentFarm, ok: impl AsyncFn() -> bool) {
+/// Waits until `ok`, failing with the agents' logs after `within`.
+pub async fn wait_until(
+    what: &str,
+    within: Duration,
+    farm: &AgentFarm,
+    ok: impl AsyncFn() -> bool,
+) {
     let start = Instant::now();
     while !ok().await {
         assert!(

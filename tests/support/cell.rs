@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::types::InstanceStateName;
 use spillway::aws::AwsOptions;
 use spillway::clock::SystemClock;
 use tokio::time::Instant;
@@ -110,28 +110,6 @@ market = "on-demand"
     )
 }
 
-async fn subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
-    let out = ec2
-        .describe_subnets()
-        .filters(
-            Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeSubnets");
-    let mut ids: Vec<String> = out
-        .subnets()
-        .iter()
-        .filter_map(|s| s.subnet_id().map(str::to_string))
-        .collect();
-    ids.sort();
-    assert!(ids.len() >= 2, "moto's default VPC has a subnet per zone");
-    ids
-}
-
 async fn send_jobs(sqs: &aws_sdk_sqs::Client, queue: &str, durations: &[f64]) {
     for (i, d) in durations.iter().enumerate() {
         sqs.send_message()
@@ -158,7 +136,7 @@ pub async fn run(fault: FaultKind, phase: Phase) -> Run {
     let ec2 = server.ec2_client_as_service(&account, &proxy.endpoint(), &options);
     let sqs = server.sqs_client_as_service(&account, &proxy.endpoint(), &options);
     let queue = super::queues::create_queue(&direct_sqs, "jobs").await;
-    let subnets = subnets(&direct_ec2).await;
+    let subnets = super::workers::default_subnets(&direct_ec2).await;
     let name = format!("matrix-{account}");
     let tags = [("spillway:policy", name.as_str()), ("spillway:pool", "ec2")];
 

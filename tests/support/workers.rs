@@ -165,3 +165,26 @@ pub async fn instances(
         .filter_map(|i| Some((i.instance_id()?.to_string(), i.state()?.name()?.clone())))
         .collect()
 }
+
+/// The default subnets of moto's default VPC (one per availability zone), sorted; at least two.
+pub async fn default_subnets(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+    let out = ec2
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeSubnets");
+    let mut ids: Vec<String> = out
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect();
+    ids.sort();
+    assert!(ids.len() >= 2, "moto's default VPC has a subnet per zone");
+    ids
+}

@@ -1,11 +1,20 @@
 //! The EC2 fleet of one policy: lists its instances by tag, launches with ordered fallbacks
 //! (instance type × subnet, spot then on-demand) and terminates only instances whose tags say
 //! they belong to this policy, checked right before the call.
+//!
+//! A pool with several `subnet_ids` (one per availability zone) is launched into in balance:
+//! each launch goes first to the subnets holding the fewest of the pool's instances (as the
+//! last listing and the launches since placed them), so one zone's loss costs a fraction of
+//! the fleet; a subnet without capacity (for every type and market) passes its share to the
+//! others.
 
 use aws_sdk_ec2::types::{
     Filter, InstanceMarketOptionsRequest, InstanceStateName, InstanceType,
     LaunchTemplateSpecification, MarketType, ResourceType, Tag, TagSpecification,
 };
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::provider::{ProviderError, TAG_POLICY, TAG_POOL, classify};
 use crate::model::Instance;
@@ -17,6 +26,8 @@ use crate::policy::{Ec2Launch, LaunchSource, Market};
 pub struct Ec2Fleet {
     client: aws_sdk_ec2::Client,
     policy: String,
+    /// Each live instance's pool and subnet, from the last listing and the launches since.
+    placed: Arc<Mutex<HashMap<String, (String, String)>>>,
 }
 
 /// What a launch achieved.
@@ -43,6 +54,7 @@ impl Ec2Fleet {
         Ec2Fleet {
             client,
             policy: policy.to_string(),
+            placed: Arc::default(),
         }
     }
 
@@ -58,6 +70,7 @@ impl Ec2Fleet {
             .into_paginator()
             .send();
         let mut out = Vec::new();
+        let mut placed = HashMap::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(&e))?;
             for r in page.reservations() {
@@ -74,6 +87,9 @@ impl Ec2Fleet {
                     if tag(i.tags(), TAG_POLICY) != Some(self.policy.as_str()) {
                         continue;
                     }
+                    if let Some(subnet) = i.subnet_id() {
+                        placed.insert(id.to_string(), (pool.to_string(), subnet.to_string()));
+                    }
                     let launched_at = i
                         .launch_time()
                         .and_then(|t| t.to_millis().ok())
@@ -86,15 +102,18 @@ impl Ec2Fleet {
                 }
             }
         }
+        *self.placed.lock().unwrap_or_else(|e| e.into_inner()) = placed;
         Ok(out)
     }
 
     /// Launches `count` instances in `pool`, tagged on create, trying each option in order
     /// (types × subnets; spot ones first for `spot-then-on-demand`) until `count` are running
-    /// or the options run out. The first attempt sends `token` as its ClientToken; attempt `k`
-    /// sends `token-k`: a replayed decision replays the same tokens, so EC2 launches nothing
-    /// twice. An option is repeated while it starts instances; capacity errors move on to the
-    /// next option; any other error stops the launch.
+    /// or the options run out; with several subnets, spread over them in balance (see the
+    /// module's documentation), each subnet's share trying its options in order. The first
+    /// attempt sends `token` as its ClientToken; attempt `k` sends `token-k`: a replayed
+    /// decision replays the same tokens, so EC2 launches nothing twice. An option is repeated
+    /// while it starts instances; capacity errors move on to the next option; any other error
+    /// stops the launch.
     pub async fn launch(
         &self,
         pool: &str,
@@ -110,16 +129,87 @@ impl Ec2Fleet {
         };
         let mut done = Launched::default();
         let mut k = 0;
-        'options: for option in options(launch) {
+        let all = options(launch);
+        let subnets: Vec<&str> = launch.subnet_ids.iter().map(String::as_str).collect();
+        if subnets.len() < 2 {
+            self.try_options(pool, source, &all, count, token, &mut done, &mut k)
+                .await?;
+            return Ok(done);
+        }
+        let mut placed: Vec<u32> = {
+            let map = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+            subnets
+                .iter()
+                .map(|s| {
+                    map.values()
+                        .filter(|(p, sub)| p == pool && sub == s)
+                        .count() as u32
+                })
+                .collect()
+        };
+        let mut open = vec![true; subnets.len()];
+        'spread: while (done.ids.len() as u32) < count && open.contains(&true) {
+            let want = count - done.ids.len() as u32;
+            for (s, share) in spread(&placed, &open, want).into_iter().enumerate() {
+                if share == 0 {
+                    continue;
+                }
+                let mine: Vec<LaunchOption> = all
+                    .iter()
+                    .filter(|o| o.subnet == Some(subnets[s]))
+                    .cloned()
+                    .collect();
+                let before = done.ids.len();
+                let goal = before as u32 + share;
+                let go_on = self
+                    .try_options(pool, source, &mine, goal, token, &mut done, &mut k)
+                    .await?;
+                let got = (done.ids.len() - before) as u32;
+                placed[s] += got;
+                {
+                    let mut map = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+                    for id in &done.ids[before..] {
+                        map.insert(id.clone(), (pool.to_string(), subnets[s].to_string()));
+                    }
+                }
+                if !go_on {
+                    break 'spread;
+                }
+                if got < share {
+                    // No capacity there for any type or market: its share goes elsewhere.
+                    open[s] = false;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Tries `options` in order until `done` holds `goal` instances; `k` counts the attempts of
+    /// the whole launch (their tokens). `Ok(false)`: an error that stops the launch.
+    #[allow(clippy::too_many_arguments)]
+    async fn try_options(
+        &self,
+        pool: &str,
+        source: &LaunchSource,
+        options: &[LaunchOption<'_>],
+        goal: u32,
+        token: &str,
+        done: &mut Launched,
+        k: &mut usize,
+    ) -> Result<bool, ProviderError> {
+        for option in options {
             // Repeat an option while it makes progress (EC2 may start fewer than asked).
             loop {
-                let want = count.saturating_sub(done.ids.len() as u32);
-                if want == 0 || k > count as usize + 16 {
-                    break 'options;
+                let want = goal.saturating_sub(done.ids.len() as u32);
+                if want == 0 {
+                    return Ok(true);
                 }
-                let attempt_token = attempt_token(token, k);
-                k += 1;
-                match self.run(pool, source, &option, want, &attempt_token).await {
+                if *k > goal as usize + 16 {
+                    return Ok(false);
+                }
+                let attempt_token = attempt_token(token, *k);
+                *k += 1;
+                match self.run(pool, source, option, want, &attempt_token).await {
                     Ok(ids) if ids.is_empty() => break,
                     Ok(ids) => done.ids.extend(ids),
                     Err(e @ ProviderError::InsufficientCapacity { .. }) => {
@@ -129,12 +219,12 @@ impl Ec2Fleet {
                     Err(e) if done.ids.is_empty() => return Err(e),
                     Err(e) => {
                         done.failures.push(format!("{}: {e}", option.describe()));
-                        break 'options;
+                        return Ok(false);
                     }
                 }
             }
         }
-        Ok(done)
+        Ok(true)
     }
 
     async fn run(
@@ -258,6 +348,22 @@ pub fn attempt_token(token: &str, k: usize) -> String {
     t
 }
 
+/// How many of `want` launches go to each subnet: one at a time to the open subnet holding
+/// the fewest (`placed`, with what this spread gave it), the first in policy order on a tie.
+fn spread(placed: &[u32], open: &[bool], want: u32) -> Vec<u32> {
+    let mut share = vec![0u32; placed.len()];
+    for _ in 0..want {
+        let Some(s) = (0..placed.len())
+            .filter(|&s| open[s])
+            .min_by_key(|&s| (placed[s] + share[s], s))
+        else {
+            break;
+        };
+        share[s] += 1;
+    }
+    share
+}
+
 fn options(launch: &Ec2Launch) -> Vec<LaunchOption<'_>> {
     let types: Vec<Option<&str>> = if launch.instance_types.is_empty() {
         vec![None]
@@ -320,6 +426,20 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn launches_spread_to_the_emptiest_open_subnets_first() {
+        // Four, three, three placed: the two behind catch up first, then round-robin.
+        assert_eq!(super::spread(&[4, 3, 3], &[true; 3], 2), vec![0, 1, 1]);
+        assert_eq!(super::spread(&[4, 3, 3], &[true; 3], 6), vec![2, 2, 2]);
+        assert_eq!(super::spread(&[0, 0, 0], &[true; 3], 4), vec![2, 1, 1]);
+        // A closed subnet (no capacity) gets nothing: its share goes to the others.
+        assert_eq!(
+            super::spread(&[0, 0, 0], &[false, true, true], 5),
+            vec![0, 3, 2]
+        );
+        assert_eq!(super::spread(&[1, 2], &[false, false], 3), vec![0, 0]);
+    }
+
     use super::*;
 
     #[test]
