@@ -158,3 +158,31 @@ fn a_policy_without_classes_serves_every_queue_alike() {
         serde_json::to_string(&b).unwrap()
     );
 }
+
+#[test]
+fn restarts_and_a_failover_keep_both_classes_within_their_slos_and_terminate_no_busy_worker() {
+    // Each class's memory is resumed as from `--state-file` and each relearns its fleet from
+    // heartbeats; a GPU worker busy on a four-times-longer render must survive every restart.
+    let policy = gpu_policy();
+    let jobs = gpu_mix(&policy, &[0, 1]);
+    let calm = sim::run(&policy, &jobs, &SimConfig::default()).report;
+    let config = SimConfig {
+        faults: sim::faults::Faults {
+            restart_every_ms: Some(5 * 3_600_000),
+            failovers_ms: vec![(37.5 * 3_600_000.0) as i64],
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    };
+    let r = sim::run(&policy, &jobs, &config).report;
+    assert_eq!(r.busy_terminations_refused, 0);
+    assert!(r.meets_slo, "{:?}", r.queues);
+    let extra = r.ec2_cost_usd / calm.ec2_cost_usd - 1.0;
+    assert!(extra < 0.05, "restarts cost {:.1}% more", extra * 100.0);
+    eprintln!(
+        "gpu-mix, a restart every 5 h and a failover: EC2 ${:.2} against ${:.2} ({:+.2}%)",
+        r.ec2_cost_usd,
+        calm.ec2_cost_usd,
+        extra * 100.0
+    );
+}
