@@ -294,13 +294,19 @@ pub fn samples_csv(policy: &Policy, out: &SimOutput) -> String {
     for p in &policy.pools {
         text.push_str(&format!(",ready_{}", p.name));
     }
+    // With job classes, each queue's waiting jobs too.
+    if !policy.classes.is_empty() {
+        for q in &policy.queues {
+            text.push_str(&format!(",queued_{}", q.name));
+        }
+    }
     text.push('\n');
     for s in &out.samples {
         text.push_str(&format!(
             "{},{:.3},{},{},{}",
             s.t_s, s.demand, s.queued, s.busy, s.booting
         ));
-        for r in s.ready.iter() {
+        for r in s.ready.iter().chain(&s.by_queue) {
             text.push_str(&format!(",{r}"));
         }
         text.push('\n');
@@ -343,8 +349,13 @@ pub fn plot_data(policy: &Policy, label: &str, out: &SimOutput) -> PlotData {
                 busy: s.busy as f64,
                 capacity: s.ready.iter().map(|&x| x as f64).collect(),
                 booting: s.booting as f64,
+                by_queue: s.by_queue.iter().map(|&x| f64::from(x)).collect(),
             })
             .collect(),
+        queues: match policy.classes.is_empty() {
+            true => Vec::new(),
+            false => policy.queues.iter().map(|q| q.name.clone()).collect(),
+        },
     }
 }
 

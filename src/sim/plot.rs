@@ -45,6 +45,9 @@ pub struct PlotSample {
     pub capacity: Vec<f64>,
     /// EC2 workers launched but not ready yet.
     pub booting: f64,
+    /// With job classes: jobs waiting in each queue, in the order of [`PlotData::queues`]
+    /// (empty without).
+    pub by_queue: Vec<f64>,
 }
 
 /// Everything the chart shows: headings, pool names and the samples.
@@ -61,6 +64,8 @@ pub struct PlotData {
     pub pool_kinds: Vec<PoolLook>,
     /// The samples, in any order.
     pub samples: Vec<PlotSample>,
+    /// With job classes: the queues, each drawn as a line over the queue panel.
+    pub queues: Vec<String>,
 }
 
 /// What a pool is, as the chart colours it.
@@ -88,6 +93,8 @@ const BOOT: &str = "#e07b39";
 const QUEUE_FILL: &str = "#f4c0b8";
 const BATCH_FILL: &str = "#cdd9e5";
 const BATCH_LINE: &str = "#5b7a99";
+/// Each queue's line, with job classes (in turn, past the last).
+const QUEUE_LINES: [&str; 4] = ["#6c3483", "#117a65", "#1f618d", "#7d6608"];
 
 /// Renders the chart as a standalone SVG document (about 1200×700). Never panics: empty or
 /// odd input (no samples, NaN, unequal capacity lengths) still gives a valid, labelled chart.
@@ -137,7 +144,12 @@ pub fn render_svg(data: &PlotData) -> String {
     );
     let colours = colours(&data.pool_kinds, n_pools);
     let batch = cols.iter().any(|c| c.queued_batch > 0.0);
-    let legend_bottom = draw_legend(&mut out, &legend_entries(&data.pools, &colours, batch));
+    let mut entries = legend_entries(&data.pools, &colours, batch);
+    for (i, q) in data.queues.iter().enumerate() {
+        let colour = QUEUE_LINES[i % QUEUE_LINES.len()];
+        entries.push((fit(&format!("queue {q}"), 40), Swatch::Line(colour, false)));
+    }
+    let legend_bottom = draw_legend(&mut out, &entries);
 
     // Panels: workers on top (72 % of the plot height), queue below, time labels under both.
     let top_y = legend_bottom + 18.0;
@@ -277,6 +289,19 @@ fn draw_series(
     }
     let queued = format!("fill=\"{QUEUE_FILL}\" stroke=\"{DEMAND}\" stroke-width=\"1.2\"");
     area(out, queue, cols, batch, |c| c.queued, &queued);
+    // With job classes, each queue's own depth over the summed area.
+    let queues = cols.iter().map(|c| c.by_queue.len()).max().unwrap_or(0);
+    for q in 0..queues {
+        let colour = QUEUE_LINES[q % QUEUE_LINES.len()];
+        let attrs = format!("stroke=\"{colour}\" stroke-width=\"1.4\"");
+        line(
+            out,
+            queue,
+            cols,
+            |c| c.by_queue.get(q).copied().unwrap_or(0.0),
+            &attrs,
+        );
+    }
     out.push_str("</g>\n");
 }
 

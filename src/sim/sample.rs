@@ -19,6 +19,9 @@ pub struct Sample {
     /// Ready (idle or busy) workers per pool, policy order.
     pub ready: PerPool,
     pub booting: u32,
+    /// With job classes: jobs waiting per queue, policy order (empty without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_queue: Vec<u32>,
 }
 
 impl Sample {
@@ -32,6 +35,10 @@ impl Sample {
             busy: world.busy,
             ready: PerPool::from_fn(world.live.len(), |p| world.ready_in(p) as u32),
             booting: world.booting,
+            by_queue: match world.per_pool {
+                Some(_) => world.queues.iter().map(|q| q.len() as u32).collect(),
+                None => Vec::new(),
+            },
         }
     }
 }

@@ -16,6 +16,8 @@ pub(super) struct Column {
     pub booting: f64,
     /// Exactly one entry per pool (missing entries are 0).
     pub capacity: Vec<f64>,
+    /// Per queue, with job classes.
+    pub by_queue: Vec<f64>,
 }
 
 fn clean(v: f64) -> f64 {
@@ -39,6 +41,7 @@ impl Column {
             busy: clean(s.busy),
             booting: clean(s.booting),
             capacity,
+            by_queue: s.by_queue.iter().map(|&v| clean(v)).collect(),
         }
     }
 
@@ -49,6 +52,9 @@ impl Column {
         self.busy = self.busy.max(clean(s.busy));
         self.booting = self.booting.max(clean(s.booting));
         for (c, v) in self.capacity.iter_mut().zip(&s.capacity) {
+            *c = c.max(clean(*v));
+        }
+        for (c, v) in self.by_queue.iter_mut().zip(&s.by_queue) {
             *c = c.max(clean(*v));
         }
     }
@@ -152,6 +158,7 @@ mod tests {
             busy: v,
             capacity,
             booting: v,
+            by_queue: Vec::new(),
         }
     }
 

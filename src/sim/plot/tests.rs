@@ -13,6 +13,7 @@ fn sample(t_s: f64, v: f64, capacity: Vec<f64>) -> PlotSample {
         busy: v,
         capacity,
         booting: v,
+        by_queue: Vec::new(),
     }
 }
 
@@ -23,6 +24,7 @@ fn data(pools: &[&str], samples: Vec<PlotSample>) -> PlotData {
         pools: pools.iter().map(|p| p.to_string()).collect(),
         pool_kinds: Vec::new(),
         samples,
+        queues: Vec::new(),
     }
 }
 
@@ -164,6 +166,7 @@ fn year_trace_is_small_and_keeps_its_peaks() {
                 busy: v,
                 capacity: vec![60.0, v],
                 booting: 1.0,
+                by_queue: Vec::new(),
             }
         })
         .collect();
@@ -220,4 +223,29 @@ fn a_backfill_spike_leaves_the_fleet_readable_and_batch_apart() {
     let plain = ec2_orange(vec![PoolLook::Datacenter, PoolLook::Ec2]);
     let with_command = ec2_orange(vec![PoolLook::Datacenter, PoolLook::Command, PoolLook::Ec2]);
     assert_eq!(plain, with_command);
+}
+
+#[test]
+fn with_job_classes_each_queue_is_a_line_of_its_own() {
+    let samples: Vec<PlotSample> = (0..60)
+        .map(|i| PlotSample {
+            by_queue: vec![f64::from(i), f64::from(60 - i)],
+            queued: 60.0,
+            ..sample(f64::from(i) * 60.0, 10.0, vec![40.0, 5.0, 3.0])
+        })
+        .collect();
+    let mut d = data(&["datacenter", "cpu-ec2", "gpu-ec2"], samples);
+    d.queues = vec!["renders".into(), "gpu".into()];
+    let svg = render_svg(&d);
+    assert_well_formed(&svg);
+    assert!(svg.contains(">queue renders</text>") && svg.contains(">queue gpu</text>"));
+    for colour in &super::QUEUE_LINES[..2] {
+        assert!(
+            svg.contains(&format!("stroke=\"{colour}\" stroke-width=\"1.4\"")),
+            "{colour}"
+        );
+    }
+    // Without classes there is no queue line.
+    let plain = render_svg(&data(&["datacenter"], vec![sample(0.0, 1.0, vec![1.0])]));
+    assert!(!plain.contains(super::QUEUE_LINES[0]));
 }
