@@ -1,10 +1,12 @@
 //! Job classes: `[[queue]]`s bound to pools, each class sized on its own.
 //!
 //! A queue with `pools = [...]` may only be served by those pools' workers (GPU renders on GPU
-//! instances). Queues that share a pool, and the pools they name, form one class: a class's
-//! pools serve only its queues, so each class is a farm of its own, sized from its own queues'
-//! demand against its own workers, and no worker is counted twice. A policy whose queues name
-//! no pools is one farm, exactly as before job classes.
+//! instances). Queues that name the same pools form one class: a class's pools serve only its
+//! queues, so each class is a farm of its own, sized from its own queues' demand against its
+//! own workers, and no worker is counted twice. Queues that share some pools but not all are
+//! refused (sizing them would count the shared workers twice, or size one queue's jobs on
+//! workers that cannot take them). A policy whose queues name no pools is one farm, exactly as
+//! before job classes.
 //!
 //! Each class carries the policy narrowed to it ([`Class::policy`]: its pools, its queues, its
 //! SLO), which `decide` runs on (`control::classes`), so every strategy, boot estimate and
@@ -13,6 +15,7 @@
 
 use std::time::Duration;
 
+use super::checker::Checker;
 use super::{Policy, QueueClass};
 
 /// One job class: some queues and the pools that serve them.
@@ -54,9 +57,17 @@ impl Policy {
     }
 }
 
-/// What joining queues into classes found wrong: a pool no queue may use.
-pub(super) struct Unserved {
-    pub pool: String,
+/// What joining queues into classes found wrong.
+pub(super) enum Unserved {
+    /// A pool no queue may use.
+    Pool { pool: String },
+    /// Two queues share a pool but not all their pools: neither one class (some of their
+    /// pools cannot take the other's jobs) nor two (the shared pool would be counted twice).
+    Overlap {
+        queue: usize,
+        other: usize,
+        shared: String,
+    },
 }
 
 /// The policy's job classes: none when no queue names its pools, or when every queue is
@@ -88,12 +99,26 @@ pub(super) fn derive(policy: &mut Policy) -> Result<Vec<Class>, Vec<Unserved>> {
             parent[a.max(b)] = a.min(b);
         }
     }
-    let unserved: Vec<Unserved> = (0..n)
+    let mut unserved: Vec<Unserved> = (0..n)
         .filter(|&p| !used[p])
-        .map(|p| Unserved {
+        .map(|p| Unserved::Pool {
             pool: policy.pools[p].name.clone(),
         })
         .collect();
+    let queues = &policy.queues;
+    for (q, a) in queues.iter().enumerate() {
+        let clash = queues.iter().enumerate().skip(q + 1).find_map(|(o, b)| {
+            let shared = a.pools.iter().find(|p| b.pools.contains(p))?;
+            (a.pools != b.pools).then_some((o, *shared))
+        });
+        if let Some((other, shared)) = clash {
+            unserved.push(Unserved::Overlap {
+                queue: q,
+                other,
+                shared: policy.pools[shared].name.clone(),
+            });
+        }
+    }
     if !unserved.is_empty() {
         return Err(unserved);
     }
@@ -152,4 +177,51 @@ pub(super) fn derive(policy: &mut Policy) -> Result<Vec<Class>, Vec<Unserved>> {
         });
     }
     Ok(classes)
+}
+
+impl Checker<'_> {
+    /// Reports what joining the queues into classes found wrong, at the pool's or the
+    /// queue's line (`pool_at`, `queue_at`: where each section starts).
+    pub(super) fn class_problem(
+        &mut self,
+        policy: &Policy,
+        pool_at: &[usize],
+        queue_at: &[usize],
+        problem: Unserved,
+    ) {
+        match problem {
+            Unserved::Pool { pool } => {
+                let i = policy
+                    .pools
+                    .iter()
+                    .position(|p| p.name == pool)
+                    .unwrap_or(0);
+                self.problem(
+                    pool_at.get(i).copied().unwrap_or(0),
+                    &format!("pool[{i}].name"),
+                    format!(
+                        "pool \"{pool}\" takes no queue's jobs: a [[queue]] names its pools, and \
+                         none names this one (add it to a queue's pools, or remove it)"
+                    ),
+                );
+            }
+            Unserved::Overlap {
+                queue,
+                other,
+                shared,
+            } => {
+                let name = |q: usize| policy.queues[q].name.as_str();
+                self.problem(
+                    queue_at.get(queue).copied().unwrap_or(0),
+                    &format!("queue[{queue}].pools"),
+                    format!(
+                        "shares pool \"{shared}\" with queue \"{}\" (queue[{other}]) but not all \
+                         its pools: queues that share a pool must name the same pools (one class), \
+                         or none in common (two classes), so that no worker is counted twice",
+                        name(other)
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -354,6 +354,7 @@ impl Checker<'_> {
                 .max(1),
         };
 
+        let queue_at: Vec<usize> = raw.queues.iter().map(|q| q.span().start).collect();
         let queues = self.queues(raw.queues, &pools);
         let heartbeat = self.heartbeat(raw.heartbeat);
         let lease = self.lease(raw.lease);
@@ -401,20 +402,7 @@ impl Checker<'_> {
             Ok(classes) => policy.classes = classes,
             Err(unserved) => {
                 for u in unserved {
-                    let i = policy
-                        .pools
-                        .iter()
-                        .position(|p| p.name == u.pool)
-                        .unwrap_or(0);
-                    self.problem(
-                        pool_at.get(i).copied().unwrap_or(0),
-                        &format!("pool[{i}].name"),
-                        format!(
-                            "pool \"{}\" takes no queue's jobs: a [[queue]] names its pools, and \
-                             none names this one (add it to a queue's pools, or remove it)",
-                            u.pool
-                        ),
-                    );
+                    self.class_problem(&policy, &pool_at, &queue_at, u);
                 }
             }
         }
