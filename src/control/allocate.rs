@@ -143,7 +143,7 @@ pub fn plan_actions(
         }
         need = need.saturating_sub(grant.granted);
         if grant.granted > 0 {
-            planned_usd += grant.granted as f64 * pool.cost_per_hour;
+            planned_usd += grant.granted as f64 * pool.budget_price();
             desired_per_pool[i] = f.capacity() + grant.granted;
             let reason = if below_min > 0 {
                 Reason::new(
@@ -238,7 +238,7 @@ pub fn plan_actions(
             .pools
             .iter()
             .filter(|p| p.scaling().is_some())
-            .map(|p| p.cost_per_hour)
+            .map(|p| p.budget_price())
             .fold(0.0, f64::max);
         if spend > cap + 1e-9 && price > 0.0 {
             let over = ((spend - cap) / price - 1e-9).ceil() as u32;

@@ -71,7 +71,7 @@ pub fn pool_spend(pool: &crate::policy::Pool, facts: &super::facts::PoolFacts) -
         return 0.0;
     }
     let n = facts.capacity() + facts.draining + facts.overdue.len() as u32;
-    n as f64 * pool.cost_per_hour
+    n as f64 * pool.budget_price()
 }
 
 /// The most EC2 may cost per hour now under `budget.max_daily_usd`: the rate
@@ -198,10 +198,10 @@ pub fn grant_launch(
         }
     }
     if let Some(cap) = daily_rate_cap(policy, ledger, now)
-        && pool.cost_per_hour > 0.0
+        && pool.budget_price() > 0.0
     {
         let spend = fleet_spend(policy, facts) + planned_usd;
-        let affordable = ((cap.usd_per_hour - spend) / pool.cost_per_hour + 1e-9)
+        let affordable = ((cap.usd_per_hour - spend) / pool.budget_price() + 1e-9)
             .floor()
             .max(0.0) as u32;
         if granted > affordable {
@@ -213,10 +213,10 @@ pub fn grant_launch(
         }
     }
     if let Some(max_usd) = policy.budget.max_hourly_usd
-        && pool.cost_per_hour > 0.0
+        && pool.budget_price() > 0.0
     {
         let spend = fleet_spend(policy, facts) + planned_usd;
-        let affordable = ((max_usd - spend) / pool.cost_per_hour + 1e-9)
+        let affordable = ((max_usd - spend) / pool.budget_price() + 1e-9)
             .floor()
             .max(0.0) as u32;
         if granted > affordable {

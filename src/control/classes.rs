@@ -65,7 +65,7 @@ pub(super) fn decide(
                 _ => ("", 0.0),
             };
             if let Some(p) = policy.pools.iter().position(|x| x.name == pool) {
-                pool_usd[p] = (pool_usd[p] + delta * policy.pools[p].cost_per_hour).max(0.0);
+                pool_usd[p] = (pool_usd[p] + delta * policy.pools[p].budget_price()).max(0.0);
             }
             let text = &mut a.reason_mut().text;
             text.insert_str(0, &format!("class {}: ", class.name));

@@ -50,7 +50,7 @@ impl Checker<'_> {
                 );
                 let floor: f64 = pools
                     .iter()
-                    .filter_map(|p| p.scaling().map(|s| s.min as f64 * p.cost_per_hour))
+                    .filter_map(|p| p.scaling().map(|s| s.min as f64 * p.budget_price()))
                     .sum();
                 // A max already refused (≤ 0) is not judged again against the floor.
                 if max.is_finite() && max > 0.0 && floor > max {

@@ -103,6 +103,7 @@ pub struct PoolSection {
     pub max: Option<Spanned<i64>>,
     pub speed: Option<Spanned<f64>>,
     pub cost_per_hour: Option<Spanned<f64>>,
+    pub spot_cost_per_hour: Option<Spanned<f64>>,
     pub boot_time: Option<Spanned<String>>,
     pub boot_timeout: Option<Spanned<String>>,
     // How the live service launches an EC2 pool's instances (the simulator ignores these).

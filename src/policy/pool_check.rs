@@ -72,6 +72,17 @@ impl Checker<'_> {
             |x| x >= 0.0,
             "must be at least 0",
         );
+        let spot_at = p.spot_cost_per_hour.as_ref().map(|s| s.span().start);
+        let spot_cost_per_hour = p.spot_cost_per_hour.take().map(|v| {
+            self.number(
+                Some(v),
+                at,
+                &f("spot_cost_per_hour"),
+                None,
+                |x| x >= 0.0,
+                "must be at least 0",
+            )
+        });
         let kind_field = p.kind.take();
         let kind = match kind_field.as_ref().map(|k| k.get_ref().as_str()) {
             Some("static") => {
@@ -170,11 +181,29 @@ impl Checker<'_> {
                 PoolKind::Static { workers: 0 }
             }
         };
+        // A spot price is an EC2 pool's, and means something only where it launches spot.
+        if let Some(spot_at) = spot_at {
+            let market = match &kind {
+                PoolKind::Ec2(e) => Some(e.launch.market),
+                _ => None,
+            };
+            let why = match market {
+                None => Some("only an EC2 pool has a spot price"),
+                Some(super::Market::OnDemand) => Some(
+                    "the pool's market is on-demand: set market = \"spot\" or \"spot-then-on-demand\" for a spot price to apply",
+                ),
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                self.problem(spot_at, &f("spot_cost_per_hour"), why);
+            }
+        }
         Pool {
             name,
             kind,
             speed,
             cost_per_hour,
+            spot_cost_per_hour,
         }
     }
 

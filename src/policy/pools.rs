@@ -12,11 +12,36 @@ pub struct Pool {
     pub kind: PoolKind,
     /// Relative render speed: a job of `duration_s` takes `duration_s / speed` here.
     pub speed: f64,
-    /// Dollars per worker-hour (EC2 bills per second with a 60 s minimum).
+    /// Dollars per worker-hour (EC2 bills per second with a 60 s minimum): the on-demand
+    /// price of an EC2 pool.
     pub cost_per_hour: f64,
+    /// An EC2 pool's spot price per instance-hour (`spot_cost_per_hour`), for a pool whose
+    /// `market` launches spot.
+    pub spot_cost_per_hour: Option<f64>,
 }
 
 impl Pool {
+    /// Dollars per worker-hour the budgets count: the spot price for a pool that launches only
+    /// spot, else `cost_per_hour` (a pool that may fall back to on-demand is counted at the
+    /// on-demand price, so no mix of markets takes the fleet past a budget).
+    pub fn budget_price(&self) -> f64 {
+        match self.ec2().map(|e| e.launch.market) {
+            Some(super::Market::Spot) => self.spot_cost_per_hour.unwrap_or(self.cost_per_hour),
+            _ => self.cost_per_hour,
+        }
+    }
+
+    /// Dollars per worker-hour a simulated instance bills: the spot price for a pool that
+    /// launches spot first (the simulator always finds spot capacity), else `cost_per_hour`.
+    pub fn billed_price(&self) -> f64 {
+        match self.ec2().map(|e| e.launch.market) {
+            Some(super::Market::Spot | super::Market::SpotThenOnDemand) => {
+                self.spot_cost_per_hour.unwrap_or(self.cost_per_hour)
+            }
+            _ => self.cost_per_hour,
+        }
+    }
+
     /// The EC2 settings, if this is an EC2 pool.
     pub fn ec2(&self) -> Option<&Ec2Pool> {
         match &self.kind {

@@ -130,6 +130,7 @@ const SECTIONS: &[Section] = &[
             ("max", Count),
             ("speed", Number),
             ("cost_per_hour", Number),
+            ("spot_cost_per_hour", Number),
             ("boot_time", Duration),
             ("boot_timeout", Duration),
             ("launch_template", Text),

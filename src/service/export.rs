@@ -86,7 +86,7 @@ impl Engine {
             .pools
             .iter()
             .zip(&view.instances_per_pool)
-            .map(|(p, n)| p.cost_per_hour * f64::from(*n))
+            .map(|(p, n)| p.budget_price() * f64::from(*n))
             .sum();
         self.metrics.cost_usd_per_hour.set(cost);
         self.last_holds = decision

@@ -176,7 +176,7 @@ impl World {
             started: vec![i64::MIN; jobs],
             taken_waits: policy.target.wait_feedback.then(VecDeque::new),
             pool_speed: policy.pools.iter().map(|p| p.speed).collect(),
-            pool_cost: policy.pools.iter().map(|p| p.cost_per_hour).collect(),
+            pool_cost: policy.pools.iter().map(|p| p.billed_price()).collect(),
             pool_is_ec2: policy.pools.iter().map(|p| p.ec2().is_some()).collect(),
             pool_is_command: policy.pools.iter().map(|p| p.command().is_some()).collect(),
             feeds_boot: (0..n).map(|i| policy.feeds_boot_estimate(i)).collect(),

@@ -1,5 +1,5 @@
 //! Caps are caps, in the simulator: `budget.max_daily_usd` bounds what EC2 costs in any 24 h,
-//! running instances included.
+//! running instances included; a spot pool is budgeted and billed at its spot price.
 //!
 //! Reproduction (issue "the service knows before it acts"): `max_daily_usd = 100` on the
 //! christmas scenario; the rolling 24 h EC2 spend reached about $154, because the guard only
@@ -8,6 +8,7 @@
 use crate::farm;
 
 use farm::picnik_with;
+use spillway::policy;
 use spillway::sim::{self, SimConfig, scenario};
 
 /// The most EC2 cost in any 24 h of the run, from the per-minute samples (ready and booting
@@ -48,5 +49,38 @@ fn the_daily_budget_bounds_the_cost_of_any_24_hours_running_instances_included()
     );
     eprintln!(
         "christmas: the busiest 24 h cost ${most:.2} under max_daily_usd = 100, ${free:.2} without"
+    );
+}
+
+#[test]
+fn a_spot_pool_is_budgeted_and_billed_at_its_spot_price() {
+    // $12/h buys 35 on-demand instances at $0.34, or 100 spot ones at $0.12.
+    let on_demand = picnik_with("max_hourly_usd = 60", "max_hourly_usd = 12");
+    let text = policy::EMBEDDED_DEFAULT
+        .replace("max_hourly_usd = 60", "max_hourly_usd = 12")
+        .replace(
+            "cost_per_hour = 0.34",
+            "cost_per_hour = 0.34\nspot_cost_per_hour = 0.12\nmarket = \"spot\"",
+        );
+    let spot = policy::from_toml_str(&text, "spot.toml").unwrap_or_else(|e| panic!("{e}"));
+    let christmas = scenario::build("christmas", 1).expect("scenario");
+    let peak = |out: &sim::SimOutput| {
+        out.samples
+            .iter()
+            .map(|s| s.ready[1] + s.booting)
+            .max()
+            .unwrap_or(0)
+    };
+    let a = sim::run(&on_demand, &christmas.jobs, &SimConfig::default());
+    let b = sim::run(&spot, &christmas.jobs, &SimConfig::default());
+    assert!(peak(&a) <= 35, "on-demand peak {}", peak(&a));
+    assert!(peak(&b) > 35 && peak(&b) <= 100, "spot peak {}", peak(&b));
+    // Billed at the spot price: dollars over billed hours.
+    let rate = b.report.ec2_cost_usd / b.report.ec2_billed_hours;
+    assert!((rate - 0.12).abs() < 1e-9, "billed ${rate:.4}/h");
+    eprintln!(
+        "christmas under $12/h: on-demand peaks at {} instances, spot at {}",
+        peak(&a),
+        peak(&b)
     );
 }

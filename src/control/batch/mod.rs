@@ -107,7 +107,7 @@ pub fn plan(
     };
     let cost_per_s = policy
         .first_ec2()
-        .map_or(0.0, |(i, _)| policy.pools[i].cost_per_hour)
+        .map_or(0.0, |(i, _)| policy.pools[i].budget_price())
         / 3600.0;
     if let Some((at, _)) = memory.last {
         // The batch pays for its allotment; the interactive fleet's headroom it borrows is
