@@ -4,6 +4,7 @@
 //! [`Policy`] that the rest of spillway uses. Validation reports every problem at once, each with
 //! file, line and field, and nothing downstream ever sees a half-valid policy.
 
+mod baseline_check;
 mod budget_check;
 mod checker;
 mod classes;

@@ -285,74 +285,8 @@ impl Checker<'_> {
         let budget = self.budget(raw.budget, &pools);
         let batch = self.batch(raw.batch);
 
-        let (hp_at, hp) = (
-            raw.hpa.as_ref().map(|s| s.span().start).unwrap_or(0),
-            raw.hpa.map(Spanned::into_inner),
-        );
-        let hpa = HpaSettings {
-            target_per_replica: self.number(
-                hp.as_ref().and_then(|s| s.target_per_replica.clone()),
-                hp_at,
-                "hpa.target_per_replica",
-                Some(5.0),
-                |x| x > 0.0,
-                "must be above 0",
-            ),
-            tolerance: self.number(
-                hp.as_ref().and_then(|s| s.tolerance.clone()),
-                hp_at,
-                "hpa.tolerance",
-                Some(0.1),
-                |x| (0.0..1.0).contains(&x),
-                "must be at least 0 and below 1",
-            ),
-            downscale_stabilization: self.duration(
-                hp.and_then(|s| s.downscale_stabilization),
-                hp_at,
-                "hpa.downscale_stabilization",
-                Some(Duration::from_secs(300)),
-            ),
-        };
-
-        let (tt_at, tt) = (
-            raw.target_tracking
-                .as_ref()
-                .map(|s| s.span().start)
-                .unwrap_or(0),
-            raw.target_tracking.map(Spanned::into_inner),
-        );
-        let target_tracking = TargetTrackingSettings {
-            backlog_per_instance: self.number(
-                tt.as_ref().and_then(|s| s.backlog_per_instance.clone()),
-                tt_at,
-                "target_tracking.backlog_per_instance",
-                Some(1.5),
-                |x| x > 0.0,
-                "must be above 0",
-            ),
-            warmup: self.duration(
-                tt.as_ref().and_then(|s| s.warmup.clone()),
-                tt_at,
-                "target_tracking.warmup",
-                Some(Duration::from_secs(300)),
-            ),
-            scale_out_periods: self
-                .count(
-                    tt.as_ref().and_then(|s| s.scale_out_periods.clone()),
-                    tt_at,
-                    "target_tracking.scale_out_periods",
-                    Some(3),
-                )
-                .max(1),
-            scale_in_periods: self
-                .count(
-                    tt.and_then(|s| s.scale_in_periods),
-                    tt_at,
-                    "target_tracking.scale_in_periods",
-                    Some(15),
-                )
-                .max(1),
-        };
+        let hpa = self.hpa(raw.hpa);
+        let target_tracking = self.target_tracking(raw.target_tracking);
 
         let queue_at: Vec<usize> = raw.queues.iter().map(|q| q.span().start).collect();
         let queues = self.queues(raw.queues, &pools);

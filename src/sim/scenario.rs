@@ -59,30 +59,7 @@ fn interactive(
     boost: impl Fn(f64) -> f64,
     stretch: impl Fn(f64) -> f64,
 ) -> Vec<Job> {
-    interactive_up_to(days, seed, 1.0, boost, stretch)
-}
-
-/// [`interactive`] for a `boost` that may take the load past 1.5 times the daily peak: the
-/// draws are thinned from `headroom` times as high a rate (1.0 keeps the scenarios that never
-/// go past it drawing exactly what they always drew).
-fn interactive_up_to(
-    days: f64,
-    seed: u64,
-    headroom: f64,
-    boost: impl Fn(f64) -> f64,
-    stretch: impl Fn(f64) -> f64,
-) -> Vec<Job> {
-    renders(
-        Stream {
-            id: 0x5ce0,
-            queue: 0,
-        },
-        days,
-        seed,
-        headroom,
-        boost,
-        stretch,
-    )
+    renders(RENDERS, days, seed, 1.0, boost, stretch)
 }
 
 /// Which random stream a draw of renders uses, and the queue its jobs go to.
@@ -90,6 +67,12 @@ struct Stream {
     id: u64,
     queue: u16,
 }
+
+/// The renders of every scenario: [`interactive`]'s stream, queue 0.
+const RENDERS: Stream = Stream {
+    id: 0x5ce0,
+    queue: 0,
+};
 
 /// `gpu-mix`'s GPU renders over `days`: a tenth of all renders (one for every nine of
 /// [`interactive`]'s), four times as long, following the same day, in queue 1.
@@ -109,7 +92,9 @@ fn gpu_renders(days: f64, seed: u64) -> Vec<Job> {
 }
 
 /// Renders following the day's [`load`] times `boost`, durations times `stretch`, drawn by
-/// thinning from `headroom` times the peak rate on its own random stream.
+/// thinning from `headroom` times the peak rate on its own random stream. A `boost` that may
+/// take the load past 1.5 times the daily peak needs a `headroom` above 1 (1.0 keeps the
+/// scenarios that never go past it drawing exactly what they always drew).
 fn renders(
     stream: Stream,
     days: f64,
@@ -274,13 +259,14 @@ pub fn build(name: &str, seed: u64) -> Option<Scenario> {
         "flash-crowd" => Scenario {
             name: "flash-crowd",
             about: "Flash crowds on ordinary days: twice the renders within a minute at 11:00 on the second day (35h) for 20 minutes, five times the night's load at 03:00 on the third (51h) for 30 minutes.",
-            jobs: interactive_up_to(3.0, seed, 2.0, flash_crowds, none),
+            jobs: renders(RENDERS, 3.0, seed, 2.0, flash_crowds, none),
             ..Scenario::default()
         },
         "spike-shift" => Scenario {
             name: "spike-shift",
             about: "A spike (2.5× the renders from 10:00 to 10:15 on the second day, 34h) and then a job-size shift: from 13:00 (37h) to midnight, renders take four times as long and come a quarter as often, the same work in fewer, longer jobs.",
-            jobs: interactive_up_to(
+            jobs: renders(
+                RENDERS,
                 3.0,
                 seed,
                 2.0,

@@ -6,6 +6,7 @@
 mod support;
 
 mod busy_restarts;
+mod busy_world;
 mod connection_flood;
 mod crash_restart;
 mod forged_workers;

@@ -7,7 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use super::record_replay::lines;
-use super::worker_fleet::wait_until;
+use super::worker_fleet::{all_drained, wait_until};
 use crate::support;
 
 use std::collections::{HashMap, HashSet};
@@ -181,20 +181,7 @@ async fn each_pool_scales_on_its_own_queue_and_its_workers_take_only_its_jobs() 
     }
     assert!(!on["gpu"].is_empty() && !on["cpu"].is_empty(), "{on:?}");
     // The queues empty, both pools drain: every agent exits 0 by itself.
-    wait_until(
-        "every agent drained",
-        Duration::from_secs(60),
-        &farm,
-        async || {
-            let map = farm.agents.lock().unwrap();
-            !map.is_empty() && map.values().all(|a| a.exited.is_some())
-        },
-    )
-    .await;
-    for (id, a) in farm.agents.lock().unwrap().iter() {
-        assert!(!a.killed, "{id} was killed before it drained");
-        assert!(a.exited.unwrap().success(), "{id}: {:?}", a.exited);
-    }
+    all_drained(&farm, None).await;
     running.stop().await.expect("clean stop");
     drop(farm);
     let _ = std::fs::remove_dir_all(&dir);

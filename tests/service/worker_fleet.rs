@@ -55,6 +55,29 @@ pub async fn wait_until(
     }
 }
 
+/// Waits until every agent of `farm` (exactly `count` of them, when given) has exited by
+/// itself, each with status 0 after the service asked it to drain; none was killed.
+pub async fn all_drained(farm: &AgentFarm, count: Option<usize>) {
+    wait_until(
+        "every agent drained",
+        Duration::from_secs(60),
+        farm,
+        async || {
+            let map = farm.agents.lock().unwrap();
+            count.is_none_or(|n| map.len() == n)
+                && !map.is_empty()
+                && map.values().all(|a| a.exited.is_some())
+        },
+    )
+    .await;
+    for (id, a) in farm.agents.lock().unwrap().iter() {
+        assert!(!a.killed, "{id} was killed before it drained");
+        assert!(a.exited.unwrap().success(), "{id}: {:?}", a.exited);
+        let log = std::fs::read_to_string(&a.log).unwrap();
+        assert!(log.contains("asked this worker to drain"), "{id}: {log}");
+    }
+}
+
 struct Setup {
     name: String,
     dir: std::path::PathBuf,
@@ -233,22 +256,7 @@ async fn three_agents_render_two_hundred_jobs_once_each_then_drain_and_exit_0() 
     );
     // The queue empty, the fleet drains: every agent exits 0 by itself, then its instance
     // is terminated.
-    wait_until(
-        "every agent drained",
-        Duration::from_secs(60),
-        &farm,
-        async || {
-            let map = farm.agents.lock().unwrap();
-            map.len() == 3 && map.values().all(|a| a.exited.is_some())
-        },
-    )
-    .await;
-    for (id, a) in farm.agents.lock().unwrap().iter() {
-        assert!(!a.killed, "{id} was killed before it drained");
-        assert!(a.exited.unwrap().success(), "{id}: {:?}", a.exited);
-        let log = std::fs::read_to_string(&a.log).unwrap();
-        assert!(log.contains("asked this worker to drain"), "{id}: {log}");
-    }
+    all_drained(&farm, Some(3)).await;
     assert_eq!(support::queues::visible_count(&s.sqs, &s.queue).await, 0);
     let m = running.metrics().await;
     assert_eq!(
