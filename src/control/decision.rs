@@ -182,6 +182,8 @@ pub enum ReasonKind {
     Surplus,
     /// Capacity is above desired but has not been for long enough yet.
     ScaleInPending,
+    /// Workers idle for longer than relaunching them would cost went.
+    IdleTimer,
     /// Capacity is within the hysteresis band of desired.
     WithinBand,
     /// A launch-only tick (`control.launch_interval`) found nothing to launch for.
@@ -244,6 +246,7 @@ impl ReasonKind {
             ReasonKind::Forecast => "forecast",
             ReasonKind::Surplus => "surplus",
             ReasonKind::ScaleInPending => "scale_in_pending",
+            ReasonKind::IdleTimer => "idle_timer",
             ReasonKind::WithinBand => "within_band",
             ReasonKind::BetweenTicks => "between_ticks",
             ReasonKind::PoolMinimum => "pool_minimum",

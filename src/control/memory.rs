@@ -16,6 +16,7 @@ use crate::model::Timestamp;
 use super::batch::memory::BatchMemory;
 use super::ledger::Ledger;
 pub use super::profile::{PROFILE_SLOTS, TimeOfDayProfile};
+use super::strategy::idle_timer::IdleTimer;
 
 /// How many recent boot durations the estimator keeps.
 const BOOT_SAMPLES: usize = 32;
@@ -78,6 +79,10 @@ pub struct ControlMemory {
     /// is this one's, shared by all of them; theirs is only lent for the tick).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ControlMemory>,
+    /// The break-even idle timer: how long a worker may idle, as learned, and the cut being
+    /// judged.
+    #[serde(default)]
+    pub idle_timer: IdleTimer,
 }
 
 /// A figure derived from `boot_samples`: not part of the memory's state, so two memories
@@ -218,6 +223,13 @@ impl ControlMemory {
             check("memory.ledger.spend", *usd, 1e9);
         }
         check("memory.batch.spent_usd", self.batch.spent_usd, 1e9);
+        if let Some(after) = self.idle_timer.after {
+            check(
+                "memory.idle_timer.after",
+                after.as_secs_f64(),
+                super::strategy::idle_timer::MAX_TIMER.as_secs_f64(),
+            );
+        }
         if let Some(v) = self.batch.rate_per_worker {
             check("memory.batch.rate_per_worker", v, 1e6);
         }

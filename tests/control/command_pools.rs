@@ -103,7 +103,8 @@ fn scale_in_terminates_ec2_before_stopping_vms_and_keeps_the_min() {
     assert_eq!(t[1].0, "vms");
     let ids: Vec<&str> = t[1].1.iter().map(|w| w.0.as_str()).collect();
     assert_eq!(ids, ["vm-0005", "vm-0006"], "longest idle VMs first");
-    assert_eq!(t[1].2, ReasonKind::Surplus);
+    // Each has idled past the break-even time (a 3-minute boot and the billing minimum).
+    assert_eq!(t[1].2, ReasonKind::IdleTimer);
 }
 
 #[test]

@@ -87,12 +87,14 @@ fn small_shortfalls_within_the_band_cause_no_churn() {
 #[test]
 fn surplus_must_persist_before_idle_ec2_workers_go_longest_idle_first() {
     let policy = picnik();
-    // 10 busy datacenter workers, 30 idle; 20 idle EC2 workers, 10 of them idle for longer.
+    // 10 busy datacenter workers, 30 idle; 20 idle EC2 workers, each of which took a job a
+    // few seconds ago (so none has idled past the break-even time: the idle timer's rule
+    // does not apply, and the surplus must last `scale_in_after`).
     let base = |now| {
         Farm::at(at(now))
             .dc_busy(10)
-            .ec2_idle_since(10, at(100))
-            .ec2_idle_since(10, at(200))
+            .ec2_idle_since(10, at(now - 20))
+            .ec2_idle_since(10, at(now - 10))
     };
     let first = base(1000).decide(&policy, &ControlMemory::default());
     assert!(terminated(&first).is_empty());

@@ -10,6 +10,7 @@ mod classes;
 mod command_pools;
 mod control;
 mod hpa_cases;
+mod idle_timer;
 mod invariants;
 mod launch_ticks;
 mod release;

@@ -76,11 +76,13 @@ fn a_queue_of_short_renders_launches_for_its_work_a_queue_of_long_jobs_for_every
 fn a_surplus_within_the_band_of_the_headroom_holds_beyond_it_the_scale_in_clock_starts() {
     let policy = picnik(); // ratio 0.25, band 0.15
     // 40 + 40 busy, nothing waiting: desired 100, of which 20 headroom; the band keeps 3 more.
+    // The idle workers took a job a minute ago (none has idled past the break-even time, so
+    // the idle timer lets none of them go).
     let with_idle = |idle| {
         Farm::at(at(600))
             .dc_busy(40)
             .ec2_busy(40)
-            .ec2_idle_since(idle, at(300))
+            .ec2_idle_since(idle, at(540))
             .decide(&policy, &ControlMemory::default())
     };
     let within = with_idle(23);
@@ -103,7 +105,8 @@ fn the_last_idle_instance_goes_when_nothing_needs_it() {
         p.target.free_busy_ratio = 0.0;
         p
     };
-    let farm = |now| Farm::at(at(now)).ec2_idle_since(1, at(0));
+    // Idle for a minute at the first look (less than the break-even time), five at the next.
+    let farm = |now| Farm::at(at(now)).ec2_idle_since(1, at(540));
     let first = farm(600).decide(&policy, &ControlMemory::default());
     assert_eq!(holds(&first), vec![ReasonKind::ScaleInPending]);
     let later = farm(900).decide(&policy, &first.memory);

@@ -9,6 +9,7 @@
 
 pub mod hpa;
 pub mod hpa_math;
+pub mod idle_timer;
 pub mod oracle;
 pub mod spillway;
 pub mod target_tracking;
@@ -31,7 +32,7 @@ pub fn plan(
     now: Timestamp,
 ) -> FleetPlan {
     match &policy.control.strategy {
-        Strategy::Spillway => spillway::plan(policy, view, memory, now),
+        Strategy::Spillway => spillway::plan(policy, obs, view, memory, now),
         Strategy::Hpa => hpa::plan(policy, view, memory, now),
         Strategy::TargetTracking => target_tracking::plan(policy, obs, view, memory, now),
         Strategy::Static => static_plan(policy),

@@ -24,6 +24,9 @@ use crate::control::decision::FleetPlan;
 use crate::control::decision::{Reason, ReasonKind};
 use crate::control::facts::{Facts, QueueStatus};
 use crate::control::memory::{ControlMemory, MAX_WAIT_EXTRA, Surplus};
+use crate::control::observation::Observation;
+
+use super::idle_timer;
 
 /// The trend is fitted over at least this long: shorter fits turn queue noise into launches.
 const MIN_TREND_SPAN: Duration = Duration::from_secs(900);
@@ -160,6 +163,7 @@ fn backlog(policy: &Policy, facts: &Facts, memory: &mut ControlMemory) -> Option
 /// The spillway strategy's plan for this tick.
 pub fn plan(
     policy: &Policy,
+    obs: &Observation,
     facts: &Facts,
     memory: &mut ControlMemory,
     now: Timestamp,
@@ -313,6 +317,20 @@ pub fn plan(
                  is datacenter capacity, which is never scaled in"
             ),
         ));
+    }
+    // Workers idle past the break-even time go first, down to the launch target.
+    if let Some(cut) = idle_timer::cut(
+        policy,
+        obs,
+        facts,
+        &mut memory.idle_timer,
+        now,
+        (boot, reaction),
+        desired_out,
+        scalable,
+    ) {
+        memory.surplus = None;
+        return cut;
     }
     if (capacity as f64) <= desired_in as f64 + slack_in {
         memory.surplus = None;
