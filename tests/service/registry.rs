@@ -205,3 +205,22 @@ fn jobs_done_counters_are_credited_at_a_plausible_rate() {
         .unwrap();
     assert_eq!(b.jobs_credited, 0);
 }
+
+#[test]
+fn a_worker_idle_at_two_heartbeats_that_ran_jobs_in_between_is_idle_only_since_the_second() {
+    // The break-even idle timer lets a worker go once it has idled past the cost of a
+    // relaunch: one that runs short jobs between its heartbeats is not idle all along.
+    let r = Registry::new();
+    let idle = |jobs_done: u64| Heartbeat {
+        jobs_done,
+        ..hb("a", ReportedState::Idle)
+    };
+    let since = || r.snapshot()[0].state_since;
+    r.beat(idle(0), t(0)).unwrap();
+    r.beat(idle(0), t(10_000)).unwrap();
+    assert_eq!(since(), t(0), "no job in between: idle all along");
+    r.beat(idle(3), t(20_000)).unwrap();
+    assert_eq!(since(), t(20_000), "three jobs done in between");
+    r.beat(idle(3), t(30_000)).unwrap();
+    assert_eq!(since(), t(20_000));
+}

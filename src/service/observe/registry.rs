@@ -220,7 +220,12 @@ impl Registry {
             boot_recorded: false,
             interrupted: None,
         });
-        if rec.state != hb.state {
+        // Idle at two heartbeats but with jobs done in between: it was busy meanwhile, so it has
+        // been idle since this heartbeat at most (the idle timer must not take a worker that
+        // runs short jobs between heartbeats for one idle all along).
+        let worked =
+            hb.jobs_done != rec.jobs_done || !hb.finished.is_empty() || !hb.taken.is_empty();
+        if rec.state != hb.state || (hb.state == ReportedState::Idle && worked) {
             rec.state = hb.state;
             rec.state_since = now;
         }
