@@ -38,6 +38,18 @@ pub(super) struct World {
 /// instance outlives: an instance not heard from would be judged overdue at once. With
 /// `launch`, the policy has launch-only ticks every 250 ms between its 500 ms full ticks.
 pub(super) async fn world(tag: &str, lease: bool, launch: bool) -> World {
+    world_with(tag, lease, launch, "2s", 0).await
+}
+
+/// [`world`] with its `scale_in_after`, and `short` one-second renders queued after the long
+/// ones (their workers go idle at once).
+pub(super) async fn world_with(
+    tag: &str,
+    lease: bool,
+    launch: bool,
+    scale_in_after: &str,
+    short: usize,
+) -> World {
     let server = moto::server();
     let name = format!("{tag}-{}-{}", moto::fresh_account(), std::process::id());
     let sqs = server.sqs_client(DEFAULT_ACCOUNT);
@@ -50,13 +62,21 @@ pub(super) async fn world(tag: &str, lease: bool, launch: bool) -> World {
             .await
             .unwrap();
     }
+    for i in 0..short {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(format!(r#"{{"id":"short-{i}","duration_s":1}}"#))
+            .send()
+            .await
+            .unwrap();
+    }
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut text = TestPolicy {
         name: &name,
         queue_url: &queue,
         max: 8,
-        scale_in_after: "2s",
+        scale_in_after,
         boot_timeout: "3s",
         lost_after: "4s",
         learn_for: None,

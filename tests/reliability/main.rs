@@ -10,6 +10,7 @@ mod busy_world;
 mod connection_flood;
 mod crash_restart;
 mod forged_workers;
+mod idle_timer;
 mod service_forged;
 mod service_ha;
 mod service_matrix;
