@@ -71,7 +71,6 @@ pub fn decide(
         );
         super::holding(reason, facts)
     };
-    memory.ledger.record_launches(now, decision.launched());
-    memory.idle_timer.note_launches(decision.launched());
+    memory.record_launches(now, decision.launched());
     Step { decision, memory }
 }

@@ -254,6 +254,13 @@ impl ControlMemory {
         self.profile.record(now, demand);
     }
 
+    /// Notes `count` launches decided at `now` (on any tick): in the ledger the runaway guards
+    /// read, and for the idle timer, which judges a cut premature when a launch follows it.
+    pub fn record_launches(&mut self, now: Timestamp, count: u32) {
+        self.ledger.record_launches(now, count);
+        self.idle_timer.note_launches(count);
+    }
+
     /// Folds `completed` jobs since the previous tick into the smoothed throughput.
     pub fn record_completions(&mut self, now: Timestamp, completed: Option<u64>) {
         if let (Some(done), Some(last)) = (completed, self.last_tick) {

@@ -128,8 +128,7 @@ fn full_tick(
     };
     let mut decision = allocate::plan_actions(policy, obs, facts, &memory.ledger, plan, now);
     state_figures(&mut decision, facts);
-    memory.ledger.record_launches(now, decision.launched());
-    memory.idle_timer.note_launches(decision.launched());
+    memory.record_launches(now, decision.launched());
     Step { decision, memory }
 }
 
