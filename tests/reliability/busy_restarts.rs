@@ -168,14 +168,7 @@ async fn a_dry_run_over_busy_workers_decides_but_changes_nothing() {
     sigkill(&mut service, "spillway run");
     // Renders the busy fleet cannot take: a real run would launch for them.
     let sqs = moto::server().sqs_client(DEFAULT_ACCOUNT);
-    for i in 0..3 {
-        sqs.send_message()
-            .queue_url(&w.queue)
-            .message_body(format!(r#"{{"id":"waiting-{i}","duration_s":600}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::queues::send_renders(&sqs, &w.queue, "waiting", 3, 600).await;
     let record = w.dir.join("dry-run.jsonl");
     let mut dry = replica_with(
         &w,

@@ -54,22 +54,8 @@ pub(super) async fn world_with(
     let name = format!("{tag}-{}-{}", moto::fresh_account(), std::process::id());
     let sqs = server.sqs_client(DEFAULT_ACCOUNT);
     let queue = support::queues::create_queue(&sqs, &name).await;
-    for i in 0..BUSY {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(format!(r#"{{"id":"render-{i}","duration_s":600}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
-    for i in 0..short {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(format!(r#"{{"id":"short-{i}","duration_s":1}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::queues::send_renders(&sqs, &queue, "render", BUSY, 600).await;
+    support::queues::send_renders(&sqs, &queue, "short", short, 1).await;
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut text = TestPolicy {

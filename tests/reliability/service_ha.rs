@@ -55,14 +55,7 @@ async fn wait_for(what: &str, within: Duration, mut ok: impl AsyncFnMut() -> boo
 }
 
 async fn send(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) {
-    for i in 0..n {
-        sqs.send_message()
-            .queue_url(url)
-            .message_body(format!(r#"{{"id":"job-{i}","duration_s":600}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::queues::send_renders(sqs, url, "job", n, 600).await;
 }
 
 fn signal(child: &Child, sig: &str) {

@@ -73,14 +73,7 @@ async fn world(tag: &str) -> World {
     let account = moto::fresh_account();
     let sqs = server.sqs_client(&account);
     let queue = support::queues::create_queue(&sqs, "jobs").await;
-    for i in 0..2 {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(format!(r#"{{"id":"job-{i}","duration_s":60}}"#))
-            .send()
-            .await
-            .unwrap();
-    }
+    support::queues::send_renders(&sqs, &queue, "job", 2, 60).await;
     World {
         ec2: server.ec2_client(&account),
         sqs,

@@ -15,11 +15,18 @@ pub async fn create_queue(client: &Client, name: &str) -> String {
 
 /// Sends `n` five-second jobs (`job-0` …) to the queue at `url`.
 pub async fn send_jobs(client: &Client, url: &str, n: usize) {
+    send_renders(client, url, "job", n, 5).await;
+}
+
+/// Sends `n` jobs of `duration_s` seconds each (`{prefix}-0` …) to the queue at `url`.
+pub async fn send_renders(client: &Client, url: &str, prefix: &str, n: usize, duration_s: u64) {
     for i in 0..n {
         client
             .send_message()
             .queue_url(url)
-            .message_body(format!(r#"{{"id":"job-{i}","duration_s":5}}"#))
+            .message_body(format!(
+                r#"{{"id":"{prefix}-{i}","duration_s":{duration_s}}}"#
+            ))
             .send()
             .await
             .expect("SendMessage");
