@@ -1,6 +1,7 @@
 //! The break-even idle timer live, against moto with the real binary and example workers:
 //! instances idle for longer than relaunching them would cost (the boot estimate plus the 60 s
-//! billing minimum) go, though the surplus rule would wait ten minutes, and no busy one does.
+//! billing minimum) go, though the surplus rule would wait ten minutes, and no busy one does;
+//! across a SIGKILL restart too, the same busy instances live after.
 
 // Deadlines against real servers and processes read the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -19,8 +20,20 @@ const SHORT: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_idle_past_the_break_even_time_go_and_no_busy_one_does() {
+    idle_instances_go("idle-timer", false).await;
+}
+
+/// The same with a SIGKILL restart 30 s into the idle time: the new incarnation has not seen
+/// how long anyone idled, so it counts from when it first hears each worker (never from a
+/// guess), and still lets only the idle ones go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_idle_instances_go_a_break_even_time_after_it_and_no_busy_one_does() {
+    idle_instances_go("idle-restart", true).await;
+}
+
+async fn idle_instances_go(tag: &str, restart: bool) {
     let _alone = support::alone().await;
-    let w = world_with("idle-timer", false, false, "10m", SHORT).await;
+    let w = world_with(tag, false, false, "10m", SHORT).await;
     let port = free_port();
     let stop = Arc::new(AtomicBool::new(false));
     let fleet = run_fleet(&w, format!("127.0.0.1:{port}"), stop.clone());
@@ -40,7 +53,17 @@ async fn instances_idle_past_the_break_even_time_go_and_no_busy_one_does() {
     let (first, _) = identities(&w).await;
 
     // Well short of the break-even time (a 2 s boot plus the billing minimum), nothing goes.
-    tokio::time::sleep(Duration::from_secs(40)).await;
+    let mut clock_from = idle_from;
+    if restart {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        sigkill(&mut service, "spillway run");
+        let again = w.dir.join("record-after-restart.jsonl");
+        service = replica_with(&w, "only", port, &["--record", again.to_str().unwrap()]);
+        clock_from = Instant::now();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(40)).await;
+    }
     assert_eq!(
         identities(&w).await.0,
         first,
@@ -51,11 +74,11 @@ async fn instances_idle_past_the_break_even_time_go_and_no_busy_one_does() {
     // terminated instance's worker), long before the ten-minute surplus rule.
     wait_for(
         "the idle instances to go",
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         async || identities(&w).await.0.len() == BUSY,
     )
     .await;
-    let waited = idle_from.elapsed();
+    let waited = clock_from.elapsed();
     assert!(waited >= Duration::from_secs(55), "gone after {waited:?}");
     let last = status(port).await.expect("/status answers");
     sigkill(&mut service, "spillway run");
@@ -71,13 +94,18 @@ async fn instances_idle_past_the_break_even_time_go_and_no_busy_one_does() {
         .and_then(|p| p.iter().find(|p| p["pool"] == "ec2"))
         .map(|p| p["busy"].clone());
     assert_eq!(busy, Some(serde_json::json!(BUSY)), "{last:#}");
+    let record = if restart {
+        w.dir.join("record-after-restart.jsonl")
+    } else {
+        record
+    };
     let decisions = std::fs::read_to_string(&record).unwrap();
     assert!(
         decisions.contains("\"idle_timer\""),
         "the record says why they went"
     );
     eprintln!(
-        "idle timer: {SHORT} idle instances went after {:.0} s, {BUSY} busy ones live",
+        "idle timer ({tag}): {SHORT} idle instances went after {:.0} s, {BUSY} busy ones live",
         waited.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&w.dir);
